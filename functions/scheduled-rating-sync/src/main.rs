@@ -1,0 +1,30 @@
+//! `scheduled-rating-sync`: EventBridge invokes this on a schedule
+//! (`rate(30 minutes)` by default); each invocation runs one sync and returns
+//! its report.
+//!
+//! The DynamoDB and HTTP clients are built once per cold start, here in
+//! `main`, and borrowed by every invocation.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use shared::config::Config;
+use shared::report::SyncReport;
+use shared::sync::SyncEngine;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::logging::init();
+    let config = Config::from_env()?;
+    let engine = shared::sync_engine(&config, shared::dynamodb_client().await)?;
+    lambda_runtime::run(service_fn(|event| handle(&engine, event))).await
+}
+
+/// The event's content does not matter: every schedule tick is one run,
+/// bounded by this invocation's deadline.
+async fn handle(
+    engine: &SyncEngine,
+    event: LambdaEvent<EventBridgeEvent<serde_json::Value>>,
+) -> Result<SyncReport, Error> {
+    tracing::debug!(source = ?event.payload.source, "scheduled sync triggered");
+    Ok(engine.run(event.context.deadline()).await)
+}

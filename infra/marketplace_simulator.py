@@ -1,0 +1,571 @@
+#!/usr/bin/env python3
+"""Atom SaaS marketplace simulator: a real HTTP server on loopback, for tests.
+
+The sync service pushes skill ratings from self-hosted Atom instances to the
+Atom SaaS marketplace. This simulator speaks the marketplace contract the Rust
+client speaks, so the client can be tested end to end over real sockets, and
+adds what the real service cannot give a test:
+
+* fault knobs: latency, a random failure rate, unknown skills, scripted
+  answers (e.g. 429 with Retry-After), the legacy ``rating_id`` field, and
+  "accepted, then answered too late" (the client times out, the rating exists);
+* counters and a request log, to prove that a rating was created exactly once
+  or that the client never had more than N requests in flight;
+* a control API under ``/_sim/`` to read and seed state, change the
+  configuration at run time and reset between tests.
+
+Standard library only. Usage:
+
+    python3 infra/marketplace_simulator.py --host 127.0.0.1 --port 0 \
+        [--token TOKEN] [--latency-ms N] [--fail-rate F] [--seed S] [--verbose]
+
+It prints one line ``LISTENING http://HOST:PORT`` once bound, serves until
+SIGTERM or SIGINT, then exits 0. A non-loopback --host exits 2.
+
+Marketplace (needs X-Instance-ID; X-API-Token must match a configured token):
+    POST /skills/{skill_id}/rate                 create (Idempotency-Key aware)
+    PUT  /skills/{skill_id}/ratings/{remote_id}  update (Idempotency-Key aware)
+    GET  /skills/{skill_id}                      the skill and its ratings
+
+Control (no auth, never delayed or failed):
+    GET  /_sim/stats           counters and the request log
+    GET  /_sim/ratings         every stored rating, all fields
+    POST /_sim/ratings         insert a rating directly (201)
+    PUT  /_sim/ratings/{id}    merge fields; a field set to null is removed
+    DELETE /_sim/ratings/{id}  remove a rating (204, or 404)
+    GET|POST /_sim/config      read / merge the configuration
+    POST /_sim/reset           forget everything, restore the command-line config
+    POST /_sim/reset-stats     clear the request log and counters only
+"""
+
+import argparse
+import copy
+import ipaddress
+import json
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_CONFIG = {
+    "token": None,  # None: anything is accepted
+    "latency_ms": 0,
+    "fail_rate": 0.0,
+    "fail_status": 500,
+    "unknown_skills": [],
+    "legacy_id_field": False,
+    "accept_then_delay_rate": 0.0,
+    "accept_then_delay_ms": 0,
+    "script": [],  # forced answers: [{"status": 429, "headers": {...}, "body": {...}}]
+}
+RATING_FIELDS = ("id", "skill_id", "user_id", "rating", "comment",
+                 "created_at", "updated_at", "instance_id")
+SKILL_VIEW_FIELDS = ("id", "user_id", "rating", "comment", "created_at", "updated_at")
+
+
+class SimError(Exception):
+    """An error answer: HTTP status and a JSON body {"error": message, ...}."""
+
+    def __init__(self, status, message, **extra):
+        super().__init__(message)
+        self.status, self.body = status, {"error": message, **extra}
+
+
+def now_rfc3339():
+    """Current UTC time, RFC 3339, millisecond precision, Z suffix."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_rate(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def is_script(script):
+    def ok(item):
+        headers = item.get("headers", {}) if isinstance(item, dict) else None
+        return (isinstance(item, dict) and set(item) <= {"status", "headers", "body"}
+                and is_int(item.get("status")) and 200 <= item["status"] <= 599
+                and isinstance(headers, dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()))
+    return isinstance(script, list) and all(ok(item) for item in script)
+
+
+CONFIG_CHECKS = {
+    "token": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "latency_ms": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "fail_rate": (is_rate, "a number from 0 to 1"),
+    "fail_status": (lambda v: is_int(v) and 100 <= v <= 599, "an HTTP status code"),
+    "unknown_skills": (lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v),
+                       "a list of strings"),
+    "legacy_id_field": (lambda v: isinstance(v, bool), "a boolean"),
+    "accept_then_delay_rate": (is_rate, "a number from 0 to 1"),
+    "accept_then_delay_ms": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "script": (is_script, "a list of {status, headers?, body?} objects"),
+}
+
+
+def validate_config(patch):
+    if not isinstance(patch, dict):
+        raise SimError(400, "config must be a JSON object")
+    for key, value in patch.items():
+        if key not in CONFIG_CHECKS:
+            raise SimError(400, f"unknown config key: {key}")
+        check, wanted = CONFIG_CHECKS[key]
+        if not check(value):
+            raise SimError(400, f"config key {key} must be {wanted}")
+
+
+def validate_rating_body(body, skill_id, create, status=422):
+    """Checks a create (or update) body; raises SimError naming the bad field."""
+    if create or "skill_id" in body:
+        if "skill_id" not in body:
+            raise SimError(status, "skill_id is required")
+        if body["skill_id"] != skill_id:
+            raise SimError(status, "skill_id does not match the path")
+    if create and (not isinstance(body.get("user_id"), str) or not body["user_id"].strip()):
+        raise SimError(status, "user_id must be a non-empty string")
+    if not is_int(body.get("rating")) or not 1 <= body["rating"] <= 5:
+        raise SimError(status, "rating must be an integer from 1 to 5")
+    if body.get("comment") is not None and not isinstance(body["comment"], str):
+        raise SimError(status, "comment must be a string or null")
+
+
+def encode(obj):
+    return json.dumps(obj).encode("utf-8")
+
+
+def json_object(raw):
+    try:
+        body = json.loads(raw.decode("utf-8")) if raw else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise SimError(400, "invalid JSON body") from None
+    if not isinstance(body, dict):
+        raise SimError(400, "body must be a JSON object")
+    return body
+
+
+class Simulator:
+    """All mutable state, guarded by one (non re-entrant) lock. Nothing here sleeps."""
+
+    def __init__(self, base_config, seed):
+        self.lock = threading.Lock()
+        self.base_config, self.seed, self.generation = copy.deepcopy(base_config), seed, 0
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.config = copy.deepcopy(self.base_config)
+            self.rng = random.Random(self.seed)
+            self.ratings = {}  # id -> rating
+            self.next_seq = 1
+            self.idempotency = {}  # (method, path, key) -> (status, body bytes)
+            self.creates = self.updates = 0
+            self._clear_stats()
+
+    def reset_stats(self):
+        with self.lock:
+            self._clear_stats()
+
+    def _clear_stats(self):
+        # Requests in flight across a reset belong to an old generation and
+        # leave the fresh in_flight counter alone.
+        self.generation += 1
+        self.in_flight = self.max_in_flight = self.requests_total = 0
+        self.log = []
+
+    # -- request accounting
+
+    def enter(self, method, path, key, skill_id):
+        with self.lock:
+            self.requests_total += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            entry = {"method": method, "path": path, "status": None, "idempotency_key": key,
+                     "skill_id": skill_id, "user_id": None, "at": time.time()}
+            self.log.append(entry)
+            return entry, self.generation, self.config["latency_ms"]
+
+    def record(self, entry, **fields):
+        with self.lock:
+            entry.update(fields)
+
+    def leave(self, generation):
+        with self.lock:
+            if generation == self.generation:
+                self.in_flight -= 1
+
+    def stats(self):
+        with self.lock:
+            by_status = {}
+            for entry in self.log:
+                if entry["status"] is not None:
+                    by_status[str(entry["status"])] = by_status.get(str(entry["status"]), 0) + 1
+            return {"requests_total": self.requests_total, "by_status": by_status,
+                    "max_in_flight": self.max_in_flight, "in_flight": self.in_flight,
+                    "creates": self.creates, "updates": self.updates,
+                    "ratings_count": len(self.ratings), "requests": [dict(e) for e in self.log]}
+
+    # -- configuration and fault decisions
+
+    def get_config(self):
+        with self.lock:
+            return copy.deepcopy(self.config)
+
+    def merge_config(self, patch):
+        validate_config(patch)
+        with self.lock:
+            self.config.update(copy.deepcopy(patch))
+            return copy.deepcopy(self.config)
+
+    def check_auth(self, headers):
+        with self.lock:
+            token = self.config["token"]
+        if token is not None and headers.get("X-API-Token") != token:
+            raise SimError(401, "invalid api token")
+        if not (headers.get("X-Instance-ID") or "").strip():
+            raise SimError(400, "missing X-Instance-ID")
+
+    def next_scripted(self):
+        with self.lock:
+            return self.config["script"].pop(0) if self.config["script"] else None
+
+    def roll(self, rate_key, value_key):
+        """config[value_key] with probability config[rate_key], else None."""
+        with self.lock:
+            return self.config[value_key] if self.rng.random() < self.config[rate_key] else None
+
+    # -- ratings (marketplace)
+
+    def _new_rating(self, skill_id, user_id, rating, comment, created_at, updated_at, instance_id):
+        rating = {"id": f"rr-{self.next_seq:06d}", "skill_id": skill_id, "user_id": user_id,
+                  "rating": rating, "comment": comment, "created_at": created_at,
+                  "updated_at": updated_at, "instance_id": instance_id}
+        self.next_seq += 1
+        self.ratings[rating["id"]] = rating
+        return rating
+
+    def _find(self, skill_id, user_id):
+        return next((r for r in self.ratings.values()
+                     if r.get("skill_id") == skill_id and r.get("user_id") == user_id), None)
+
+    def _public(self, rating):
+        out = {k: rating[k] for k in RATING_FIELDS if k in rating}
+        if self.config["legacy_id_field"]:
+            out = {("rating_id" if k == "id" else k): v for k, v in out.items()}
+        return out
+
+    def _check_skill(self, skill_id):
+        if skill_id in self.config["unknown_skills"]:
+            raise SimError(404, "skill not found")
+
+    def _remember(self, method, path, key, status, data):
+        if key and (200 <= status < 300 or status == 409):
+            self.idempotency[(method, path, key)] = (status, data)
+        return status, data
+
+    def create(self, path, skill_id, body, key, instance_id):
+        """Returns (status, body bytes, stored?)."""
+        validate_rating_body(body, skill_id, create=True)
+        with self.lock:
+            self._check_skill(skill_id)
+            if key and ("POST", path, key) in self.idempotency:
+                return (*self.idempotency[("POST", path, key)], False)
+            existing = self._find(skill_id, body["user_id"])
+            if existing:
+                out = {"error": "user already rated this skill", "id": existing["id"]}
+                return (*self._remember("POST", path, key, 409, encode(out)), False)
+            stamp = now_rfc3339()
+            rating = self._new_rating(skill_id, body["user_id"], body["rating"],
+                                      body.get("comment"), stamp, stamp, instance_id)
+            self.creates += 1
+            return (*self._remember("POST", path, key, 201, encode(self._public(rating))), True)
+
+    def update(self, path, skill_id, remote_id, body, key, entry):
+        """Returns (status, body bytes, stored?)."""
+        validate_rating_body(body, skill_id, create=False)
+        with self.lock:
+            self._check_skill(skill_id)
+            if key and ("PUT", path, key) in self.idempotency:
+                return (*self.idempotency[("PUT", path, key)], False)
+            rating = self.ratings.get(remote_id)
+            if rating is None or rating.get("skill_id") != skill_id:
+                raise SimError(404, "rating not found")
+            entry["user_id"] = rating.get("user_id")
+            rating.update(rating=body["rating"], comment=body.get("comment"),
+                          updated_at=now_rfc3339())
+            self.updates += 1
+            return (*self._remember("PUT", path, key, 200, encode(self._public(rating))), True)
+
+    def skill(self, skill_id):
+        with self.lock:
+            self._check_skill(skill_id)
+            ratings = sorted((r for r in self.ratings.values() if r.get("skill_id") == skill_id),
+                             key=lambda r: r["id"])
+            return {"id": skill_id,
+                    "ratings": [{k: r[k] for k in SKILL_VIEW_FIELDS if k in r} for r in ratings]}
+
+    # -- ratings (control API)
+
+    def all_ratings(self):
+        with self.lock:
+            return {"ratings": [dict(self.ratings[k]) for k in sorted(self.ratings)]}
+
+    def insert(self, body):
+        for field in ("skill_id", "user_id"):
+            if not isinstance(body.get(field), str) or not body[field]:
+                raise SimError(400, f"{field} must be a non-empty string")
+        validate_rating_body(body, body["skill_id"], create=True, status=400)
+        for field in ("created_at", "updated_at", "instance_id"):
+            if body.get(field) is not None and not isinstance(body[field], str):
+                raise SimError(400, f"{field} must be a string")
+        with self.lock:
+            if self._find(body["skill_id"], body["user_id"]):
+                raise SimError(409, "user already rated this skill")
+            created = body.get("created_at") or now_rfc3339()
+            return dict(self._new_rating(
+                body["skill_id"], body["user_id"], body["rating"], body.get("comment"),
+                created, body.get("updated_at") or created, body.get("instance_id")))
+
+    def patch(self, rating_id, body):
+        checks = {"rating": is_int, "comment": lambda v: isinstance(v, str),
+                  "created_at": lambda v: isinstance(v, str),
+                  "updated_at": lambda v: isinstance(v, str)}
+        for key, value in body.items():
+            if key not in checks:
+                raise SimError(400, f"field {key} cannot be changed")
+            if value is not None and not checks[key](value):
+                raise SimError(400, f"field {key} has the wrong type")
+        with self.lock:
+            rating = self.ratings.get(rating_id)
+            if rating is None:
+                raise SimError(404, "rating not found")
+            for key, value in body.items():
+                if value is None:
+                    rating.pop(key, None)
+                else:
+                    rating[key] = value
+            return dict(rating)
+
+    def delete(self, rating_id):
+        with self.lock:
+            if self.ratings.pop(rating_id, None) is None:
+                raise SimError(404, "rating not found")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: every answer has a Content-Length
+    server_version = "AtomMarketplaceSimulator/1.0"
+    sim = None  # set on a subclass in main()
+    verbose = False
+
+    def log_message(self, format, *args):  # noqa: A002 (stdlib signature)
+        if self.verbose:
+            super().log_message(format, *args)
+
+    def do_GET(self):
+        try:
+            raw = self.read_body()
+        except SimError as err:
+            return self.send(err.status, err.body)
+        path = urlsplit(self.path).path
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        if parts[0] == "_sim":
+            try:
+                self.send(*self.control(parts[1:], raw))
+            except SimError as err:
+                self.send(err.status, err.body)
+            except Exception as err:  # a simulator bug still gets an answer
+                traceback.print_exc()
+                self.send(500, {"error": f"simulator bug: {err!r}"})
+        else:
+            self.marketplace(path, parts, raw)
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def read_body(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            raise SimError(411, "chunked bodies are not supported; send Content-Length")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            self.close_connection = True
+            raise SimError(400, "invalid Content-Length") from None
+        return self.rfile.read(length) if length else b""
+
+    def send(self, status, body=None, headers=None):
+        """Writes one complete answer; `body` is bytes, a JSON value or None."""
+        data = body if isinstance(body, bytes) else b"" if body is None else encode(body)
+        no_body = status in (204, 304)  # these carry neither a body nor a Content-Length
+        data = b"" if no_body else data
+        out = {"content-type": ("Content-Type", "application/json")}  # lower name -> header
+        for name, value in (headers or {}).items():
+            if name.lower() != "content-length":
+                out[name.lower()] = (name, value)
+        self.send_response(status)
+        for name, value in out.values():
+            self.send_header(name, value)
+        if not no_body:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (e.g. timed out)
+
+    def control(self, parts, raw):
+        """Answers a /_sim/ request: (status, body), or raises SimError."""
+        sim, route = self.sim, (self.command, "/".join(parts))
+        if route == ("GET", "stats"):
+            return 200, sim.stats()
+        if route == ("GET", "config"):
+            return 200, sim.get_config()
+        if route == ("POST", "config"):
+            return 200, sim.merge_config(json_object(raw))
+        if route == ("POST", "reset"):
+            sim.reset()
+            return 200, {}
+        if route == ("POST", "reset-stats"):
+            sim.reset_stats()
+            return 200, {}
+        if route == ("GET", "ratings"):
+            return 200, sim.all_ratings()
+        if route == ("POST", "ratings"):
+            return 201, sim.insert(json_object(raw))
+        if len(parts) == 2 and parts[0] == "ratings" and self.command == "PUT":
+            return 200, sim.patch(parts[1], json_object(raw))
+        if len(parts) == 2 and parts[0] == "ratings" and self.command == "DELETE":
+            sim.delete(parts[1])
+            return 204, None
+        raise SimError(404, "no such control endpoint")
+
+    def marketplace(self, path, parts, raw):
+        sim, key = self.sim, self.headers.get("Idempotency-Key")
+        skill_id = parts[1] if len(parts) >= 2 and parts[0] == "skills" else None
+        entry, generation, latency_ms = sim.enter(self.command, self.path, key, skill_id)
+        try:
+            if latency_ms:
+                time.sleep(latency_ms / 1000)
+            try:
+                status, body, headers = self.process(path, parts, raw, key, entry)
+            except SimError as err:
+                status, body, headers = err.status, err.body, None
+            except Exception as err:  # a simulator bug still gets an answer
+                traceback.print_exc()
+                status, body, headers = 500, {"error": f"simulator bug: {err!r}"}, None
+            sim.record(entry, status=status)
+            self.send(status, body, headers)
+        finally:
+            sim.leave(generation)
+
+    def process(self, path, parts, raw, key, entry):
+        """Auth, script, failure roll, then the real work: (status, body, headers)."""
+        sim = self.sim
+        sim.check_auth(self.headers)
+        scripted = sim.next_scripted()
+        if scripted is not None:
+            status = scripted["status"]
+            body = scripted.get("body", {"error": "scripted response"} if status >= 400 else {})
+            return status, body, scripted.get("headers")
+        fail_status = sim.roll("fail_rate", "fail_status")
+        if fail_status is not None:
+            return fail_status, {"error": "simulated failure"}, None
+
+        is_skills = parts[0] == "skills" and len(parts) >= 2 and parts[1] != ""
+        allowed = {(2, ""): "GET", (3, "rate"): "POST", (4, "ratings"): "PUT"}.get(
+            (len(parts), parts[2] if len(parts) > 2 else "")) if is_skills else None
+        if allowed is None:
+            raise SimError(404, "not found")
+        if self.command != allowed:
+            return 405, {"error": "method not allowed"}, {"Allow": allowed}
+        if allowed == "GET":
+            return 200, sim.skill(parts[1]), None
+
+        body = json_object(raw)
+        if isinstance(body.get("user_id"), str):
+            sim.record(entry, user_id=body["user_id"])
+        if allowed == "POST":
+            instance_id = self.headers.get("X-Instance-ID")
+            status, data, stored = sim.create(path, parts[1], body, key, instance_id)
+        else:
+            status, data, stored = sim.update(path, parts[1], parts[3], body, key, entry)
+        delay_ms = sim.roll("accept_then_delay_rate", "accept_then_delay_ms") if stored else None
+        if delay_ms:
+            time.sleep(delay_ms / 1000)  # stored, but the answer comes late
+        return status, data, None
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+
+def loopback_host(host):
+    """The address to bind for a loopback host, or None if `host` is not loopback."""
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        return host if ipaddress.ip_address(host).is_loopback else None
+    except ValueError:
+        return None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Atom SaaS marketplace simulator (loopback only)")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    parser.add_argument("--token", default=None, help="required X-API-Token (default: any)")
+    parser.add_argument("--latency-ms", type=int, default=0, help="delay of each marketplace request")
+    parser.add_argument("--fail-rate", type=float, default=0.0, help="share answered fail_status")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault dice")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = parser.parse_args(argv)
+
+    host = loopback_host(args.host)
+    if host is None:
+        print(f"error: --host {args.host!r} is not a loopback address "
+              "(use 127.0.0.1, ::1 or localhost)", file=sys.stderr)
+        return 2
+    config = dict(DEFAULT_CONFIG, token=args.token, latency_ms=args.latency_ms,
+                  fail_rate=args.fail_rate)
+    try:
+        validate_config(config)
+    except SimError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    handler = type("BoundHandler", (Handler,),
+                   {"sim": Simulator(config, args.seed), "verbose": args.verbose})
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    server = type("BoundServer", (Server,), {"address_family": family})((host, args.port), handler)
+
+    # serve_forever runs in the main thread; a signal has another thread stop
+    # it (calling shutdown() from the serving thread itself would deadlock).
+    def on_signal(*_):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    bound_host, bound_port = server.server_address[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    print(f"LISTENING http://{shown}:{bound_port}", flush=True)
+    server.serve_forever(poll_interval=0.1)
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

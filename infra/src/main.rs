@@ -1,0 +1,125 @@
+//! `local-stack`: the local stack's command line, used by `make demo`.
+//!
+//! ```text
+//! local-stack create-tables               tables from template.yaml
+//! local-stack seed --count N --invalid K   N pending ratings, the last K invalid
+//! local-stack summary                      what the sync left behind
+//! ```
+//! Table names come from RATINGS_TABLE, FAILED_UPLOADS_TABLE and
+//! SYNC_STATE_TABLE (defaults as in production); the simulator from
+//! ATOM_SAAS_API_URL.
+
+use std::process::ExitCode;
+
+use local_stack::simulator::Simulator;
+use local_stack::{dynamodb_client, seed, tables, StackError};
+use shared::config::TableNames;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("local-stack: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn table_names() -> TableNames {
+    let defaults = TableNames::with_prefix("");
+    let pick = |name: &str, default: String| std::env::var(name).unwrap_or(default);
+    TableNames {
+        ratings: pick("RATINGS_TABLE", defaults.ratings),
+        failed_uploads: pick("FAILED_UPLOADS_TABLE", defaults.failed_uploads),
+        sync_state: pick("SYNC_STATE_TABLE", defaults.sync_state),
+    }
+}
+
+/// The value after `--flag`, parsed, or `default`.
+fn flag(args: &[String], name: &str, default: usize) -> Result<usize, String> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{name} needs a whole number")),
+    }
+}
+
+async fn run(args: &[String]) -> Result<(), String> {
+    let command = args.first().map(String::as_str).unwrap_or("help");
+    let error = |e: StackError| e.to_string();
+    let names = table_names();
+    match command {
+        "create-tables" => {
+            let client = dynamodb_client().await.map_err(error)?;
+            tables::create_tables(&client, &names)
+                .await
+                .map_err(error)?;
+            println!(
+                "tables ready: {}, {}, {}",
+                names.ratings, names.failed_uploads, names.sync_state
+            );
+        }
+        "seed" => {
+            let count = flag(args, "--count", 300)?;
+            let invalid = flag(args, "--invalid", 5)?;
+            let client = dynamodb_client().await.map_err(error)?;
+            let start = chrono::Utc::now() - chrono::Duration::days(1);
+            let ratings = seed::sample_ratings("", count, invalid, start);
+            seed::put_ratings(&client, &names.ratings, &ratings)
+                .await
+                .map_err(error)?;
+            println!(
+                "seeded {count} pending ratings into {} ({invalid} with invalid star values)",
+                names.ratings
+            );
+        }
+        "summary" => {
+            let url = std::env::var("ATOM_SAAS_API_URL")
+                .map_err(|_| "ATOM_SAAS_API_URL is not set".to_owned())?;
+            let simulator = Simulator::connect(&url);
+            let stats = simulator.stats().await.map_err(error)?;
+            println!("marketplace simulator received:");
+            println!("  requests: {}", stats["requests_total"]);
+            println!("  by status: {}", stats["by_status"]);
+            println!("  ratings created: {}", stats["creates"]);
+            println!(
+                "  most requests in flight at once: {}",
+                stats["max_in_flight"]
+            );
+            let client = dynamodb_client().await.map_err(error)?;
+            let failed = client
+                .scan()
+                .table_name(&names.failed_uploads)
+                .send()
+                .await
+                .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+            println!(
+                "dead-letter table {} holds {} item(s):",
+                names.failed_uploads,
+                failed.count()
+            );
+            for item in failed.items() {
+                let field = |n: &str| {
+                    item.get(n)
+                        .and_then(|v| v.as_s().ok().or(v.as_n().ok()))
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                println!(
+                    "  {}  retry_count={}  {}",
+                    field("rating_id"),
+                    field("retry_count"),
+                    field("error_message")
+                );
+            }
+        }
+        _ => {
+            println!("usage: local-stack create-tables | seed [--count N] [--invalid K] | summary");
+        }
+    }
+    Ok(())
+}

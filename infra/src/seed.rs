@@ -1,0 +1,93 @@
+//! Ratings written the way the Atom app writes them (the README's write
+//! contract), for the demo, the tests and the benchmark.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use shared::rating::Rating;
+use shared::store::{new_rating_item, timestamp, Item};
+
+use crate::{dynamodb_error, StackError};
+
+/// A new rating as the Atom app would write it. `index` orders them:
+/// rating `i` was last updated `i` seconds after `start`.
+pub fn sample_rating(prefix: &str, index: usize, start: DateTime<Utc>) -> Rating {
+    let at = timestamp(start + chrono::Duration::seconds(index as i64));
+    Rating {
+        id: format!("{prefix}rating-{index:06}"),
+        tenant_id: format!("tenant-{}", index % 3),
+        skill_id: format!("{prefix}skill-{}", index % 25),
+        user_id: format!("user-{index}"),
+        rating: ((index % 5) + 1).to_string(),
+        review: (index % 2 == 0).then(|| format!("Review number {index}")),
+        created_at: at.clone(),
+        updated_at: at,
+        version: 1,
+        remote_rating_id: None,
+        sync_failures: 0,
+    }
+}
+
+/// `count` pending ratings, of which the last `invalid` carry a star value
+/// outside 1..5.
+pub fn sample_ratings(
+    prefix: &str,
+    count: usize,
+    invalid: usize,
+    start: DateTime<Utc>,
+) -> Vec<Rating> {
+    (0..count)
+        .map(|i| {
+            let mut rating = sample_rating(prefix, i, start);
+            if i >= count.saturating_sub(invalid) {
+                rating.rating = if i % 2 == 0 { "0".into() } else { "7".into() };
+            }
+            rating
+        })
+        .collect()
+}
+
+/// Writes items with BatchWriteItem, 25 at a time, resending what DynamoDB
+/// leaves unprocessed.
+pub async fn put_items(client: &Client, table: &str, items: Vec<Item>) -> Result<(), StackError> {
+    let mut requests: Vec<WriteRequest> = items
+        .into_iter()
+        .map(|item| {
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map(|put| WriteRequest::builder().put_request(put).build())
+                .map_err(dynamodb_error)
+        })
+        .collect::<Result<_, _>>()?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    while !requests.is_empty() {
+        let chunk: Vec<WriteRequest> = requests.drain(..requests.len().min(25)).collect();
+        let out = client
+            .batch_write_item()
+            .request_items(table, chunk)
+            .send()
+            .await
+            .map_err(dynamodb_error)?;
+        if let Some(left) = out.unprocessed_items.and_then(|mut m| m.remove(table)) {
+            if tokio::time::Instant::now() > deadline {
+                return Err(StackError::DynamoDb(
+                    "unprocessed items did not drain".into(),
+                ));
+            }
+            requests.extend(left);
+        }
+    }
+    Ok(())
+}
+
+/// Writes ratings as new, pending items.
+pub async fn put_ratings(
+    client: &Client,
+    table: &str,
+    ratings: &[Rating],
+) -> Result<(), StackError> {
+    put_items(client, table, ratings.iter().map(new_rating_item).collect()).await
+}

@@ -1,0 +1,42 @@
+//! The library behind every atom-rating-sync Lambda function.
+//!
+//! Self-hosted Atom instances keep their users' skill ratings in DynamoDB;
+//! this crate keeps the Atom SaaS marketplace in step with them. The
+//! functions under `functions/` are thin: they parse their event, call into
+//! this crate, and map the result.
+//!
+//! - [`sync`]: the sync engine, one run from lease to report;
+//! - [`store`]: everything kept in DynamoDB;
+//! - [`marketplace`]: the marketplace API client;
+//! - [`rating`]: the rating and its rules; [`report`]: what a run did;
+//! - [`config`]: settings from the environment; [`logging`]: JSON logs.
+
+pub mod config;
+pub mod logging;
+pub mod marketplace;
+pub mod rating;
+pub mod report;
+pub mod store;
+pub mod sync;
+
+use config::Config;
+use marketplace::{MarketplaceClient, MarketplaceError};
+use store::Store;
+use sync::SyncEngine;
+
+/// A DynamoDB client from the standard AWS configuration chain. Locally,
+/// `AWS_ENDPOINT_URL_DYNAMODB` points it at the DynamoDB server on loopback.
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    aws_sdk_dynamodb::Client::new(&aws)
+}
+
+/// The engine as a function builds it once per cold start.
+pub fn sync_engine(
+    config: &Config,
+    dynamodb: aws_sdk_dynamodb::Client,
+) -> Result<SyncEngine, MarketplaceError> {
+    let store = Store::new(dynamodb, config.tables.clone());
+    let marketplace = MarketplaceClient::new(&config.marketplace)?;
+    Ok(SyncEngine::new(store, marketplace, config.sync.clone()))
+}

@@ -1,0 +1,147 @@
+//! A skill rating as the Atom app writes it, and the rules it must meet
+//! before it may leave this instance.
+//!
+//! The store turns DynamoDB items into [`Rating`]s; an item that cannot be
+//! read as one becomes a [`MalformedRating`] instead of an error, so that a
+//! single bad row goes to the dead-letter table with its reason and never
+//! stops the rest of the backlog.
+
+/// The lowest and highest number of stars the marketplace accepts.
+pub const STARS: std::ops::RangeInclusive<u8> = 1..=5;
+
+/// A rating waiting to be synced, as read from the ratings table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rating {
+    pub id: String,
+    pub tenant_id: String,
+    pub skill_id: String,
+    pub user_id: String,
+    /// The stars as DynamoDB returned the number, kept as text so that an
+    /// invalid value is reported exactly as it was written.
+    pub rating: String,
+    pub review: Option<String>,
+    pub created_at: String,
+    /// Last local modification (RFC 3339, UTC); the backlog index sorts on it.
+    pub updated_at: String,
+    /// Incremented by the Atom app on every edit; a rating is marked synced
+    /// only if its version did not move while it was being uploaded.
+    pub version: i64,
+    /// The marketplace's id once the rating has been created there: from then
+    /// on an edit travels as an update, never as a second create.
+    pub remote_rating_id: Option<String>,
+    /// How many sync attempts failed since the last success; non-zero means
+    /// the rating has an item in the dead-letter table.
+    pub sync_failures: u32,
+}
+
+impl Rating {
+    /// The stars as the marketplace wants them, or the reason this rating may
+    /// not be sent at all.
+    pub fn stars(&self) -> Result<u8, String> {
+        parse_stars(&self.rating)
+            .ok_or_else(|| format!("Invalid rating value: {}. Must be 1-5", self.rating))
+    }
+
+    /// What the dead-letter table needs to know about this rating.
+    pub fn failure(&self, message: impl Into<String>) -> SyncFailure {
+        SyncFailure {
+            rating_id: self.id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            failed_before: self.sync_failures > 0,
+            message: message.into(),
+        }
+    }
+}
+
+/// Accepts whole numbers 1..=5, also when written as `4.0`.
+fn parse_stars(text: &str) -> Option<u8> {
+    let value: f64 = text.trim().parse().ok()?;
+    if value.fract() != 0.0 || !(1.0..=5.0).contains(&value) {
+        return None;
+    }
+    let stars = value as u8;
+    STARS.contains(&stars).then_some(stars)
+}
+
+/// An item in the backlog that does not follow the write contract.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MalformedRating {
+    pub id: String,
+    pub tenant_id: String,
+    pub sync_failures: u32,
+    pub problem: String,
+}
+
+impl MalformedRating {
+    pub fn failure(&self) -> SyncFailure {
+        SyncFailure {
+            rating_id: self.id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            failed_before: self.sync_failures > 0,
+            message: self.problem.clone(),
+        }
+    }
+}
+
+/// One backlog entry: a rating that can be uploaded, or one that cannot.
+pub type PendingRating = Result<Rating, MalformedRating>;
+
+/// A failed attempt, as the dead-letter table records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncFailure {
+    pub rating_id: String,
+    pub tenant_id: String,
+    /// Whether an earlier attempt failed too, so its dead-letter item exists.
+    pub failed_before: bool,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rating_with(stars: &str) -> Rating {
+        Rating {
+            id: "r1".into(),
+            tenant_id: "t1".into(),
+            skill_id: "s1".into(),
+            user_id: "u1".into(),
+            rating: stars.into(),
+            review: None,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            updated_at: "2026-01-01T00:00:00Z".into(),
+            version: 1,
+            remote_rating_id: None,
+            sync_failures: 0,
+        }
+    }
+
+    #[test]
+    fn whole_stars_from_one_to_five_are_valid() {
+        for (text, stars) in [("1", 1), ("3", 3), ("5", 5), ("4.0", 4)] {
+            assert_eq!(rating_with(text).stars(), Ok(stars), "{text}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_rejected_with_the_value_as_written() {
+        for text in ["0", "6", "-1", "2.5", "NaN", "inf", "", "five", "1e3"] {
+            assert_eq!(
+                rating_with(text).stars(),
+                Err(format!("Invalid rating value: {text}. Must be 1-5")),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failure_knows_whether_the_dead_letter_item_exists() {
+        let mut rating = rating_with("3");
+        assert!(!rating.failure("x").failed_before);
+        rating.sync_failures = 2;
+        let failure = rating.failure("boom");
+        assert!(failure.failed_before);
+        assert_eq!(failure.message, "boom");
+        assert_eq!(failure.rating_id, "r1");
+    }
+}

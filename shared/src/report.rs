@@ -1,0 +1,59 @@
+//! What one sync run did, as the function returns it, logs it and stores it.
+
+use serde::{Deserialize, Serialize};
+
+/// The answer of a run that found the lease taken.
+pub const ALREADY_RUNNING: &str = "Sync already in progress";
+/// The message of a run that found nothing to do.
+pub const NOTHING_PENDING: &str = "No pending ratings";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncReport {
+    pub run_id: String,
+    /// The run did its work; individual ratings may still have failed (see
+    /// `failed`). `false` when it could not run or had to stop on an error.
+    pub success: bool,
+    /// Ratings the marketplace accepted (`created` + `updated`).
+    pub uploaded: u64,
+    pub created: u64,
+    pub updated: u64,
+    /// Ratings whose attempt failed; each is in the dead-letter table.
+    pub failed: u64,
+    /// Ratings read from the backlog but left pending untouched: the run
+    /// reached its deadline, or the rating was deleted meanwhile.
+    pub skipped: u64,
+    /// Uploaded, but edited while in flight: pending again with the edit.
+    pub changed_during_upload: u64,
+    /// The backlog left when the run ended, counted in full; `None` if the
+    /// count failed.
+    pub pending_count: Option<u64>,
+    /// Why the run stopped before the backlog was empty, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl SyncReport {
+    /// The answer of a run that could not start because another holds the lease.
+    pub fn already_running(run_id: String, started_at: String) -> Self {
+        Self {
+            run_id,
+            success: false,
+            finished_at: started_at.clone(),
+            started_at,
+            message: ALREADY_RUNNING.to_owned(),
+            error: Some(ALREADY_RUNNING.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    /// Ratings this run attempted.
+    pub fn attempted(&self) -> u64 {
+        self.uploaded + self.failed
+    }
+}

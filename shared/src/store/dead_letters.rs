@@ -1,0 +1,182 @@
+//! The dead-letter table: one item per failing rating, keyed by the rating's
+//! id, so a rating that fails again updates its item instead of adding one.
+//!
+//! A first failure stores `retry_count` 1 and no `last_retry_at`; each later
+//! failure adds 1, sets `last_retry_at`, keeps `failed_at` and replaces the
+//! message. The rating itself counts its failures (`sync_failures`), which
+//! tells this module which of the two writes to try first and tells a later
+//! success that there is an item to remove, without a read.
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    condition_held, n, number, request_error, s, text, timestamp, Item, Store, StoreError,
+};
+use crate::rating::SyncFailure;
+
+/// A dead-letter item as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FailedUpload {
+    pub id: String,
+    pub rating_id: String,
+    pub tenant_id: String,
+    pub error_message: String,
+    pub failed_at: String,
+    pub last_retry_at: Option<String>,
+    pub retry_count: u32,
+}
+
+/// The two ways to record a failure; each is conditional on whether the
+/// item exists.
+enum DeadLetterWrite {
+    PutFirst,
+    AddRetry,
+}
+
+impl Store {
+    /// Records a failed attempt: on the rating (its failure count) and in
+    /// the dead-letter table. A rating deleted meanwhile leaves no item.
+    pub async fn record_failure(
+        &self,
+        failure: &SyncFailure,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // The rating first: if the function dies between the two writes, the
+        // next failure finds no item and creates it, and a success merely
+        // deletes nothing. The other order could leave an item behind for a
+        // rating that later syncs.
+        if !self
+            .count_failure_on_rating(&failure.rating_id, &failure.message)
+            .await?
+        {
+            return Ok(());
+        }
+        // Each write is conditional on what the rating's count says; if the
+        // table disagrees (an admin removed the item, or a crash left none)
+        // the other write is the right one.
+        let order = if failure.failed_before {
+            [DeadLetterWrite::AddRetry, DeadLetterWrite::PutFirst]
+        } else {
+            [DeadLetterWrite::PutFirst, DeadLetterWrite::AddRetry]
+        };
+        for write in order {
+            let written = match write {
+                DeadLetterWrite::PutFirst => self.put_first_failure(failure, at).await?,
+                DeadLetterWrite::AddRetry => self.add_retry(failure, at).await?,
+            };
+            if written {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Request {
+            table: self.tables.failed_uploads.clone(),
+            operation: "PutItem/UpdateItem",
+            message: format!(
+                "dead-letter item for rating {} changed concurrently",
+                failure.rating_id
+            ),
+        })
+    }
+
+    /// `false` if an item already exists.
+    async fn put_first_failure(
+        &self,
+        failure: &SyncFailure,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let table = &self.tables.failed_uploads;
+        let put = self
+            .client
+            .put_item()
+            .table_name(table)
+            .item("id", s(&failure.rating_id))
+            .item("rating_id", s(&failure.rating_id))
+            .item("tenant_id", s(&failure.tenant_id))
+            .item("error_message", s(&failure.message))
+            .item("failed_at", s(timestamp(at)))
+            .item("retry_count", n(1))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        condition_held(put, table, "PutItem")
+    }
+
+    /// `false` if there is no item to add to.
+    async fn add_retry(
+        &self,
+        failure: &SyncFailure,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let table = &self.tables.failed_uploads;
+        let updated = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key("id", s(&failure.rating_id))
+            .update_expression(
+                "SET error_message = :message, last_retry_at = :now, tenant_id = :tenant, \
+                 retry_count = retry_count + :one",
+            )
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":message", s(&failure.message))
+            .expression_attribute_values(":now", s(timestamp(at)))
+            .expression_attribute_values(":tenant", s(&failure.tenant_id))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        condition_held(updated, table, "UpdateItem")
+    }
+
+    /// Removes the dead-letter item of a rating that has now synced.
+    pub async fn clear_failure(&self, rating_id: &str) -> Result<(), StoreError> {
+        let table = &self.tables.failed_uploads;
+        self.client
+            .delete_item()
+            .table_name(table)
+            .key("id", s(rating_id))
+            .send()
+            .await
+            .map_err(|e| request_error(table, "DeleteItem", e))?;
+        Ok(())
+    }
+
+    /// The dead-letter item of one rating, if it has one.
+    pub async fn failed_upload(&self, rating_id: &str) -> Result<Option<FailedUpload>, StoreError> {
+        let table = &self.tables.failed_uploads;
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key("id", s(rating_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| request_error(table, "GetItem", e))?;
+        out.item
+            .map(|item| failed_upload_from_item(&item))
+            .transpose()
+            .map_err(|message| StoreError::Malformed {
+                table: table.clone(),
+                message,
+            })
+    }
+}
+
+fn failed_upload_from_item(item: &Item) -> Result<FailedUpload, String> {
+    let required = |name: &str| {
+        text(item, name)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("dead-letter item lacks {name}"))
+    };
+    Ok(FailedUpload {
+        id: required("id")?,
+        rating_id: required("rating_id")?,
+        tenant_id: required("tenant_id")?,
+        error_message: required("error_message")?,
+        failed_at: required("failed_at")?,
+        last_retry_at: text(item, "last_retry_at").map(str::to_owned),
+        retry_count: number(item, "retry_count")
+            .and_then(|v| v.parse().ok())
+            .ok_or("dead-letter item lacks retry_count")?,
+    })
+}

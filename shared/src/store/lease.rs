@@ -1,0 +1,117 @@
+//! The run lease: one item in the state table that at most one sync run
+//! holds at a time, across every function and every concurrent invocation.
+//!
+//! The lease is taken with a conditional write and carries an expiry, so a
+//! run that dies without releasing it blocks the next one only until then.
+//! A holder renews it as it goes; a renewal that fails means another run
+//! took over, and the old holder must stop writing.
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    condition_held, is_condition_failure, n, request_error, s, text, timestamp, Store, StoreError,
+};
+
+const LEASE_PARTITION: &str = "lease";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    Acquired,
+    /// Someone else holds it, until the given time.
+    HeldBy {
+        holder: String,
+        until: String,
+    },
+}
+
+impl Store {
+    /// Takes the lease `name` for `holder` until `until`, unless another
+    /// holder has it and it has not expired at `now`.
+    pub async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let table = &self.tables.sync_state;
+        let put = self
+            .client
+            .put_item()
+            .table_name(table)
+            .item("pk", s(LEASE_PARTITION))
+            .item("sk", s(name))
+            .item("holder", s(holder))
+            .item("acquired_at", s(timestamp(now)))
+            .item("until", s(timestamp(until)))
+            .item("until_ms", n(until.timestamp_millis()))
+            .condition_expression("attribute_not_exists(pk) OR until_ms < :now")
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(LeaseOutcome::Acquired),
+            Err(err) if is_condition_failure(&err) => {
+                let current = err
+                    .as_service_error()
+                    .and_then(|e| match e {
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                            c.item().cloned()
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                Ok(LeaseOutcome::HeldBy {
+                    holder: text(&current, "holder").unwrap_or("unknown").to_owned(),
+                    until: text(&current, "until").unwrap_or("unknown").to_owned(),
+                })
+            }
+            Err(err) => Err(request_error(table, "PutItem", err)),
+        }
+    }
+
+    /// Extends a lease this holder still has; `false` if it was lost.
+    pub async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let table = &self.tables.sync_state;
+        let renewed = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key("pk", s(LEASE_PARTITION))
+            .key("sk", s(name))
+            .update_expression("SET #until = :until, until_ms = :until_ms")
+            .condition_expression("holder = :holder")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":until", s(timestamp(until)))
+            .expression_attribute_values(":until_ms", n(until.timestamp_millis()))
+            .expression_attribute_values(":holder", s(holder))
+            .send()
+            .await;
+        condition_held(renewed, table, "UpdateItem")
+    }
+
+    /// Gives the lease up, if this holder still has it.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let table = &self.tables.sync_state;
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(table)
+            .key("pk", s(LEASE_PARTITION))
+            .key("sk", s(name))
+            .condition_expression("holder = :holder")
+            .expression_attribute_values(":holder", s(holder))
+            .send()
+            .await;
+        // A lease taken over meanwhile is not ours to delete.
+        condition_held(deleted, table, "DeleteItem").map(|_| ())
+    }
+}

@@ -1,0 +1,150 @@
+//! Everything this service keeps in DynamoDB, behind one [`Store`].
+//!
+//! Three tables, each defined once in `template.yaml`:
+//! - the ratings table, written by the Atom app; the sync reads its backlog
+//!   through a sparse index and writes back only its own attributes
+//!   ([`ratings`]);
+//! - the dead-letter table, one item per failing rating ([`dead_letters`]);
+//! - the state table: the run lease ([`lease`]) and the reports of recent
+//!   runs ([`reports`]).
+//!
+//! Every write that could race with the Atom app or another run carries a
+//! condition, so a lost race is an answer ([`MarkOutcome`], [`LeaseOutcome`]),
+//! never a silent overwrite.
+
+mod dead_letters;
+mod lease;
+mod ratings;
+mod reports;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::HashMap;
+use thiserror::Error;
+
+use crate::config::TableNames;
+
+pub use dead_letters::FailedUpload;
+pub use lease::LeaseOutcome;
+pub use ratings::{new_rating_item, MarkOutcome, PageKey, PendingPage, PENDING, PENDING_INDEX};
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("DynamoDB throttled {operation} on table {table}: {message}")]
+    Throttled {
+        table: String,
+        operation: &'static str,
+        message: String,
+    },
+    #[error("DynamoDB {operation} on table {table} failed: {message}")]
+    Request {
+        table: String,
+        operation: &'static str,
+        message: String,
+    },
+    #[error("item in table {table} is malformed: {message}")]
+    Malformed { table: String, message: String },
+}
+
+/// The one handle on all three tables. Cheap to clone: the SDK client is
+/// reference-counted, so a function builds it once in `main`.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    tables: TableNames,
+}
+
+impl Store {
+    pub fn new(client: Client, tables: TableNames) -> Self {
+        Self { client, tables }
+    }
+
+    pub fn tables(&self) -> &TableNames {
+        &self.tables
+    }
+}
+
+/// Turns an SDK error into a [`StoreError`] that names the table and call.
+/// Throttling is its own variant: the SDK has already retried it with
+/// backoff, and a caller may want to slow down rather than give up.
+fn request_error<E, R>(table: &str, operation: &'static str, err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let throttled = matches!(
+        err.code(),
+        Some(
+            "ThrottlingException"
+                | "ProvisionedThroughputExceededException"
+                | "RequestLimitExceeded"
+        )
+    );
+    let table = table.to_owned();
+    let message = DisplayErrorContext(&err).to_string();
+    if throttled {
+        StoreError::Throttled {
+            table,
+            operation,
+            message,
+        }
+    } else {
+        StoreError::Request {
+            table,
+            operation,
+            message,
+        }
+    }
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.code() == Some("ConditionalCheckFailedException")
+}
+
+/// The answer to a conditional write: `true` if it was made, `false` if its
+/// condition did not hold; any other failure is an error.
+fn condition_held<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+    table: &str,
+    operation: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if is_condition_failure(&err) => Ok(false),
+        Err(err) => Err(request_error(table, operation, err)),
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn number<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .map(String::as_str)
+}
+
+/// The one timestamp format this service writes: RFC 3339, UTC, milliseconds.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}

@@ -1,0 +1,350 @@
+//! The ratings table: reading the backlog and marking ratings synced.
+//!
+//! The backlog is the sparse index [`PENDING_INDEX`]: its partition key is
+//! `synced_to_saas`, present (as `"false"`) only on a rating that is new or
+//! edited, and its sort key is `updated_at`, so one partition holds exactly
+//! the work, oldest first, and finding it never scans the table. Marking a
+//! rating synced removes `synced_to_saas`, which drops it from the index.
+//!
+//! Holding a failing rating back until its next attempt (a later step) moves
+//! it out of the `"false"` partition the same way, into an index keyed by its
+//! due time, so that waiting ratings cost a run nothing.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use chrono::{DateTime, Utc};
+
+use super::{
+    condition_held, n, number, request_error, s, text, timestamp, Item, Store, StoreError,
+};
+use crate::rating::{MalformedRating, PendingRating, Rating};
+
+/// The index that holds the backlog.
+pub const PENDING_INDEX: &str = "pending-sync-index";
+/// The value of `synced_to_saas` that puts a rating in the backlog.
+pub const PENDING: &str = "false";
+
+/// Where the next backlog page starts: DynamoDB's `LastEvaluatedKey`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageKey(Item);
+
+#[derive(Debug)]
+pub struct PendingPage {
+    pub ratings: Vec<PendingRating>,
+    /// `None` on the last page.
+    pub next: Option<PageKey>,
+}
+
+/// What became of a rating that the marketplace accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkOutcome {
+    /// Marked synced; it has left the backlog.
+    Synced,
+    /// It was edited while in flight: it stays pending with its new content,
+    /// and keeps the remote id so that the edit travels as an update.
+    ChangedMeanwhile,
+    /// It was deleted while in flight.
+    Deleted,
+}
+
+impl Store {
+    /// A query of the backlog partition of the index.
+    fn backlog_query(&self) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.tables.ratings)
+            .index_name(PENDING_INDEX)
+            .key_condition_expression("synced_to_saas = :pending")
+            .expression_attribute_values(":pending", s(PENDING))
+    }
+
+    /// One page of the backlog, oldest first, starting after `after`.
+    pub async fn pending_page(
+        &self,
+        after: Option<PageKey>,
+        limit: u32,
+    ) -> Result<PendingPage, StoreError> {
+        let table = &self.tables.ratings;
+        let out = self
+            .backlog_query()
+            .scan_index_forward(true)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(after.map(|key| key.0))
+            .send()
+            .await
+            .map_err(|e| request_error(table, "Query", e))?;
+        Ok(PendingPage {
+            ratings: out.items().iter().map(rating_from_item).collect(),
+            // DynamoDB may send a key and then an empty page; some servers send
+            // no key when the last page exactly fills the limit. Both end well.
+            next: out
+                .last_evaluated_key
+                .filter(|key| !key.is_empty())
+                .map(PageKey),
+        })
+    }
+
+    /// The true size of the backlog, counted through the index.
+    pub async fn count_pending(&self) -> Result<u64, StoreError> {
+        let table = &self.tables.ratings;
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .backlog_query()
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| request_error(table, "Query", e))?;
+            total += u64::try_from(out.count()).unwrap_or(0);
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(total),
+            }
+        }
+    }
+
+    /// Records that the marketplace holds `rating` under `remote_id`.
+    ///
+    /// The rating leaves the backlog only if it is still the version that
+    /// was uploaded; otherwise it keeps its new content, stays pending, and
+    /// only learns its remote id.
+    pub async fn mark_synced(
+        &self,
+        rating: &Rating,
+        remote_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<MarkOutcome, StoreError> {
+        let table = &self.tables.ratings;
+        let synced = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key("id", s(&rating.id))
+            .update_expression(
+                "SET synced_at = :now, remote_rating_id = :remote \
+                 REMOVE synced_to_saas, sync_failures, last_sync_error",
+            )
+            .condition_expression(
+                "#version = :version AND updated_at = :updated_at AND synced_to_saas = :pending",
+            )
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":now", s(timestamp(at)))
+            .expression_attribute_values(":remote", s(remote_id))
+            .expression_attribute_values(":version", n(rating.version))
+            .expression_attribute_values(":updated_at", s(&rating.updated_at))
+            .expression_attribute_values(":pending", s(PENDING))
+            .send()
+            .await;
+        if condition_held(synced, table, "UpdateItem")? {
+            return Ok(MarkOutcome::Synced);
+        }
+
+        let kept = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key("id", s(&rating.id))
+            .update_expression("SET remote_rating_id = :remote")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":remote", s(remote_id))
+            .send()
+            .await;
+        Ok(if condition_held(kept, table, "UpdateItem")? {
+            MarkOutcome::ChangedMeanwhile
+        } else {
+            MarkOutcome::Deleted
+        })
+    }
+
+    /// Counts a failed attempt on the rating itself, so that a later success
+    /// knows there is a dead-letter item to remove. `false` if the rating no
+    /// longer exists.
+    pub(super) async fn count_failure_on_rating(
+        &self,
+        rating_id: &str,
+        message: &str,
+    ) -> Result<bool, StoreError> {
+        let table = &self.tables.ratings;
+        let counted = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key("id", s(rating_id))
+            .update_expression(
+                "SET sync_failures = if_not_exists(sync_failures, :zero) + :one, \
+                 last_sync_error = :message",
+            )
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":message", s(message))
+            .send()
+            .await;
+        condition_held(counted, table, "UpdateItem")
+    }
+
+    /// One rating by id, as stored (for the admin API and tests).
+    pub async fn rating_item(&self, id: &str) -> Result<Option<Item>, StoreError> {
+        let table = &self.tables.ratings;
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key("id", s(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| request_error(table, "GetItem", e))?;
+        Ok(out.item)
+    }
+}
+
+/// Reads an item of the backlog against the write contract (see README).
+pub(crate) fn rating_from_item(item: &Item) -> PendingRating {
+    let id = text(item, "id").unwrap_or_default().to_owned();
+    let tenant_id = text(item, "tenant_id").unwrap_or_default().to_owned();
+    let sync_failures = number(item, "sync_failures")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let malformed = |problem: String| MalformedRating {
+        id: id.clone(),
+        tenant_id: tenant_id.clone(),
+        sync_failures,
+        problem,
+    };
+    let required = |name: &str| {
+        text(item, name)
+            .filter(|v| !v.trim().is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| malformed(format!("Missing or empty string field: {name}")))
+    };
+
+    let skill_id = required("skill_id")?;
+    let user_id = required("user_id")?;
+    required("tenant_id")?;
+    let created_at = required("created_at")?;
+    let updated_at = required("updated_at")?;
+    // The write contract says number; a string is read too, and judged by the
+    // same 1..5 rule, so its message shows what was written.
+    let rating = number(item, "rating")
+        .or_else(|| text(item, "rating"))
+        .map(str::to_owned)
+        .ok_or_else(|| malformed("Missing or non-numeric field: rating".into()))?;
+    let version = number(item, "version")
+        .and_then(|v| v.parse::<i64>().ok())
+        .ok_or_else(|| malformed("Missing or non-integer field: version".into()))?;
+
+    Ok(Rating {
+        id: id.clone(),
+        tenant_id: tenant_id.clone(),
+        skill_id,
+        user_id,
+        rating,
+        review: text(item, "review").map(str::to_owned),
+        created_at,
+        updated_at,
+        version,
+        remote_rating_id: text(item, "remote_rating_id")
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned),
+        sync_failures,
+    })
+}
+
+/// The item the Atom app writes for a new rating (used by seeding and tests;
+/// the README's write contract describes the same attributes).
+pub fn new_rating_item(rating: &Rating) -> Item {
+    let mut item: Item = HashMap::from([
+        ("id".to_owned(), s(&rating.id)),
+        ("tenant_id".to_owned(), s(&rating.tenant_id)),
+        ("skill_id".to_owned(), s(&rating.skill_id)),
+        ("user_id".to_owned(), s(&rating.user_id)),
+        (
+            "rating".to_owned(),
+            aws_sdk_dynamodb::types::AttributeValue::N(rating.rating.clone()),
+        ),
+        ("created_at".to_owned(), s(&rating.created_at)),
+        ("updated_at".to_owned(), s(&rating.updated_at)),
+        ("version".to_owned(), n(rating.version)),
+        ("synced_to_saas".to_owned(), s(PENDING)),
+    ]);
+    if let Some(review) = &rating.review {
+        item.insert("review".to_owned(), s(review));
+    }
+    item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    fn contract_item() -> Item {
+        HashMap::from([
+            ("id".to_owned(), s("r1")),
+            ("tenant_id".to_owned(), s("t1")),
+            ("skill_id".to_owned(), s("s1")),
+            ("user_id".to_owned(), s("u1")),
+            ("rating".to_owned(), n(4)),
+            ("review".to_owned(), s("great")),
+            ("created_at".to_owned(), s("2026-01-01T00:00:00Z")),
+            ("updated_at".to_owned(), s("2026-01-02T00:00:00Z")),
+            ("version".to_owned(), n(3)),
+            ("synced_to_saas".to_owned(), s(PENDING)),
+        ])
+    }
+
+    #[test]
+    fn an_item_that_follows_the_contract_reads_as_a_rating() {
+        let rating = rating_from_item(&contract_item()).unwrap();
+        assert_eq!(rating.skill_id, "s1");
+        assert_eq!(rating.rating, "4");
+        assert_eq!(rating.review.as_deref(), Some("great"));
+        assert_eq!(rating.version, 3);
+        assert_eq!(rating.remote_rating_id, None);
+        assert_eq!(rating.sync_failures, 0);
+        assert_eq!(new_rating_item(&rating), contract_item());
+    }
+
+    #[test]
+    fn each_missing_field_is_named_in_the_problem() {
+        for field in [
+            "skill_id",
+            "user_id",
+            "tenant_id",
+            "created_at",
+            "updated_at",
+            "rating",
+            "version",
+        ] {
+            let mut item = contract_item();
+            item.remove(field);
+            let problem = rating_from_item(&item).unwrap_err().problem;
+            assert!(problem.ends_with(field), "{field}: {problem}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_item_keeps_what_the_dead_letter_table_needs() {
+        let mut item = contract_item();
+        item.insert("version".to_owned(), s("three"));
+        item.insert("sync_failures".to_owned(), n(2));
+        let malformed = rating_from_item(&item).unwrap_err();
+        assert_eq!(malformed.id, "r1");
+        assert_eq!(malformed.tenant_id, "t1");
+        assert!(malformed.failure().failed_before);
+    }
+
+    #[test]
+    fn sync_attributes_are_read_back() {
+        let mut item = contract_item();
+        item.insert("remote_rating_id".to_owned(), s("rr-9"));
+        item.insert("sync_failures".to_owned(), AttributeValue::N("1".into()));
+        let rating = rating_from_item(&item).unwrap();
+        assert_eq!(rating.remote_rating_id.as_deref(), Some("rr-9"));
+        assert_eq!(rating.sync_failures, 1);
+    }
+}

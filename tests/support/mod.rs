@@ -1,0 +1,185 @@
+//! What every integration test starts from: its own tables (under a unique
+//! prefix, so tests run side by side on one DynamoDB server) and its own
+//! marketplace simulator process.
+//!
+//! The DynamoDB server must be running and named by
+//! `AWS_ENDPOINT_URL_DYNAMODB`: `make test` (infra/with-local-stack.sh)
+//! starts it, and drops it with all its tables when the run ends. The
+//! simulator is started here, one per test, and killed with the test.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use local_stack::simulator::Simulator;
+use local_stack::{dynamodb_client, seed, tables};
+use serde_json::Value;
+use shared::config::{Config, MarketplaceConfig, Secret, SyncSettings, TableNames};
+use shared::rating::Rating;
+use shared::store::{Item, Store, PENDING, PENDING_INDEX};
+use shared::sync::SyncEngine;
+
+pub const TOKEN: &str = "test-token-5f1c";
+
+pub struct TestEnv {
+    pub client: Client,
+    pub tables: TableNames,
+    pub simulator: Simulator,
+    /// Prefix of every id this test writes.
+    pub prefix: String,
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        let prefix = format!("t{}_", &unique[..12]);
+        let client = dynamodb_client().await.expect("local DynamoDB");
+        let tables = TableNames::with_prefix(&prefix);
+        tables::create_tables(&client, &tables)
+            .await
+            .expect("create tables");
+        let simulator = Simulator::start(TOKEN).await.expect("start simulator");
+        Self {
+            client,
+            tables,
+            simulator,
+            prefix,
+        }
+    }
+
+    pub fn config(&self, sync: SyncSettings) -> Config {
+        Config {
+            tables: self.tables.clone(),
+            marketplace: MarketplaceConfig {
+                base_url: self.simulator.base_url().to_owned(),
+                api_token: Secret::new(TOKEN),
+                instance_id: "test-instance".into(),
+                request_timeout: Duration::from_secs(5),
+            },
+            sync,
+        }
+    }
+
+    pub fn engine(&self) -> SyncEngine {
+        self.engine_with(SyncSettings::default())
+    }
+
+    pub fn engine_with(&self, sync: SyncSettings) -> SyncEngine {
+        shared::sync_engine(&self.config(sync), self.client.clone()).expect("engine")
+    }
+
+    pub fn store(&self) -> Store {
+        Store::new(self.client.clone(), self.tables.clone())
+    }
+
+    /// `count` pending ratings, the oldest first, the last `invalid` invalid.
+    pub fn ratings(&self, count: usize, invalid: usize) -> Vec<Rating> {
+        let start = chrono::Utc::now() - chrono::Duration::days(1);
+        seed::sample_ratings(&self.prefix, count, invalid, start)
+    }
+
+    pub async fn put(&self, ratings: &[Rating]) {
+        seed::put_ratings(&self.client, &self.tables.ratings, ratings)
+            .await
+            .expect("seed ratings");
+    }
+
+    pub async fn item(&self, id: &str) -> Item {
+        self.store()
+            .rating_item(id)
+            .await
+            .expect("get rating")
+            .expect("rating exists")
+    }
+
+    /// Ids in the backlog index, oldest first.
+    pub async fn pending_ids(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.ratings)
+                .index_name(PENDING_INDEX)
+                .key_condition_expression("synced_to_saas = :p")
+                .expression_attribute_values(":p", AttributeValue::S(PENDING.into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("query index");
+            ids.extend(out.items().iter().map(|i| text(i, "id")));
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return ids,
+            }
+        }
+    }
+
+    /// Every dead-letter item.
+    pub async fn dead_letters(&self) -> Vec<Item> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.tables.failed_uploads)
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("scan dead letters");
+        out.items().to_vec()
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.simulator.stats().await.expect("simulator stats")
+    }
+
+    pub async fn configure(&self, knobs: Value) {
+        self.simulator
+            .configure(knobs)
+            .await
+            .expect("configure simulator");
+    }
+}
+
+/// A deadline far enough away that a test run never reaches it.
+pub fn generous_deadline() -> SystemTime {
+    SystemTime::now() + Duration::from_secs(120)
+}
+
+pub fn text(item: &Item, name: &str) -> String {
+    item.get(name)
+        .and_then(|v| v.as_s().ok().or_else(|| v.as_n().ok()))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The marketplace requests of one kind ("POST" or "PUT") in arrival order.
+pub fn requests(stats: &Value, method: &str) -> Vec<Value> {
+    stats["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["method"] == method)
+        .cloned()
+        .collect()
+}
+
+/// Polls `check` until it yields a value or `within` passes.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
