@@ -30,6 +30,27 @@ use crate::rating::{PendingRating, Rating, SyncFailure};
 use crate::report::{SyncReport, NOTHING_PENDING};
 use crate::store::{timestamp, LeaseOutcome, MarkOutcome, PageKey, Store, StoreError};
 
+/// The work budget of a run whose runtime gave no usable deadline.
+pub const FALLBACK_RUN_BUDGET: Duration = Duration::from_secs(120);
+
+/// The deadline a run works to, from the one the Lambda runtime gave.
+///
+/// Lambda always gives a deadline in the future. A Runtime API emulator may
+/// not: `cargo lambda watch` sends a constant that reads as 1970. A deadline
+/// already passed when the invocation starts is therefore taken as "none
+/// given", and the run gets [`FALLBACK_RUN_BUDGET`] instead of doing nothing.
+pub fn run_deadline(given: SystemTime, now: SystemTime) -> SystemTime {
+    if given > now {
+        given
+    } else {
+        tracing::warn!(
+            budget_seconds = FALLBACK_RUN_BUDGET.as_secs(),
+            "the runtime gave a deadline in the past; using the fallback budget"
+        );
+        now + FALLBACK_RUN_BUDGET
+    }
+}
+
 /// The lease every sync run takes, whichever function started it.
 pub const LEASE_NAME: &str = "rating-sync";
 /// A lease outlives its run's deadline by this much, to cover clock skew
@@ -120,6 +141,10 @@ impl SyncEngine {
             }
         }
 
+        info!(
+            seconds_to_deadline = remaining.as_secs(),
+            "sync run started"
+        );
         let stop_starting_at = clock + remaining.saturating_sub(self.settings.deadline_margin);
         let mut report = SyncReport {
             run_id: run_id.clone(),
@@ -348,7 +373,10 @@ fn summary(report: &SyncReport) -> String {
     }
     let seen = report.attempted() + report.skipped;
     if seen == 0 {
-        return NOTHING_PENDING.to_owned();
+        return match &report.stopped_early {
+            Some(reason) => format!("Nothing synced; stopped early: {reason}"),
+            None => NOTHING_PENDING.to_owned(),
+        };
     }
     let mut message = format!(
         "Uploaded {} of {} pending ratings ({} created, {} updated), {} failed",
@@ -405,6 +433,16 @@ mod tests {
             idempotency_key("create", &rating),
             idempotency_key("update", &rating)
         );
+    }
+
+    #[test]
+    fn a_deadline_in_the_past_means_none_was_given() {
+        let now = SystemTime::now();
+        let ahead = now + Duration::from_secs(600);
+        assert_eq!(run_deadline(ahead, now), ahead);
+        let emulator = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+        assert_eq!(run_deadline(emulator, now), now + FALLBACK_RUN_BUDGET);
+        assert_eq!(run_deadline(now, now), now + FALLBACK_RUN_BUDGET);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! The DynamoDB and HTTP clients are built once per cold start, here in
 //! `main`, and borrowed by every invocation.
 
+use std::time::SystemTime;
+
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::config::Config;
@@ -26,5 +28,6 @@ async fn handle(
     event: LambdaEvent<EventBridgeEvent<serde_json::Value>>,
 ) -> Result<SyncReport, Error> {
     tracing::debug!(source = ?event.payload.source, "scheduled sync triggered");
-    Ok(engine.run(event.context.deadline()).await)
+    let deadline = shared::sync::run_deadline(event.context.deadline(), SystemTime::now());
+    Ok(engine.run(deadline).await)
 }

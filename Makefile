@@ -1,0 +1,37 @@
+# The two commands a user needs:
+#   make demo   the main job: one scheduled sync on the local stack, end to end
+#   make test   every check CI runs
+# Each installs what it needs (pinned, into ./.venv) on first use.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.PHONY: help demo test bootstrap fmt-check clippy simulator-tests cfn-lint integration
+
+help:
+	@echo "make demo   run one scheduled sync against the local stack and show what it did"
+	@echo "make test   format check, clippy, unit and integration tests, cfn-lint"
+
+demo:
+	infra/demo.sh
+
+test: bootstrap fmt-check clippy simulator-tests cfn-lint integration
+	@echo "make test: all checks passed"
+
+bootstrap:
+	infra/bootstrap.sh
+
+fmt-check:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+simulator-tests:
+	python3 -m unittest infra/test_marketplace_simulator.py
+
+cfn-lint: bootstrap
+	.venv/bin/cfn-lint template.yaml
+
+# Unit tests and the integration tests, with moto and the simulator running.
+integration: bootstrap
+	infra/with-local-stack.sh cargo test --workspace
