@@ -189,10 +189,21 @@ async fn an_invalid_rating_goes_to_the_dead_letter_table_without_a_request() {
         assert_eq!(failed.retry_count, 1);
         assert_eq!(failed.last_retry_at, None);
         assert_eq!(failed.tenant_id, rating.tenant_id);
+        // Bad data does not heal by itself: parked at once, not retried.
+        assert_eq!(failed.status, shared::store::DEAD);
+        assert!(!failed.retryable);
+        let item = env.item(&rating.id).await;
+        assert_eq!(
+            shared::store::sync_state(&item),
+            shared::rating::SyncState::Parked
+        );
     }
-    // Nothing lost: they are still pending, with their error recorded.
-    let pending: HashSet<String> = env.pending_ids().await.into_iter().collect();
-    assert_eq!(pending, invalid.iter().map(|r| r.id.clone()).collect());
+    assert_eq!(report.parked, 2);
+    assert!(env.pending_ids().await.is_empty());
+    assert!(env.waiting_ids().await.is_empty());
+    // The next run does not read them again.
+    let next = env.engine().run(generous_deadline()).await;
+    assert_eq!(next.message, NOTHING_PENDING, "{next:?}");
 }
 
 #[tokio::test]
@@ -202,18 +213,32 @@ async fn failures_are_counted_in_the_dead_letter_table_until_the_rating_syncs() 
     env.put(&ratings).await;
     env.configure(json!({"fail_rate": 0.3, "fail_status": 503}))
         .await;
+    // One attempt per run, failures due again at once, no breaker: each run
+    // counts one retry for each failing rating.
+    let settings = SyncSettings {
+        request_attempts: 1,
+        breaker_threshold: 1000,
+        ..retry_at_once()
+    };
+    let engine = env.engine_with(settings);
 
     // First run: some fail, the rest sync.
-    let first = env.engine().run(generous_deadline()).await;
+    let first = engine.run(generous_deadline()).await;
     assert!(first.failed > 0 && first.uploaded > 0, "{first:?}");
     assert_eq!(first.uploaded + first.failed, 60);
     let dead = env.dead_letters().await;
     assert_eq!(dead.len() as u64, first.failed);
-    let pending: HashSet<String> = env.pending_ids().await.into_iter().collect();
+    let waiting: HashSet<String> = env.waiting_ids().await.into_iter().collect();
     let dead_ids: HashSet<String> = dead.iter().map(|i| text(i, "rating_id")).collect();
-    assert_eq!(pending, dead_ids, "exactly the failures are still pending");
+    assert_eq!(
+        waiting, dead_ids,
+        "exactly the failures wait for another attempt"
+    );
+    assert!(env.pending_ids().await.is_empty());
     for item in &dead {
         assert_eq!(text(item, "retry_count"), "1");
+        assert_eq!(text(item, "status"), "retrying");
+        assert!(!text(item, "next_retry_at").is_empty());
         assert!(!item.contains_key("last_retry_at"));
         assert!(text(item, "error_message").contains("503"), "{item:?}");
     }
@@ -225,7 +250,7 @@ async fn failures_are_counted_in_the_dead_letter_table_until_the_rating_syncs() 
     // Second run, everything fails: each item counts a retry.
     env.configure(json!({"fail_rate": 1.0, "fail_status": 500}))
         .await;
-    let second = env.engine().run(generous_deadline()).await;
+    let second = engine.run(generous_deadline()).await;
     assert_eq!(second.failed, first.failed, "{second:?}");
     for item in env.dead_letters().await {
         assert_eq!(text(&item, "retry_count"), "2");
@@ -243,14 +268,20 @@ async fn failures_are_counted_in_the_dead_letter_table_until_the_rating_syncs() 
 
     // Third run, the marketplace is healthy: all synced, the table empty.
     env.configure(json!({"fail_rate": 0.0})).await;
-    let third = env.engine().run(generous_deadline()).await;
+    let third = engine.run(generous_deadline()).await;
     assert_eq!(third.uploaded, first.failed, "{third:?}");
     assert!(env.dead_letters().await.is_empty());
     assert!(env.pending_ids().await.is_empty());
+    assert!(env.waiting_ids().await.is_empty());
     let stats = env.stats().await;
     assert_eq!(stats["creates"], 60, "each rating created exactly once");
     for rating in &ratings {
-        assert!(!env.item(&rating.id).await.contains_key("sync_failures"));
+        let item = env.item(&rating.id).await;
+        assert!(!item.contains_key("sync_failures"));
+        assert_eq!(
+            shared::store::sync_state(&item),
+            shared::rating::SyncState::Synced
+        );
     }
 }
 

@@ -19,9 +19,11 @@ pub fn sample_rating(prefix: &str, index: usize, start: DateTime<Utc>) -> Rating
         id: format!("{prefix}rating-{index:06}"),
         tenant_id: format!("tenant-{}", index % 3),
         skill_id: format!("{prefix}skill-{}", index % 25),
-        user_id: format!("user-{index}"),
+        user_id: format!("{prefix}user-{index}"),
         rating: ((index % 5) + 1).to_string(),
-        review: (index % 2 == 0).then(|| format!("Review number {index}")),
+        review: index
+            .is_multiple_of(2)
+            .then(|| format!("Review number {index}")),
         created_at: at.clone(),
         updated_at: at,
         version: 1,
@@ -42,7 +44,11 @@ pub fn sample_ratings(
         .map(|i| {
             let mut rating = sample_rating(prefix, i, start);
             if i >= count.saturating_sub(invalid) {
-                rating.rating = if i % 2 == 0 { "0".into() } else { "7".into() };
+                rating.rating = if i.is_multiple_of(2) {
+                    "0".into()
+                } else {
+                    "7".into()
+                };
             }
             rating
         })

@@ -79,16 +79,46 @@ pub struct MarketplaceConfig {
     pub request_timeout: Duration,
 }
 
-/// How a sync run paces itself.
+/// Exponential backoff between `base` and `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+/// At most `max` requests in any window of length `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u32,
+    pub per: Duration,
+}
+
+/// How a sync run paces itself and what it does with failures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncSettings {
-    /// Ratings read from the backlog index per query.
+    /// Ratings read from an index per query.
     pub batch_size: u32,
     /// Marketplace requests in flight at once.
     pub max_concurrency: usize,
     /// A run starts no new upload when less than this is left before the
     /// invocation's deadline, so in-flight work can finish and be recorded.
     pub deadline_margin: Duration,
+    /// Attempts at one request within a run; only transient errors are
+    /// tried again.
+    pub request_attempts: u32,
+    /// Waits between those attempts (full jitter).
+    pub request_backoff: Backoff,
+    /// Failed runs after which a rating is parked until an admin retries it.
+    pub max_attempts: u32,
+    /// When a failed rating is tried again by a later run.
+    pub retry_backoff: Backoff,
+    /// Consecutive transient failures that open the circuit breaker.
+    pub breaker_threshold: u32,
+    /// A ceiling on marketplace requests, if the marketplace wants one.
+    pub rate_limit: Option<RateLimit>,
+    /// How long the run lease lasts without renewal; a run renews it every
+    /// third of this, so a run that dies blocks the next one at most this long.
+    pub lease_ttl: Duration,
 }
 
 impl Default for SyncSettings {
@@ -97,6 +127,19 @@ impl Default for SyncSettings {
             batch_size: 100,
             max_concurrency: 10,
             deadline_margin: Duration::from_secs(20),
+            request_attempts: 3,
+            request_backoff: Backoff {
+                base: Duration::from_millis(200),
+                max: Duration::from_secs(5),
+            },
+            max_attempts: 5,
+            retry_backoff: Backoff {
+                base: Duration::from_secs(15 * 60),
+                max: Duration::from_secs(6 * 60 * 60),
+            },
+            breaker_threshold: 10,
+            rate_limit: None,
+            lease_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -144,6 +187,18 @@ impl Config {
         };
 
         let defaults = SyncSettings::default();
+        let seconds = |name, default: Duration, allowed| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(env.number(
+                name,
+                default.as_secs(),
+                allowed,
+            )?))
+        };
+        let retry_base = seconds(
+            "RATING_SYNC_RETRY_BACKOFF_SECONDS",
+            defaults.retry_backoff.base,
+            0..=86_400,
+        )?;
         let sync = SyncSettings {
             batch_size: env.number(
                 "RATING_SYNC_BATCH_SIZE",
@@ -155,11 +210,44 @@ impl Config {
                 defaults.max_concurrency as u64,
                 1..=100,
             )? as usize,
-            deadline_margin: Duration::from_secs(env.number(
+            deadline_margin: seconds(
                 "RATING_SYNC_DEADLINE_MARGIN_SECONDS",
-                defaults.deadline_margin.as_secs(),
+                defaults.deadline_margin,
                 1..=600,
-            )?),
+            )?,
+            request_attempts: env.number(
+                "RATING_SYNC_REQUEST_ATTEMPTS",
+                defaults.request_attempts.into(),
+                1..=10,
+            )? as u32,
+            request_backoff: defaults.request_backoff,
+            max_attempts: env.number(
+                "RATING_SYNC_MAX_ATTEMPTS",
+                defaults.max_attempts.into(),
+                1..=100,
+            )? as u32,
+            retry_backoff: Backoff {
+                base: retry_base,
+                max: seconds(
+                    "RATING_SYNC_RETRY_BACKOFF_MAX_SECONDS",
+                    defaults.retry_backoff.max.max(retry_base),
+                    0..=7 * 86_400,
+                )?
+                .max(retry_base),
+            },
+            breaker_threshold: env.number(
+                "RATING_SYNC_BREAKER_THRESHOLD",
+                defaults.breaker_threshold.into(),
+                1..=1000,
+            )? as u32,
+            rate_limit: match env.get("ATOM_SAAS_MAX_REQUESTS_PER_MINUTE") {
+                None => None,
+                Some(_) => Some(RateLimit {
+                    max: env.number("ATOM_SAAS_MAX_REQUESTS_PER_MINUTE", 0, 1..=100_000)? as u32,
+                    per: Duration::from_secs(60),
+                }),
+            },
+            lease_ttl: seconds("RATING_SYNC_LEASE_SECONDS", defaults.lease_ttl, 1..=900)?,
         };
 
         Ok(Self {
@@ -245,6 +333,41 @@ mod tests {
         assert_eq!(config.sync.batch_size, 100);
         assert_eq!(config.sync.max_concurrency, 10);
         assert_eq!(config.marketplace.request_timeout, Duration::from_secs(10));
+        assert_eq!(config.sync.max_attempts, 5);
+        assert_eq!(config.sync.rate_limit, None);
+        assert_eq!(config.sync.lease_ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_delivery_settings_are_read_from_their_variables() {
+        let mut pairs = REQUIRED.to_vec();
+        pairs.extend([
+            ("ATOM_SAAS_MAX_REQUESTS_PER_MINUTE", "100"),
+            ("RATING_SYNC_MAX_ATTEMPTS", "3"),
+            ("RATING_SYNC_RETRY_BACKOFF_SECONDS", "60"),
+            ("RATING_SYNC_RETRY_BACKOFF_MAX_SECONDS", "30"),
+            ("RATING_SYNC_BREAKER_THRESHOLD", "2"),
+            ("RATING_SYNC_REQUEST_ATTEMPTS", "1"),
+            ("RATING_SYNC_LEASE_SECONDS", "30"),
+        ]);
+        let sync = config_from(&pairs).unwrap().sync;
+        assert_eq!(
+            sync.rate_limit,
+            Some(RateLimit {
+                max: 100,
+                per: Duration::from_secs(60)
+            })
+        );
+        assert_eq!(sync.max_attempts, 3);
+        assert_eq!(sync.retry_backoff.base, Duration::from_secs(60));
+        assert_eq!(
+            sync.retry_backoff.max,
+            Duration::from_secs(60),
+            "never below the base"
+        );
+        assert_eq!(sync.breaker_threshold, 2);
+        assert_eq!(sync.request_attempts, 1);
+        assert_eq!(sync.lease_ttl, Duration::from_secs(30));
     }
 
     #[test]
@@ -262,6 +385,8 @@ mod tests {
             ("RATING_SYNC_BATCH_SIZE", "ten"),
             ("RATING_SYNC_MAX_CONCURRENCY", "1000"),
             ("ATOM_SAAS_TIMEOUT_SECONDS", "-1"),
+            ("ATOM_SAAS_MAX_REQUESTS_PER_MINUTE", "0"),
+            ("RATING_SYNC_MAX_ATTEMPTS", "many"),
         ] {
             let mut pairs = REQUIRED.to_vec();
             pairs.push((name, value));

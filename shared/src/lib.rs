@@ -6,12 +6,14 @@
 //! this crate, and map the result.
 //!
 //! - [`sync`]: the sync engine, one run from lease to report;
+//! - [`delivery`]: retries, backoff, rate limits and the circuit breaker;
 //! - [`store`]: everything kept in DynamoDB;
 //! - [`marketplace`]: the marketplace API client;
 //! - [`rating`]: the rating and its rules; [`report`]: what a run did;
 //! - [`config`]: settings from the environment; [`logging`]: JSON logs.
 
 pub mod config;
+pub mod delivery;
 pub mod logging;
 pub mod marketplace;
 pub mod rating;

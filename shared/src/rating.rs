@@ -34,6 +34,19 @@ pub struct Rating {
     pub sync_failures: u32,
 }
 
+/// Where a rating stands, as anything that shows a rating reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    /// New or edited: the next run uploads it.
+    Pending,
+    /// Failed; a later run tries it again.
+    Waiting,
+    /// Failed for good, or too often: only an admin retry sends it again.
+    Parked,
+    Synced,
+}
+
 impl Rating {
     /// The stars as the marketplace wants them, or the reason this rating may
     /// not be sent at all.
@@ -42,13 +55,15 @@ impl Rating {
             .ok_or_else(|| format!("Invalid rating value: {}. Must be 1-5", self.rating))
     }
 
-    /// What the dead-letter table needs to know about this rating.
-    pub fn failure(&self, message: impl Into<String>) -> SyncFailure {
+    /// A failed attempt at this version of the rating.
+    pub fn failure(&self, message: impl Into<String>, retryable: bool) -> SyncFailure {
         SyncFailure {
             rating_id: self.id.clone(),
             tenant_id: self.tenant_id.clone(),
-            failed_before: self.sync_failures > 0,
+            failures_before: self.sync_failures,
+            attempted: Some((self.version, self.updated_at.clone())),
             message: message.into(),
+            retryable,
         }
     }
 }
@@ -73,12 +88,15 @@ pub struct MalformedRating {
 }
 
 impl MalformedRating {
+    /// Bad data does not get better by itself: not retryable.
     pub fn failure(&self) -> SyncFailure {
         SyncFailure {
             rating_id: self.id.clone(),
             tenant_id: self.tenant_id.clone(),
-            failed_before: self.sync_failures > 0,
+            failures_before: self.sync_failures,
+            attempted: None,
             message: self.problem.clone(),
+            retryable: false,
         }
     }
 }
@@ -91,9 +109,21 @@ pub type PendingRating = Result<Rating, MalformedRating>;
 pub struct SyncFailure {
     pub rating_id: String,
     pub tenant_id: String,
-    /// Whether an earlier attempt failed too, so its dead-letter item exists.
-    pub failed_before: bool,
+    /// Earlier failed attempts; non-zero means the dead-letter item exists.
+    pub failures_before: u32,
+    /// The `version` and `updated_at` that were attempted, so that a failure
+    /// is never written over a newer edit (`None` for unreadable items).
+    pub attempted: Option<(i64, String)>,
     pub message: String,
+    /// Whether trying again later may succeed.
+    pub retryable: bool,
+}
+
+impl SyncFailure {
+    /// This attempt included.
+    pub fn attempts(&self) -> u32 {
+        self.failures_before + 1
+    }
 }
 
 #[cfg(test)]
@@ -135,13 +165,18 @@ mod tests {
     }
 
     #[test]
-    fn a_failure_knows_whether_the_dead_letter_item_exists() {
+    fn a_failure_counts_its_attempts_and_names_the_version_tried() {
         let mut rating = rating_with("3");
-        assert!(!rating.failure("x").failed_before);
+        assert_eq!(rating.failure("x", true).attempts(), 1);
         rating.sync_failures = 2;
-        let failure = rating.failure("boom");
-        assert!(failure.failed_before);
+        let failure = rating.failure("boom", false);
+        assert_eq!(failure.attempts(), 3);
         assert_eq!(failure.message, "boom");
         assert_eq!(failure.rating_id, "r1");
+        assert!(!failure.retryable);
+        assert_eq!(
+            failure.attempted,
+            Some((1, "2026-01-01T00:00:00Z".to_owned()))
+        );
     }
 }

@@ -19,14 +19,21 @@ pub struct SyncReport {
     pub updated: u64,
     /// Ratings whose attempt failed; each is in the dead-letter table.
     pub failed: u64,
-    /// Ratings read from the backlog but left pending untouched: the run
-    /// reached its deadline, or the rating was deleted meanwhile.
+    /// Of those, the ones parked: no run retries them until an admin does.
+    pub parked: u64,
+    /// Ratings read but left as they were: the run reached its deadline, the
+    /// breaker opened, or the rating changed meanwhile.
     pub skipped: u64,
     /// Uploaded, but edited while in flight: pending again with the edit.
     pub changed_during_upload: u64,
-    /// The backlog left when the run ended, counted in full; `None` if the
-    /// count failed.
+    /// The backlog left when the run ended (pending and waiting, not
+    /// parked), counted in full; `None` if the count failed.
     pub pending_count: Option<u64>,
+    /// Of those, the failed ratings waiting for a later attempt.
+    pub waiting_count: Option<u64>,
+    /// The circuit breaker opened: the marketplace was down or refused our
+    /// credentials, and the run stopped early.
+    pub breaker_open: bool,
     /// Why the run stopped before the backlog was empty, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,

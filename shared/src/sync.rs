@@ -1,34 +1,49 @@
-//! The sync engine: one run drains the backlog of local ratings into the
-//! Atom SaaS marketplace.
+//! The sync engine: one run drains the work of local ratings into the Atom
+//! SaaS marketplace.
 //!
 //! A run
 //! 1. takes the run lease, or answers "Sync already in progress" having
-//!    touched nothing: two runs never upload the same rating at once;
-//! 2. reads the backlog through the sparse index, oldest first, page after
-//!    page, and keeps up to `max_concurrency` uploads in flight across page
-//!    boundaries, so one run drains thousands of ratings, not one page;
-//! 3. stops starting uploads when the invocation's deadline is near, so
-//!    every rating it began is recorded before the function is frozen;
-//! 4. releases the lease and reports.
+//!    touched nothing: two runs never upload the same rating at once. It
+//!    renews the lease while it works; a run that dies blocks the next for at
+//!    most `lease_ttl`, and a run that loses its lease writes nothing more;
+//! 2. reads its work through two sparse indexes, failed ratings whose next
+//!    attempt is due first, then the backlog of new and edited ratings, oldest
+//!    first, page after page, with up to `max_concurrency` uploads in flight
+//!    across page boundaries: one run drains thousands of ratings;
+//! 3. sends every upload through the [`Delivery`] gate (retries, backoff,
+//!    rate limits, circuit breaker) and stops starting uploads when the
+//!    invocation's deadline is near, so every rating it began is recorded;
+//! 4. records failures: a permanent one parks the rating at once; a
+//!    transient one makes it wait for a later run, with exponential backoff,
+//!    and parks it after `max_attempts`. If the breaker opened, transient
+//!    failures are not recorded at all: the ratings stay pending, and the
+//!    dead-letter table holds real problems, not an outage;
+//! 5. releases the lease and reports.
 //!
-//! Each rating ends the run synced, still pending, or pending with its error
-//! in the dead-letter table: nothing is dropped. Uploads carry an
+//! Each rating ends the run synced, still pending (or waiting), or with its
+//! error in the dead-letter table: nothing is dropped. Uploads carry an
 //! idempotency key made of the rating's id and version, so a rating that was
-//! accepted but not recorded (a crash, a DynamoDB error) is answered from the
-//! marketplace's memory on the next attempt instead of being created twice.
+//! accepted but not recorded (a crash, a timeout, a DynamoDB error) is
+//! answered from the marketplace's memory on the next attempt instead of
+//! being created twice.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::{error, info, warn, Instrument};
 
 use crate::config::SyncSettings;
+use crate::delivery::{Delivered, Delivery};
 use crate::marketplace::{MarketplaceClient, MarketplaceError, RatingUpload};
 use crate::rating::{PendingRating, Rating, SyncFailure};
 use crate::report::{SyncReport, NOTHING_PENDING};
-use crate::store::{timestamp, LeaseOutcome, MarkOutcome, PageKey, Store, StoreError};
+use crate::store::{
+    timestamp, Disposition, FailureRecorded, LeaseOutcome, MarkOutcome, PageKey, Store, WorkSource,
+};
 
 /// The work budget of a run whose runtime gave no usable deadline.
 pub const FALLBACK_RUN_BUDGET: Duration = Duration::from_secs(120);
@@ -53,14 +68,29 @@ pub fn run_deadline(given: SystemTime, now: SystemTime) -> SystemTime {
 
 /// The lease every sync run takes, whichever function started it.
 pub const LEASE_NAME: &str = "rating-sync";
-/// A lease outlives its run's deadline by this much, to cover clock skew
-/// between the function and DynamoDB; after that a dead run blocks no one.
-const LEASE_GRACE: Duration = Duration::from_secs(10);
 
 pub struct SyncEngine {
     store: Store,
     marketplace: MarketplaceClient,
     settings: SyncSettings,
+}
+
+/// What one run shares between its uploads.
+struct Run {
+    id: String,
+    started: DateTime<Utc>,
+    stop_at: Instant,
+    delivery: Delivery,
+    /// Set when the lease is lost: nothing more may be written.
+    fenced: AtomicBool,
+}
+
+impl Run {
+    fn may_start(&self) -> bool {
+        !self.fenced.load(Ordering::SeqCst)
+            && self.delivery.breaker_reason().is_none()
+            && Instant::now() < self.stop_at
+    }
 }
 
 /// What became of one backlog entry in this run.
@@ -70,18 +100,30 @@ enum Outcome {
     Updated,
     /// Accepted, but edited while in flight; pending again.
     ChangedDuringUpload,
-    /// Recorded in the dead-letter table.
-    Failed,
-    /// Left pending untouched (the rating was deleted, or its outcome could
-    /// not be recorded).
+    /// Recorded in the dead-letter table; `parked` if no run will retry it.
+    Failed {
+        parked: bool,
+    },
+    /// A transient failure, recorded when the run ends unless the breaker
+    /// opened (then the rating simply stays pending).
+    TransientFailure(SyncFailure),
+    /// Left as it was: edited or deleted meanwhile, or its outcome could not
+    /// be recorded.
     Skipped,
-    /// Not started: the deadline is near. Pending for the next run.
-    Deferred,
-    /// The run must stop: the reason, and whether it is an error.
+    /// Not started: the deadline is near, the breaker is open or the lease
+    /// was lost. Still pending for the next run.
+    NotStarted,
+    /// Reading work failed or the run may not go on.
     Stop {
         reason: String,
         is_error: bool,
     },
+}
+
+/// One item of the work stream.
+enum Step {
+    Sync(PendingRating),
+    Report(Outcome),
 }
 
 impl SyncEngine {
@@ -111,13 +153,10 @@ impl SyncEngine {
         let remaining = deadline
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
-        let lease_until = started
-            + chrono::Duration::from_std(remaining + LEASE_GRACE)
-                .unwrap_or(chrono::Duration::zero());
 
         match self
             .store
-            .acquire_lease(LEASE_NAME, &run_id, lease_until, started)
+            .acquire_lease(LEASE_NAME, &run_id, self.lease_until(), started)
             .await
         {
             Ok(LeaseOutcome::Acquired) => {}
@@ -140,30 +179,43 @@ impl SyncEngine {
                 };
             }
         }
-
         info!(
             seconds_to_deadline = remaining.as_secs(),
             "sync run started"
         );
-        let stop_starting_at = clock + remaining.saturating_sub(self.settings.deadline_margin);
+
+        let stop_at = clock + remaining.saturating_sub(self.settings.deadline_margin);
+        let run = Run {
+            id: run_id.clone(),
+            started,
+            stop_at,
+            delivery: Delivery::new(&self.settings, stop_at),
+            fenced: AtomicBool::new(false),
+        };
         let mut report = SyncReport {
             run_id: run_id.clone(),
             started_at: timestamp(started),
             ..SyncReport::default()
         };
-        self.drain(&run_id, lease_until, stop_starting_at, &mut report)
-            .await;
-
-        report.pending_count = match self.store.count_pending().await {
-            Ok(count) => Some(count),
-            Err(err) => {
-                warn!(error = %err, "could not count the backlog left");
-                None
-            }
+        let done = Notify::new();
+        let work = async {
+            self.drain(&run, &mut report).await;
+            done.notify_one();
         };
-        if let Err(err) = self.store.release_lease(LEASE_NAME, &run_id).await {
-            // It expires by itself shortly after the deadline.
-            warn!(error = %err, "could not release the run lease");
+        tokio::join!(work, self.keep_lease(&run, &done));
+
+        match self.store.count_backlog().await {
+            Ok(count) => {
+                report.pending_count = Some(count.pending + count.waiting);
+                report.waiting_count = Some(count.waiting);
+            }
+            Err(err) => warn!(error = %err, "could not count the backlog left"),
+        }
+        if !run.fenced.load(Ordering::SeqCst) {
+            if let Err(err) = self.store.release_lease(LEASE_NAME, &run_id).await {
+                // It expires by itself within lease_ttl.
+                warn!(error = %err, "could not release the run lease");
+            }
         }
         report.success = report.error.is_none();
         report.message = summary(&report);
@@ -176,28 +228,63 @@ impl SyncEngine {
         report
     }
 
-    /// Streams the backlog through at most `max_concurrency` uploads.
-    async fn drain(
-        &self,
-        run_id: &str,
-        lease_until: chrono::DateTime<Utc>,
-        stop_starting_at: Instant,
-        report: &mut SyncReport,
-    ) {
-        // The cursor: `Some(after)` while pages remain, `None` once done.
-        let pages = stream::unfold(Some(None::<PageKey>), move |cursor| async move {
-            let after = cursor?;
-            let step: Vec<Step> = match self
-                .next_page(run_id, lease_until, after, stop_starting_at)
+    fn lease_until(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::from_std(self.settings.lease_ttl).unwrap_or_default()
+    }
+
+    /// Renews the lease every third of its lifetime until `done`; fences the
+    /// run if the lease is lost, or if it could not be renewed for so long
+    /// that another run may have taken it.
+    async fn keep_lease(&self, run: &Run, done: &Notify) {
+        let every = self.settings.lease_ttl / 3;
+        let mut renewed_at = Instant::now();
+        loop {
+            tokio::select! {
+                () = done.notified() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            match self
+                .store
+                .renew_lease(LEASE_NAME, &run.id, self.lease_until())
                 .await
             {
-                Ok((ratings, next)) => {
-                    let steps = ratings.into_iter().map(Step::Sync).collect();
-                    return Some((steps, next.map(Some)));
+                Ok(true) => renewed_at = Instant::now(),
+                Ok(false) => {
+                    error!("lost the run lease to another run; writing nothing more");
+                    run.fenced.store(true, Ordering::SeqCst);
+                    return;
                 }
-                Err(outcome) => vec![Step::Report(outcome)],
-            };
-            Some((step, None))
+                Err(err) => {
+                    warn!(error = %err, "could not renew the run lease");
+                    if renewed_at.elapsed() + every >= self.settings.lease_ttl {
+                        error!("the run lease may have expired; writing nothing more");
+                        run.fenced.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Streams the work through at most `max_concurrency` uploads, then
+    /// records the transient failures.
+    async fn drain(&self, run: &Run, report: &mut SyncReport) {
+        // The cursor: which index, and where in it; `None` once done.
+        let first = Some((WorkSource::DueRetries, None::<PageKey>));
+        let pages = stream::unfold(first, |cursor| async move {
+            let (source, after) = cursor?;
+            match self.next_page(run, source, after).await {
+                Ok((ratings, next)) => {
+                    let cursor = match (next, source) {
+                        (Some(key), _) => Some((source, Some(key))),
+                        (None, WorkSource::DueRetries) => Some((WorkSource::Backlog, None)),
+                        (None, WorkSource::Backlog) => None,
+                    };
+                    let steps: Vec<Step> = ratings.into_iter().map(Step::Sync).collect();
+                    Some((steps, cursor))
+                }
+                Err(outcome) => Some((vec![Step::Report(outcome)], None)),
+            }
         });
 
         let outcomes = pages
@@ -205,85 +292,80 @@ impl SyncEngine {
             .map(|step| async move {
                 match step {
                     Step::Report(outcome) => outcome,
-                    Step::Sync(_) if Instant::now() >= stop_starting_at => Outcome::Deferred,
-                    Step::Sync(pending) => self.sync_one(pending).await,
+                    Step::Sync(_) if !run.may_start() => Outcome::NotStarted,
+                    Step::Sync(pending) => self.sync_one(run, pending).await,
                 }
             })
             .buffer_unordered(self.settings.max_concurrency);
 
+        let mut transient = Vec::new();
         let mut outcomes = std::pin::pin!(outcomes);
         while let Some(outcome) = outcomes.next().await {
             match outcome {
-                Outcome::Created => report.created += 1,
-                Outcome::Updated => report.updated += 1,
-                Outcome::ChangedDuringUpload => report.changed_during_upload += 1,
-                Outcome::Failed => report.failed += 1,
-                Outcome::Skipped => report.skipped += 1,
-                Outcome::Deferred => {
-                    report.skipped += 1;
-                    report.stopped_early = Some("Deadline reached".into());
-                }
-                Outcome::Stop { reason, is_error } => {
-                    if is_error {
-                        report.error = Some(reason.clone());
-                    }
-                    report.stopped_early = Some(reason);
-                }
+                Outcome::TransientFailure(failure) => transient.push(failure),
+                outcome => tally(report, outcome),
             }
+        }
+
+        if let Some(reason) = run.delivery.breaker_reason() {
+            // An outage is not a fault of these ratings: they stay pending.
+            report.breaker_open = true;
+            report.skipped += transient.len() as u64;
+            report.stopped_early = Some(reason.clone());
+            report.error = Some(reason);
+        } else {
+            let recorded = stream::iter(transient)
+                .map(|failure| self.record_failure(run, failure))
+                .buffer_unordered(self.settings.max_concurrency)
+                .collect::<Vec<_>>()
+                .await;
+            for outcome in recorded {
+                tally(report, outcome);
+            }
+        }
+        if run.fenced.load(Ordering::SeqCst) {
+            let reason = "Lost the run lease to another run".to_owned();
+            report.stopped_early = Some(reason.clone());
+            report.error = Some(reason);
         }
         report.uploaded = report.created + report.updated + report.changed_during_upload;
     }
 
-    /// The next page of the backlog, after checking that this run may go on.
+    /// The next page of work, after checking that this run may go on.
     async fn next_page(
         &self,
-        run_id: &str,
-        lease_until: chrono::DateTime<Utc>,
+        run: &Run,
+        source: WorkSource,
         after: Option<PageKey>,
-        stop_starting_at: Instant,
     ) -> Result<(Vec<PendingRating>, Option<PageKey>), Outcome> {
-        let error = |what: &str, err: StoreError| Outcome::Stop {
-            reason: format!("{what}: {err}"),
-            is_error: true,
-        };
-        if Instant::now() >= stop_starting_at {
-            return Err(Outcome::Stop {
-                reason: "Deadline reached".into(),
-                is_error: false,
-            });
-        }
-        // Fencing: a run that lost its lease must not write on.
-        match self
-            .store
-            .renew_lease(LEASE_NAME, run_id, lease_until)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(Outcome::Stop {
-                    reason: "Lost the run lease to another run".into(),
-                    is_error: true,
-                })
-            }
-            Err(err) => return Err(error("Could not renew the run lease", err)),
+        if !run.may_start() {
+            // Why is said when the run ends (deadline, breaker or lease).
+            return Err(Outcome::NotStarted);
         }
         let page = self
             .store
-            .pending_page(after, self.settings.batch_size)
+            .work_page(source, after, self.settings.batch_size, run.started)
             .await
-            .map_err(|err| error("Could not read the backlog", err))?;
+            .map_err(|err| Outcome::Stop {
+                reason: format!("Could not read the work to do: {err}"),
+                is_error: true,
+            })?;
         Ok((page.ratings, page.next))
     }
 
     /// Uploads one rating and records what became of it.
-    async fn sync_one(&self, pending: PendingRating) -> Outcome {
+    async fn sync_one(&self, run: &Run, pending: PendingRating) -> Outcome {
         let rating = match pending {
             Ok(rating) => rating,
-            Err(malformed) => return self.fail(malformed.failure()).await,
+            Err(malformed) => return self.record_failure(run, malformed.failure()).await,
         };
         let stars = match rating.stars() {
             Ok(stars) => stars,
-            Err(problem) => return self.fail(rating.failure(problem)).await,
+            Err(problem) => {
+                return self
+                    .record_failure(run, rating.failure(problem, false))
+                    .await
+            }
         };
         let upload = RatingUpload {
             skill_id: &rating.skill_id,
@@ -292,35 +374,66 @@ impl SyncEngine {
             comment: rating.review.as_deref(),
         };
 
-        let mut sent = match &rating.remote_rating_id {
-            Some(remote_id) => self
-                .marketplace
-                .update_rating(&upload, remote_id, &idempotency_key("update", &rating))
-                .await
-                .map(|id| (id, Outcome::Updated)),
-            None => Err(MarketplaceError::RemoteRatingGone {
-                remote_id: String::new(),
-            }),
-        };
-        // A rating never created, or whose remote copy was deleted, is created.
-        if let Err(MarketplaceError::RemoteRatingGone { .. }) = sent {
-            sent = self
-                .marketplace
-                .create_rating(&upload, &idempotency_key("create", &rating))
-                .await
-                .map(|id| (id, Outcome::Created));
-        }
-
-        match sent {
-            Ok((remote_id, uploaded)) => self.record_success(&rating, &remote_id, uploaded).await,
-            Err(err) => {
-                warn!(rating_id = %rating.id, error = %err, "upload failed");
-                self.fail(rating.failure(err.to_string())).await
+        match self.upload(run, &rating, &upload).await {
+            Delivered::Accepted((remote_id, uploaded)) => {
+                self.record_success(run, &rating, &remote_id, uploaded)
+                    .await
+            }
+            Delivered::NotSent | Delivered::Failed(MarketplaceError::Unauthorized { .. }) => {
+                Outcome::NotStarted
+            }
+            Delivered::Failed(err) if err.is_transient() => {
+                warn!(rating_id = %rating.id, error = %err, "upload failed; a later run tries again");
+                Outcome::TransientFailure(rating.failure(err.to_string(), true))
+            }
+            Delivered::Failed(err) => {
+                warn!(rating_id = %rating.id, error = %err, "upload refused; parking the rating");
+                self.record_failure(run, rating.failure(err.to_string(), false))
+                    .await
             }
         }
     }
 
-    async fn record_success(&self, rating: &Rating, remote_id: &str, uploaded: Outcome) -> Outcome {
+    /// Creates the rating, or updates it if the marketplace already has it
+    /// (and creates it again if the marketplace lost it).
+    async fn upload(
+        &self,
+        run: &Run,
+        rating: &Rating,
+        upload: &RatingUpload<'_>,
+    ) -> Delivered<(String, Outcome)> {
+        if let Some(remote_id) = &rating.remote_rating_id {
+            let key = idempotency_key("update", rating);
+            let sent = run
+                .delivery
+                .send(|| self.marketplace.update_rating(upload, remote_id, &key))
+                .await;
+            if !matches!(
+                sent,
+                Delivered::Failed(MarketplaceError::RemoteRatingGone { .. })
+            ) {
+                return sent.map(|id| (id, Outcome::Updated));
+            }
+            info!(rating_id = %rating.id, remote_id, "remote rating gone; creating it again");
+        }
+        let key = idempotency_key("create", rating);
+        run.delivery
+            .send(|| self.marketplace.create_rating(upload, &key))
+            .await
+            .map(|id| (id, Outcome::Created))
+    }
+
+    async fn record_success(
+        &self,
+        run: &Run,
+        rating: &Rating,
+        remote_id: &str,
+        uploaded: Outcome,
+    ) -> Outcome {
+        if run.fenced.load(Ordering::SeqCst) {
+            // The next run's attempt is answered by the idempotency key.
+            return Outcome::Skipped;
+        }
         match self.store.mark_synced(rating, remote_id, Utc::now()).await {
             Ok(MarkOutcome::Synced) => {
                 if rating.sync_failures > 0 {
@@ -344,9 +457,30 @@ impl SyncEngine {
         }
     }
 
-    async fn fail(&self, failure: SyncFailure) -> Outcome {
-        match self.store.record_failure(&failure, Utc::now()).await {
-            Ok(()) => Outcome::Failed,
+    /// Where a failed rating goes: parked if retrying cannot help or it has
+    /// failed too often, else back after an exponential wait.
+    fn disposition(&self, failure: &SyncFailure, now: DateTime<Utc>) -> Disposition {
+        if !failure.retryable || failure.attempts() >= self.settings.max_attempts {
+            return Disposition::Park;
+        }
+        let wait = self
+            .settings
+            .retry_backoff
+            .equal_jitter(failure.attempts(), fastrand::f64());
+        Disposition::RetryAt(now + chrono::Duration::from_std(wait).unwrap_or_default())
+    }
+
+    async fn record_failure(&self, run: &Run, failure: SyncFailure) -> Outcome {
+        if run.fenced.load(Ordering::SeqCst) {
+            return Outcome::Skipped;
+        }
+        let now = Utc::now();
+        let disposition = self.disposition(&failure, now);
+        match self.store.record_failure(&failure, disposition, now).await {
+            Ok(FailureRecorded::Recorded) => Outcome::Failed {
+                parked: disposition == Disposition::Park,
+            },
+            Ok(FailureRecorded::RatingChanged) => Outcome::Skipped,
             Err(err) => {
                 error!(rating_id = %failure.rating_id, error = %err, "could not record a failure; the rating stays pending");
                 Outcome::Skipped
@@ -355,10 +489,30 @@ impl SyncEngine {
     }
 }
 
-/// One item of the work stream.
-enum Step {
-    Sync(PendingRating),
-    Report(Outcome),
+fn tally(report: &mut SyncReport, outcome: Outcome) {
+    match outcome {
+        Outcome::Created => report.created += 1,
+        Outcome::Updated => report.updated += 1,
+        Outcome::ChangedDuringUpload => report.changed_during_upload += 1,
+        Outcome::Failed { parked } => {
+            report.failed += 1;
+            report.parked += u64::from(parked);
+        }
+        Outcome::Skipped => report.skipped += 1,
+        Outcome::NotStarted => {
+            report.skipped += 1;
+            report
+                .stopped_early
+                .get_or_insert_with(|| "Deadline reached".into());
+        }
+        Outcome::TransientFailure(_) => report.failed += 1,
+        Outcome::Stop { reason, is_error } => {
+            if is_error {
+                report.error = Some(reason.clone());
+            }
+            report.stopped_early = Some(reason);
+        }
+    }
 }
 
 /// The same for every retry of one version of one rating, across runs, and
@@ -379,8 +533,8 @@ fn summary(report: &SyncReport) -> String {
         };
     }
     let mut message = format!(
-        "Uploaded {} of {} pending ratings ({} created, {} updated), {} failed",
-        report.uploaded, seen, report.created, report.updated, report.failed
+        "Uploaded {} of {} ratings ({} created, {} updated), {} failed ({} parked)",
+        report.uploaded, seen, report.created, report.updated, report.failed, report.parked
     );
     if let Some(reason) = &report.stopped_early {
         message.push_str(&format!("; stopped early: {reason}"));
@@ -395,9 +549,12 @@ fn log_report(report: &SyncReport) {
         created = report.created,
         updated = report.updated,
         failed = report.failed,
+        parked = report.parked,
         skipped = report.skipped,
         changed_during_upload = report.changed_during_upload,
         pending_count = report.pending_count,
+        waiting_count = report.waiting_count,
+        breaker_open = report.breaker_open,
         duration_ms = report.duration_ms,
         stopped_early = report.stopped_early.as_deref(),
         error = report.error.as_deref(),
@@ -454,7 +611,7 @@ mod tests {
         report.failed = 1;
         assert_eq!(
             summary(&report),
-            "Uploaded 2 of 3 pending ratings (2 created, 0 updated), 1 failed"
+            "Uploaded 2 of 3 ratings (2 created, 0 updated), 1 failed (0 parked)"
         );
         report.error = Some("boom".into());
         assert_eq!(summary(&report), "Sync stopped: boom");

@@ -17,7 +17,7 @@ use local_stack::{dynamodb_client, seed, tables};
 use serde_json::Value;
 use shared::config::{Config, MarketplaceConfig, Secret, SyncSettings, TableNames};
 use shared::rating::Rating;
-use shared::store::{Item, Store, PENDING, PENDING_INDEX};
+use shared::store::{Item, Store, PENDING, PENDING_INDEX, RETRY_INDEX};
 use shared::sync::SyncEngine;
 
 pub const TOKEN: &str = "test-token-5f1c";
@@ -69,6 +69,13 @@ impl TestEnv {
         shared::sync_engine(&self.config(sync), self.client.clone()).expect("engine")
     }
 
+    /// An engine that presents `token` to the marketplace.
+    pub fn engine_with_token(&self, sync: SyncSettings, token: &str) -> SyncEngine {
+        let mut config = self.config(sync);
+        config.marketplace.api_token = Secret::new(token);
+        shared::sync_engine(&config, self.client.clone()).expect("engine")
+    }
+
     pub fn store(&self) -> Store {
         Store::new(self.client.clone(), self.tables.clone())
     }
@@ -95,6 +102,16 @@ impl TestEnv {
 
     /// Ids in the backlog index, oldest first.
     pub async fn pending_ids(&self) -> Vec<String> {
+        self.index_ids(PENDING_INDEX, "synced_to_saas", PENDING)
+            .await
+    }
+
+    /// Ids of failed ratings waiting for a later attempt, due or not.
+    pub async fn waiting_ids(&self) -> Vec<String> {
+        self.index_ids(RETRY_INDEX, "sync_retry", "waiting").await
+    }
+
+    async fn index_ids(&self, index: &str, key: &str, value: &str) -> Vec<String> {
         let mut ids = Vec::new();
         let mut start = None;
         loop {
@@ -102,9 +119,10 @@ impl TestEnv {
                 .client
                 .query()
                 .table_name(&self.tables.ratings)
-                .index_name(PENDING_INDEX)
-                .key_condition_expression("synced_to_saas = :p")
-                .expression_attribute_values(":p", AttributeValue::S(PENDING.into()))
+                .index_name(index)
+                .key_condition_expression("#k = :v")
+                .expression_attribute_names("#k", key)
+                .expression_attribute_values(":v", AttributeValue::S(value.into()))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -140,6 +158,17 @@ impl TestEnv {
             .await
             .expect("configure simulator");
     }
+}
+
+/// Settings under which a failed rating is due again at once, so that
+/// consecutive runs in a test see it.
+pub fn retry_at_once() -> SyncSettings {
+    let mut settings = SyncSettings::default();
+    settings.retry_backoff.base = Duration::ZERO;
+    settings.retry_backoff.max = Duration::ZERO;
+    settings.request_backoff.base = Duration::from_millis(10);
+    settings.request_backoff.max = Duration::from_millis(50);
+    settings
 }
 
 /// A deadline far enough away that a test run never reaches it.

@@ -3,16 +3,25 @@
 //!
 //! A first failure stores `retry_count` 1 and no `last_retry_at`; each later
 //! failure adds 1, sets `last_retry_at`, keeps `failed_at` and replaces the
-//! message. The rating itself counts its failures (`sync_failures`), which
-//! tells this module which of the two writes to try first and tells a later
-//! success that there is an item to remove, without a read.
+//! message. `status` is `retrying` (with `next_retry_at`) while a later run
+//! will try again, `dead` once the rating is parked. The rating itself counts
+//! its failures (`sync_failures`), which tells this module which of the two
+//! writes to try first and tells a later success that there is an item to
+//! remove, without a read.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
+use super::ratings::Disposition;
 use super::{
     condition_held, n, number, request_error, s, text, timestamp, Item, Store, StoreError,
 };
 use crate::rating::SyncFailure;
+
+/// `status` of a rating that a later run tries again.
+pub const RETRYING: &str = "retrying";
+/// `status` of a parked rating: only an admin retry sends it again.
+pub const DEAD: &str = "dead";
 
 /// A dead-letter item as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -24,6 +33,10 @@ pub struct FailedUpload {
     pub failed_at: String,
     pub last_retry_at: Option<String>,
     pub retry_count: u32,
+    pub status: String,
+    pub next_retry_at: Option<String>,
+    /// `false` when the error says trying again cannot help.
+    pub retryable: bool,
 }
 
 /// The two ways to record a failure; each is conditional on whether the
@@ -33,39 +46,50 @@ enum DeadLetterWrite {
     AddRetry,
 }
 
+/// What recording a failure did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureRecorded {
+    Recorded,
+    /// The rating was edited or deleted meanwhile; nothing was written.
+    RatingChanged,
+}
+
 impl Store {
-    /// Records a failed attempt: on the rating (its failure count) and in
-    /// the dead-letter table. A rating deleted meanwhile leaves no item.
+    /// Records a failed attempt: on the rating (its failure count, and where
+    /// it goes now) and in the dead-letter table.
     pub async fn record_failure(
         &self,
         failure: &SyncFailure,
+        disposition: Disposition,
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<FailureRecorded, StoreError> {
         // The rating first: if the function dies between the two writes, the
         // next failure finds no item and creates it, and a success merely
         // deletes nothing. The other order could leave an item behind for a
         // rating that later syncs.
         if !self
-            .count_failure_on_rating(&failure.rating_id, &failure.message)
+            .record_failure_on_rating(failure, disposition, at)
             .await?
         {
-            return Ok(());
+            return Ok(FailureRecorded::RatingChanged);
         }
         // Each write is conditional on what the rating's count says; if the
         // table disagrees (an admin removed the item, or a crash left none)
         // the other write is the right one.
-        let order = if failure.failed_before {
+        let order = if failure.failures_before > 0 {
             [DeadLetterWrite::AddRetry, DeadLetterWrite::PutFirst]
         } else {
             [DeadLetterWrite::PutFirst, DeadLetterWrite::AddRetry]
         };
         for write in order {
             let written = match write {
-                DeadLetterWrite::PutFirst => self.put_first_failure(failure, at).await?,
-                DeadLetterWrite::AddRetry => self.add_retry(failure, at).await?,
+                DeadLetterWrite::PutFirst => {
+                    self.put_first_failure(failure, disposition, at).await?
+                }
+                DeadLetterWrite::AddRetry => self.add_retry(failure, disposition, at).await?,
             };
             if written {
-                return Ok(());
+                return Ok(FailureRecorded::Recorded);
             }
         }
         Err(StoreError::Request {
@@ -82,10 +106,12 @@ impl Store {
     async fn put_first_failure(
         &self,
         failure: &SyncFailure,
+        disposition: Disposition,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let table = &self.tables.failed_uploads;
-        let put = self
+        let (status, next_retry_at) = status_of(disposition);
+        let mut put = self
             .client
             .put_item()
             .table_name(table)
@@ -95,36 +121,46 @@ impl Store {
             .item("error_message", s(&failure.message))
             .item("failed_at", s(timestamp(at)))
             .item("retry_count", n(1))
-            .condition_expression("attribute_not_exists(id)")
-            .send()
-            .await;
-        condition_held(put, table, "PutItem")
+            .item("status", s(status))
+            .item("retryable", AttributeValue::Bool(failure.retryable))
+            .condition_expression("attribute_not_exists(id)");
+        if let Some(due) = next_retry_at {
+            put = put.item("next_retry_at", s(due));
+        }
+        condition_held(put.send().await, table, "PutItem")
     }
 
     /// `false` if there is no item to add to.
     async fn add_retry(
         &self,
         failure: &SyncFailure,
+        disposition: Disposition,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let table = &self.tables.failed_uploads;
-        let updated = self
+        let (status, next_retry_at) = status_of(disposition);
+        let set = "SET error_message = :message, last_retry_at = :now, tenant_id = :tenant, \
+                   retry_count = retry_count + :one, #status = :status, retryable = :retryable";
+        let mut update = self
             .client
             .update_item()
             .table_name(table)
             .key("id", s(&failure.rating_id))
-            .update_expression(
-                "SET error_message = :message, last_retry_at = :now, tenant_id = :tenant, \
-                 retry_count = retry_count + :one",
-            )
             .condition_expression("attribute_exists(id)")
+            .expression_attribute_names("#status", "status")
             .expression_attribute_values(":message", s(&failure.message))
             .expression_attribute_values(":now", s(timestamp(at)))
             .expression_attribute_values(":tenant", s(&failure.tenant_id))
             .expression_attribute_values(":one", n(1))
-            .send()
-            .await;
-        condition_held(updated, table, "UpdateItem")
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":retryable", AttributeValue::Bool(failure.retryable));
+        update = match next_retry_at {
+            Some(due) => update
+                .update_expression(format!("{set}, next_retry_at = :due"))
+                .expression_attribute_values(":due", s(due)),
+            None => update.update_expression(format!("{set} REMOVE next_retry_at")),
+        };
+        condition_held(update.send().await, table, "UpdateItem")
     }
 
     /// Removes the dead-letter item of a rating that has now synced.
@@ -162,6 +198,14 @@ impl Store {
     }
 }
 
+/// The `status` and `next_retry_at` a disposition gives the item.
+fn status_of(disposition: Disposition) -> (&'static str, Option<String>) {
+    match disposition {
+        Disposition::RetryAt(due) => (RETRYING, Some(timestamp(due))),
+        Disposition::Park => (DEAD, None),
+    }
+}
+
 fn failed_upload_from_item(item: &Item) -> Result<FailedUpload, String> {
     let required = |name: &str| {
         text(item, name)
@@ -178,5 +222,12 @@ fn failed_upload_from_item(item: &Item) -> Result<FailedUpload, String> {
         retry_count: number(item, "retry_count")
             .and_then(|v| v.parse().ok())
             .ok_or("dead-letter item lacks retry_count")?,
+        status: text(item, "status").unwrap_or(RETRYING).to_owned(),
+        next_retry_at: text(item, "next_retry_at").map(str::to_owned),
+        retryable: item
+            .get("retryable")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(true),
     })
 }

@@ -14,6 +14,8 @@
 
 mod dead_letters;
 mod lease;
+#[cfg(test)]
+mod mock_tests;
 mod ratings;
 mod reports;
 
@@ -26,9 +28,12 @@ use thiserror::Error;
 
 use crate::config::TableNames;
 
-pub use dead_letters::FailedUpload;
+pub use dead_letters::{FailedUpload, FailureRecorded, DEAD, RETRYING};
 pub use lease::LeaseOutcome;
-pub use ratings::{new_rating_item, MarkOutcome, PageKey, PendingPage, PENDING, PENDING_INDEX};
+pub use ratings::{
+    new_rating_item, sync_state, BacklogCount, Disposition, MarkOutcome, PageKey, PendingPage,
+    WorkSource, PENDING, PENDING_INDEX, RETRY_INDEX,
+};
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;

@@ -1,31 +1,50 @@
-//! The ratings table: reading the backlog and marking ratings synced.
+//! The ratings table: reading the work and recording what became of it.
 //!
-//! The backlog is the sparse index [`PENDING_INDEX`]: its partition key is
-//! `synced_to_saas`, present (as `"false"`) only on a rating that is new or
-//! edited, and its sort key is `updated_at`, so one partition holds exactly
-//! the work, oldest first, and finding it never scans the table. Marking a
-//! rating synced removes `synced_to_saas`, which drops it from the index.
+//! A rating's sync state lives in a few attributes, each of which puts it in
+//! exactly one sparse index, so that finding work never scans the table and
+//! a run reads only what it can do now:
 //!
-//! Holding a failing rating back until its next attempt (a later step) moves
-//! it out of the `"false"` partition the same way, into an index keyed by its
-//! due time, so that waiting ratings cost a run nothing.
+//! | state | attributes | index |
+//! |---|---|---|
+//! | pending | `synced_to_saas = "false"` (set by the Atom app) | [`PENDING_INDEX`], by `updated_at` |
+//! | waiting | `sync_retry = "waiting"`, `next_attempt_at` | [`RETRY_INDEX`], by `next_attempt_at` |
+//! | parked | `sync_parked_at` | none: only an admin retry brings it back |
+//! | synced | `synced_at`, `remote_rating_id` | none |
+//!
+//! Every write here is conditional on the `version` and `updated_at` that
+//! were read, so an edit made meanwhile is never marked synced, deferred or
+//! parked in place of the version that was attempted.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::Select;
 use chrono::{DateTime, Utc};
 
 use super::{
     condition_held, n, number, request_error, s, text, timestamp, Item, Store, StoreError,
 };
-use crate::rating::{MalformedRating, PendingRating, Rating};
+use crate::rating::{MalformedRating, PendingRating, Rating, SyncFailure, SyncState};
 
-/// The index that holds the backlog.
+/// The index that holds the backlog: new and edited ratings, oldest first.
 pub const PENDING_INDEX: &str = "pending-sync-index";
 /// The value of `synced_to_saas` that puts a rating in the backlog.
 pub const PENDING: &str = "false";
+/// The index that holds failed ratings waiting for their next attempt.
+pub const RETRY_INDEX: &str = "retry-due-index";
+/// The value of `sync_retry` that puts a rating in that index.
+const WAITING: &str = "waiting";
 
-/// Where the next backlog page starts: DynamoDB's `LastEvaluatedKey`.
+/// Where a run finds work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkSource {
+    /// Failed ratings whose next attempt is due.
+    DueRetries,
+    /// New and edited ratings.
+    Backlog,
+}
+
+/// Where the next page starts: DynamoDB's `LastEvaluatedKey`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageKey(Item);
 
@@ -39,7 +58,7 @@ pub struct PendingPage {
 /// What became of a rating that the marketplace accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MarkOutcome {
-    /// Marked synced; it has left the backlog.
+    /// Marked synced; it has left every index.
     Synced,
     /// It was edited while in flight: it stays pending with its new content,
     /// and keeps the remote id so that the edit travels as an update.
@@ -48,32 +67,62 @@ pub enum MarkOutcome {
     Deleted,
 }
 
+/// What a failure does to the rating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Out of the backlog until then; a run after that tries it again.
+    RetryAt(DateTime<Utc>),
+    /// Out of every index until an admin retries it.
+    Park,
+}
+
+/// Ratings not synced and not parked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BacklogCount {
+    /// New or edited, for the next run.
+    pub pending: u64,
+    /// Failed, waiting for a later attempt.
+    pub waiting: u64,
+}
+
 impl Store {
-    /// A query of the backlog partition of the index.
-    fn backlog_query(&self) -> QueryFluentBuilder {
-        self.client
-            .query()
-            .table_name(&self.tables.ratings)
-            .index_name(PENDING_INDEX)
-            .key_condition_expression("synced_to_saas = :pending")
-            .expression_attribute_values(":pending", s(PENDING))
+    /// A query of the partition of an index that holds `source`.
+    fn work_query(&self, source: WorkSource) -> QueryFluentBuilder {
+        let query = self.client.query().table_name(&self.tables.ratings);
+        match source {
+            WorkSource::Backlog => query
+                .index_name(PENDING_INDEX)
+                .key_condition_expression("synced_to_saas = :state")
+                .expression_attribute_values(":state", s(PENDING)),
+            WorkSource::DueRetries => query
+                .index_name(RETRY_INDEX)
+                .key_condition_expression("sync_retry = :state")
+                .expression_attribute_values(":state", s(WAITING)),
+        }
     }
 
-    /// One page of the backlog, oldest first, starting after `after`.
-    pub async fn pending_page(
+    /// One page of work from `source`, oldest (or longest due) first,
+    /// starting after `after`. Retries count as due if due at `now`.
+    pub async fn work_page(
         &self,
+        source: WorkSource,
         after: Option<PageKey>,
         limit: u32,
+        now: DateTime<Utc>,
     ) -> Result<PendingPage, StoreError> {
-        let table = &self.tables.ratings;
-        let out = self
-            .backlog_query()
+        let mut query = self.work_query(source);
+        if source == WorkSource::DueRetries {
+            query = query
+                .key_condition_expression("sync_retry = :state AND next_attempt_at <= :now")
+                .expression_attribute_values(":now", s(timestamp(now)));
+        }
+        let out = query
             .scan_index_forward(true)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(after.map(|key| key.0))
             .send()
             .await
-            .map_err(|e| request_error(table, "Query", e))?;
+            .map_err(|e| request_error(&self.tables.ratings, "Query", e))?;
         Ok(PendingPage {
             ratings: out.items().iter().map(rating_from_item).collect(),
             // DynamoDB may send a key and then an empty page; some servers send
@@ -85,19 +134,36 @@ impl Store {
         })
     }
 
-    /// The true size of the backlog, counted through the index.
-    pub async fn count_pending(&self) -> Result<u64, StoreError> {
-        let table = &self.tables.ratings;
+    /// One page of the backlog (new and edited ratings), oldest first.
+    pub async fn pending_page(
+        &self,
+        after: Option<PageKey>,
+        limit: u32,
+    ) -> Result<PendingPage, StoreError> {
+        self.work_page(WorkSource::Backlog, after, limit, Utc::now())
+            .await
+    }
+
+    /// The true size of the backlog, counted through the indexes.
+    pub async fn count_backlog(&self) -> Result<BacklogCount, StoreError> {
+        Ok(BacklogCount {
+            pending: self.count(WorkSource::Backlog).await?,
+            waiting: self.count(WorkSource::DueRetries).await?,
+        })
+    }
+
+    /// Every item of the partition of `source`, due or not.
+    async fn count(&self, source: WorkSource) -> Result<u64, StoreError> {
         let mut total = 0u64;
         let mut start = None;
         loop {
             let out = self
-                .backlog_query()
-                .select(aws_sdk_dynamodb::types::Select::Count)
+                .work_query(source)
+                .select(Select::Count)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| request_error(table, "Query", e))?;
+                .map_err(|e| request_error(&self.tables.ratings, "Query", e))?;
             total += u64::try_from(out.count()).unwrap_or(0);
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -125,17 +191,15 @@ impl Store {
             .key("id", s(&rating.id))
             .update_expression(
                 "SET synced_at = :now, remote_rating_id = :remote \
-                 REMOVE synced_to_saas, sync_failures, last_sync_error",
+                 REMOVE synced_to_saas, sync_retry, next_attempt_at, sync_parked_at, \
+                 sync_failures, last_sync_error",
             )
-            .condition_expression(
-                "#version = :version AND updated_at = :updated_at AND synced_to_saas = :pending",
-            )
+            .condition_expression("#version = :version AND updated_at = :updated_at")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":now", s(timestamp(at)))
             .expression_attribute_values(":remote", s(remote_id))
             .expression_attribute_values(":version", n(rating.version))
             .expression_attribute_values(":updated_at", s(&rating.updated_at))
-            .expression_attribute_values(":pending", s(PENDING))
             .send()
             .await;
         if condition_held(synced, table, "UpdateItem")? {
@@ -159,31 +223,70 @@ impl Store {
         })
     }
 
-    /// Counts a failed attempt on the rating itself, so that a later success
-    /// knows there is a dead-letter item to remove. `false` if the rating no
-    /// longer exists.
-    pub(super) async fn count_failure_on_rating(
+    /// Records a failed attempt on the rating itself: its failure count,
+    /// the error, and where it goes now. `false` if the rating changed or
+    /// went away meanwhile: then the newer version is what counts, and this
+    /// failure is not recorded at all.
+    pub(super) async fn record_failure_on_rating(
         &self,
-        rating_id: &str,
-        message: &str,
+        failure: &SyncFailure,
+        disposition: Disposition,
+        at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let table = &self.tables.ratings;
-        let counted = self
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key("id", s(&failure.rating_id))
+            .expression_attribute_values(":count", n(failure.attempts()))
+            .expression_attribute_values(":message", s(&failure.message));
+        update = match disposition {
+            Disposition::RetryAt(due) => update
+                .update_expression(
+                    "SET sync_failures = :count, last_sync_error = :message, \
+                     sync_retry = :waiting, next_attempt_at = :due \
+                     REMOVE synced_to_saas, sync_parked_at",
+                )
+                .expression_attribute_values(":waiting", s(WAITING))
+                .expression_attribute_values(":due", s(timestamp(due))),
+            Disposition::Park => update
+                .update_expression(
+                    "SET sync_failures = :count, last_sync_error = :message, \
+                     sync_parked_at = :now \
+                     REMOVE synced_to_saas, sync_retry, next_attempt_at",
+                )
+                .expression_attribute_values(":now", s(timestamp(at))),
+        };
+        update = match &failure.attempted {
+            Some((version, updated_at)) => update
+                .condition_expression("#version = :version AND updated_at = :updated_at")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":version", n(version))
+                .expression_attribute_values(":updated_at", s(updated_at)),
+            // An unreadable item has no version to hold on to.
+            None => update.condition_expression("attribute_exists(id)"),
+        };
+        condition_held(update.send().await, table, "UpdateItem")
+    }
+
+    /// Puts a rating back in the backlog, whatever its state (an admin retry,
+    /// or a full re-push).
+    pub async fn requeue(&self, rating_id: &str) -> Result<bool, StoreError> {
+        let table = &self.tables.ratings;
+        let requeued = self
             .client
             .update_item()
             .table_name(table)
             .key("id", s(rating_id))
             .update_expression(
-                "SET sync_failures = if_not_exists(sync_failures, :zero) + :one, \
-                 last_sync_error = :message",
+                "SET synced_to_saas = :pending REMOVE sync_retry, next_attempt_at, sync_parked_at",
             )
             .condition_expression("attribute_exists(id)")
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":message", s(message))
+            .expression_attribute_values(":pending", s(PENDING))
             .send()
             .await;
-        condition_held(counted, table, "UpdateItem")
+        condition_held(requeued, table, "UpdateItem")
     }
 
     /// One rating by id, as stored (for the admin API and tests).
@@ -252,6 +355,22 @@ pub(crate) fn rating_from_item(item: &Item) -> PendingRating {
             .map(str::to_owned),
         sync_failures,
     })
+}
+
+/// Where a stored rating stands (see the table at the top of this module).
+pub fn sync_state(item: &Item) -> SyncState {
+    if text(item, "synced_to_saas") == Some(PENDING) {
+        SyncState::Pending
+    } else if text(item, "sync_retry") == Some(WAITING) {
+        SyncState::Waiting
+    } else if item.contains_key("sync_parked_at") {
+        SyncState::Parked
+    } else if item.contains_key("synced_at") {
+        SyncState::Synced
+    } else {
+        // Written without the backlog marker: nothing will sync it.
+        SyncState::Pending
+    }
 }
 
 /// The item the Atom app writes for a new rating (used by seeding and tests;
@@ -335,7 +454,8 @@ mod tests {
         let malformed = rating_from_item(&item).unwrap_err();
         assert_eq!(malformed.id, "r1");
         assert_eq!(malformed.tenant_id, "t1");
-        assert!(malformed.failure().failed_before);
+        assert_eq!(malformed.failure().failures_before, 2);
+        assert!(!malformed.failure().retryable);
     }
 
     #[test]

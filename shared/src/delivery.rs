@@ -1,0 +1,522 @@
+//! The gate every marketplace request of a run passes: it paces, retries and
+//! cuts off requests, so that a misbehaving marketplace costs a run little
+//! and never costs a rating.
+//!
+//! - **Slow start.** Until the marketplace has answered once, one request is
+//!   in flight; then up to the run's concurrency. Bad credentials or an
+//!   outage are found with one request, not ten.
+//! - **Retries within the run.** A transient error (connection, timeout, 408,
+//!   429, 5xx) is tried again up to `request_attempts` times, after an
+//!   exponential wait with full jitter. Every attempt carries the same
+//!   idempotency key, so a retry never makes a second remote rating.
+//! - **Rate limit.** A 429 pauses the whole run for its `Retry-After`, not
+//!   just the request that got it. An optional ceiling keeps the requests of
+//!   any sliding window under `rate_limit.max`.
+//! - **Circuit breaker.** `breaker_threshold` transient failures in a row, or
+//!   one answer that refuses our credentials, open the breaker: the run sends
+//!   nothing more, and the ratings it did not finish stay pending.
+//! - **Deadline.** No wait reaches past the run's `stop_at`.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::{sleep_until, Instant};
+
+use crate::config::{Backoff, RateLimit, SyncSettings};
+use crate::marketplace::MarketplaceError;
+
+impl Backoff {
+    /// The longest wait before attempt `attempt + 1`: `base * 2^(attempt-1)`,
+    /// at most `max`.
+    pub fn ceiling(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
+        self.base.saturating_mul(factor).min(self.max)
+    }
+
+    /// Full jitter: anywhere from zero to the ceiling. `random` is in [0, 1).
+    pub fn full_jitter(&self, attempt: u32, random: f64) -> Duration {
+        self.ceiling(attempt).mul_f64(random.clamp(0.0, 1.0))
+    }
+
+    /// Equal jitter: at least half the ceiling, so that spacing grows while
+    /// many failed ratings still spread out.
+    pub fn equal_jitter(&self, attempt: u32, random: f64) -> Duration {
+        let half = self.ceiling(attempt) / 2;
+        half + half.mul_f64(random.clamp(0.0, 1.0))
+    }
+}
+
+/// What became of a request sent through the gate.
+#[derive(Debug)]
+pub enum Delivered<T> {
+    /// The marketplace accepted it.
+    Accepted(T),
+    /// The last answer was an error (permanent, or transient with no
+    /// attempts or time left).
+    Failed(MarketplaceError),
+    /// Not sent: the breaker is open or the deadline is near.
+    NotSent,
+}
+
+impl<T> Delivered<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Delivered<U> {
+        match self {
+            Self::Accepted(value) => Delivered::Accepted(f(value)),
+            Self::Failed(error) => Delivered::Failed(error),
+            Self::NotSent => Delivered::NotSent,
+        }
+    }
+}
+
+pub struct Delivery {
+    attempts: u32,
+    backoff: Backoff,
+    breaker_threshold: u32,
+    concurrency: usize,
+    stop_at: Instant,
+    slow_start: Semaphore,
+    answered: AtomicBool,
+    consecutive_failures: AtomicU32,
+    breaker: Mutex<Option<String>>,
+    pause_until: Mutex<Option<Instant>>,
+    limit: Option<(RateLimit, tokio::sync::Mutex<VecDeque<Instant>>)>,
+}
+
+impl Delivery {
+    /// The gate of one run, which sends nothing after `stop_at`.
+    pub fn new(settings: &SyncSettings, stop_at: Instant) -> Self {
+        Self {
+            attempts: settings.request_attempts.max(1),
+            backoff: settings.request_backoff,
+            breaker_threshold: settings.breaker_threshold.max(1),
+            concurrency: settings.max_concurrency.max(1),
+            stop_at,
+            slow_start: Semaphore::new(1),
+            answered: AtomicBool::new(false),
+            consecutive_failures: AtomicU32::new(0),
+            breaker: Mutex::new(None),
+            pause_until: Mutex::new(None),
+            limit: settings
+                .rate_limit
+                .map(|limit| (limit, tokio::sync::Mutex::new(VecDeque::new()))),
+        }
+    }
+
+    /// Why the breaker opened, if it did.
+    pub fn breaker_reason(&self) -> Option<String> {
+        self.breaker.lock().ok().and_then(|reason| reason.clone())
+    }
+
+    fn open_breaker(&self, reason: String) {
+        if let Ok(mut breaker) = self.breaker.lock() {
+            if breaker.is_none() {
+                tracing::warn!(
+                    reason,
+                    "circuit breaker opened: this run sends nothing more"
+                );
+                *breaker = Some(reason);
+            }
+        }
+    }
+
+    fn may_send(&self) -> bool {
+        self.breaker_reason().is_none() && Instant::now() < self.stop_at
+    }
+
+    /// Sends `request` until it is accepted, fails for good, or may not be
+    /// sent any more. `request` is called once per attempt.
+    pub async fn send<T, F, Fut>(&self, mut request: F) -> Delivered<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, MarketplaceError>>,
+    {
+        // Held across the retries: in the slow start, the first rating is
+        // tried to the end before another begins.
+        let Ok(_permit) = self.slow_start.acquire().await else {
+            return Delivered::NotSent;
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if !self.wait_for_pause().await || !self.wait_for_rate_limit().await || !self.may_send()
+            {
+                return Delivered::NotSent;
+            }
+            let result = request().await;
+            let error = match result {
+                Ok(value) => {
+                    self.on_answer();
+                    return Delivered::Accepted(value);
+                }
+                Err(error) => error,
+            };
+            if let MarketplaceError::Unauthorized { status } = error {
+                self.open_breaker(format!(
+                    "Marketplace rejected our credentials ({status}); check ATOM_SAAS_API_TOKEN"
+                ));
+                return Delivered::Failed(error);
+            }
+            if !error.is_transient() {
+                // An answer about this rating: the marketplace is up.
+                self.on_answer();
+                return Delivered::Failed(error);
+            }
+
+            let failures = self.consecutive_failures.fetch_add(1, Ordering::SeqCst) + 1;
+            if failures >= self.breaker_threshold {
+                self.open_breaker(format!(
+                    "Marketplace unavailable: {failures} transient failures in a row (last: {error})"
+                ));
+                return Delivered::Failed(error);
+            }
+            let mut wait = self.backoff.full_jitter(attempt, fastrand::f64());
+            if let MarketplaceError::RateLimited { retry_after } = &error {
+                let pause = retry_after.unwrap_or(self.backoff.ceiling(attempt));
+                self.pause_all(pause);
+                wait = wait.max(pause);
+            }
+            let resume = Instant::now() + wait;
+            if attempt >= self.attempts || resume >= self.stop_at {
+                return Delivered::Failed(error);
+            }
+            sleep_until(resume).await;
+        }
+    }
+
+    /// The first answer ends the slow start; any answer ends a failure streak.
+    fn on_answer(&self) {
+        self.consecutive_failures.store(0, Ordering::SeqCst);
+        if !self.answered.swap(true, Ordering::SeqCst) {
+            self.slow_start
+                .add_permits(self.concurrency.saturating_sub(1));
+        }
+    }
+
+    /// Holds every request of the run back for `pause`.
+    fn pause_all(&self, pause: Duration) {
+        let until = Instant::now() + pause;
+        if let Ok(mut current) = self.pause_until.lock() {
+            if current.is_none_or(|at| at < until) {
+                *current = Some(until);
+            }
+        }
+    }
+
+    /// `false` if the pause lasts past the deadline.
+    async fn wait_for_pause(&self) -> bool {
+        let until = self.pause_until.lock().ok().and_then(|at| *at);
+        match until {
+            Some(until) if until >= self.stop_at => false,
+            Some(until) if until > Instant::now() => {
+                sleep_until(until).await;
+                true
+            }
+            _ => true,
+        }
+    }
+
+    /// Waits until one more request fits in the sliding window; `false` if
+    /// that would be past the deadline. Waiters queue in order.
+    async fn wait_for_rate_limit(&self) -> bool {
+        let Some((limit, sent)) = &self.limit else {
+            return true;
+        };
+        // Arrival times at the marketplace differ a little from send times;
+        // a small guard keeps every window there under the ceiling too.
+        let window = limit.per + limit.per / 50;
+        let mut sent = sent.lock().await;
+        loop {
+            let now = Instant::now();
+            while sent.front().is_some_and(|at| *at + window <= now) {
+                sent.pop_front();
+            }
+            if sent.len() < limit.max as usize {
+                sent.push_back(now);
+                return true;
+            }
+            let Some(oldest) = sent.front() else {
+                return true;
+            };
+            let free_at = *oldest + window;
+            if free_at >= self.stop_at {
+                return false;
+            }
+            sleep_until(free_at).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    fn settings() -> SyncSettings {
+        SyncSettings {
+            request_backoff: Backoff {
+                base: Duration::from_millis(1),
+                max: Duration::from_millis(4),
+            },
+            ..SyncSettings::default()
+        }
+    }
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    #[test]
+    fn backoff_grows_exponentially_up_to_its_maximum() {
+        let backoff = Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+        };
+        let ceilings: Vec<u64> = (1..=7).map(|a| backoff.ceiling(a).as_secs()).collect();
+        assert_eq!(ceilings, [1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(backoff.ceiling(u32::MAX), Duration::from_secs(30));
+        for attempt in 1..=7 {
+            let ceiling = backoff.ceiling(attempt);
+            for random in [0.0, 0.3, 0.999, 1.0, -5.0, 7.0] {
+                let full = backoff.full_jitter(attempt, random);
+                let equal = backoff.equal_jitter(attempt, random);
+                assert!(full <= ceiling, "{full:?} > {ceiling:?}");
+                assert!(equal >= ceiling / 2 && equal <= ceiling, "{equal:?}");
+            }
+        }
+        assert_eq!(backoff.full_jitter(3, 0.0), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_transient_error_is_tried_again_with_the_same_request() {
+        let delivery = Delivery::new(&settings(), far());
+        let calls = AtomicUsize::new(0);
+        let result = delivery
+            .send(|| async {
+                match calls.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(MarketplaceError::Timeout),
+                    1 => Err(MarketplaceError::Server {
+                        status: 503,
+                        message: String::new(),
+                    }),
+                    _ => Ok("rr-1"),
+                }
+            })
+            .await;
+        assert!(matches!(result, Delivered::Accepted("rr-1")));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_error_is_not_tried_again() {
+        let delivery = Delivery::new(&settings(), far());
+        let calls = AtomicUsize::new(0);
+        let result: Delivered<()> = delivery
+            .send(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(MarketplaceError::Rejected {
+                    status: 422,
+                    message: "bad".into(),
+                })
+            })
+            .await;
+        assert!(matches!(
+            result,
+            Delivered::Failed(MarketplaceError::Rejected { status: 422, .. })
+        ));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(delivery.breaker_reason(), None);
+    }
+
+    #[tokio::test]
+    async fn attempts_are_bounded() {
+        let delivery = Delivery::new(&settings(), far());
+        let calls = AtomicUsize::new(0);
+        let result: Delivered<()> = delivery
+            .send(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(MarketplaceError::Timeout)
+            })
+            .await;
+        assert!(matches!(
+            result,
+            Delivered::Failed(MarketplaceError::Timeout)
+        ));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn bad_credentials_open_the_breaker_at_once() {
+        let delivery = Delivery::new(&settings(), far());
+        let first: Delivered<()> = delivery
+            .send(|| async { Err(MarketplaceError::Unauthorized { status: 401 }) })
+            .await;
+        assert!(matches!(
+            first,
+            Delivered::Failed(MarketplaceError::Unauthorized { .. })
+        ));
+        assert!(delivery.breaker_reason().unwrap().contains("credentials"));
+        let calls = AtomicUsize::new(0);
+        let second: Delivered<()> = delivery
+            .send(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .await;
+        assert!(matches!(second, Delivered::NotSent));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "nothing is sent after the breaker opens"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_streak_of_transient_failures_opens_the_breaker_and_an_answer_resets_it() {
+        let settings = SyncSettings {
+            breaker_threshold: 4,
+            request_attempts: 1,
+            ..settings()
+        };
+        let delivery = Delivery::new(&settings, far());
+        let fail = || async { Err::<(), _>(MarketplaceError::Timeout) };
+        for _ in 0..3 {
+            delivery.send(fail).await;
+        }
+        delivery.send(|| async { Ok(()) }).await;
+        for _ in 0..3 {
+            delivery.send(fail).await;
+        }
+        assert_eq!(
+            delivery.breaker_reason(),
+            None,
+            "the streak was broken by an answer"
+        );
+        delivery.send(fail).await;
+        let reason = delivery.breaker_reason().expect("open after four in a row");
+        assert!(reason.contains("4 transient failures in a row"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn one_request_is_in_flight_until_the_marketplace_answers() {
+        let settings = SyncSettings {
+            breaker_threshold: 100,
+            ..settings()
+        };
+        let delivery = Arc::new(Delivery::new(&settings, far()));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let run = |fail: bool| {
+            let (delivery, in_flight, most) = (delivery.clone(), in_flight.clone(), most.clone());
+            async move {
+                delivery
+                    .send(|| {
+                        let (in_flight, most) = (in_flight.clone(), most.clone());
+                        async move {
+                            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                            in_flight.fetch_sub(1, Ordering::SeqCst);
+                            if fail {
+                                Err(MarketplaceError::Timeout)
+                            } else {
+                                Ok(())
+                            }
+                        }
+                    })
+                    .await
+            }
+        };
+        // No answer yet: the failing requests go one at a time.
+        futures_util::future::join_all((0..3).map(|_| run(true))).await;
+        assert_eq!(most.load(Ordering::SeqCst), 1);
+        run(false).await;
+        futures_util::future::join_all((0..8).map(|_| run(false))).await;
+        assert!(
+            most.load(Ordering::SeqCst) > 1,
+            "after an answer, requests overlap"
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_is_sent_past_the_deadline() {
+        let delivery = Delivery::new(&settings(), Instant::now());
+        let result: Delivered<()> = delivery.send(|| async { Ok(()) }).await;
+        assert!(matches!(result, Delivered::NotSent));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_ceiling_holds_in_every_window() {
+        let settings = SyncSettings {
+            rate_limit: Some(RateLimit {
+                max: 5,
+                per: Duration::from_secs(10),
+            }),
+            ..settings()
+        };
+        let delivery = Delivery::new(&settings, Instant::now() + Duration::from_secs(3600));
+        let start = Instant::now();
+        let mut sent_at = Vec::new();
+        for _ in 0..12 {
+            delivery.send(|| async { Ok(()) }).await;
+            sent_at.push(Instant::now() - start);
+        }
+        for (i, at) in sent_at.iter().enumerate() {
+            let in_window = sent_at[i..]
+                .iter()
+                .filter(|later| **later < *at + Duration::from_secs(10))
+                .count();
+            assert!(
+                in_window <= 5,
+                "{in_window} requests in the window from {at:?}"
+            );
+        }
+        assert!(sent_at[11] >= Duration::from_secs(20), "{:?}", sent_at[11]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_pauses_every_request_of_the_run() {
+        let delivery = Delivery::new(&settings(), Instant::now() + Duration::from_secs(600));
+        let start = Instant::now();
+        let calls = AtomicUsize::new(0);
+        let first = delivery
+            .send(|| async {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(MarketplaceError::RateLimited {
+                        retry_after: Some(Duration::from_secs(7)),
+                    })
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
+        assert!(matches!(first, Delivered::Accepted(())));
+        assert!(Instant::now() - start >= Duration::from_secs(7));
+        // Another request right after is not held: the pause is over.
+        let before = Instant::now();
+        delivery.send(|| async { Ok(()) }).await;
+        assert!(Instant::now() - before < Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_past_the_deadline_sends_nothing() {
+        let delivery = Delivery::new(&settings(), Instant::now() + Duration::from_secs(5));
+        let first: Delivered<()> = delivery
+            .send(|| async {
+                Err(MarketplaceError::RateLimited {
+                    retry_after: Some(Duration::from_secs(60)),
+                })
+            })
+            .await;
+        assert!(matches!(
+            first,
+            Delivered::Failed(MarketplaceError::RateLimited { .. })
+        ));
+        let second: Delivered<()> = delivery.send(|| async { Ok(()) }).await;
+        assert!(matches!(second, Delivered::NotSent));
+    }
+}
