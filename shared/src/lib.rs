@@ -10,8 +10,10 @@
 //! - [`store`]: everything kept in DynamoDB;
 //! - [`marketplace`]: the marketplace API client;
 //! - [`rating`]: the rating and its rules; [`report`]: what a run did;
+//! - [`auth`]: who may call the admin functions;
 //! - [`config`]: settings from the environment; [`logging`]: JSON logs.
 
+pub mod auth;
 pub mod config;
 pub mod delivery;
 pub mod logging;
