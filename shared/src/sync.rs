@@ -103,6 +103,7 @@ enum Outcome {
     /// Recorded in the dead-letter table; `parked` if no run will retry it.
     Failed {
         parked: bool,
+        message: String,
     },
     /// A transient failure, recorded when the run ends unless the breaker
     /// opened (then the rating simply stays pending).
@@ -118,6 +119,19 @@ enum Outcome {
         reason: String,
         is_error: bool,
     },
+}
+
+/// What an admin retry of one rating did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RatingRetry {
+    /// There is no such rating (any more).
+    RatingGone,
+    /// Uploaded and marked synced; its dead-letter item is gone.
+    Synced { remote_id: String },
+    /// Uploaded, but edited meanwhile: pending again, with the edit.
+    ChangedMeanwhile,
+    /// Not uploaded; recorded as a failed attempt, with this error.
+    Failed { error: String },
 }
 
 /// One item of the work stream.
@@ -226,6 +240,59 @@ impl SyncEngine {
         }
         log_report(&report);
         report
+    }
+
+    /// Uploads one rating now, whatever its state, parked ones included (the
+    /// admin retry). It takes no lease: the conditional writes keep it from
+    /// overwriting a run's work on the same rating, and the idempotency key
+    /// keeps the two from creating it twice.
+    pub async fn sync_rating_now(
+        &self,
+        rating_id: &str,
+        deadline: SystemTime,
+    ) -> Result<RatingRetry, crate::store::StoreError> {
+        let Some(item) = self.store.rating_item(rating_id).await? else {
+            return Ok(RatingRetry::RatingGone);
+        };
+        let remaining = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        let stop_at = Instant::now() + remaining.saturating_sub(self.settings.deadline_margin);
+        let run = Run {
+            id: format!("retry-{}", uuid::Uuid::new_v4()),
+            started: Utc::now(),
+            stop_at,
+            delivery: Delivery::new(&self.settings, stop_at),
+            fenced: AtomicBool::new(false),
+        };
+        let outcome = match self
+            .sync_one(&run, crate::store::rating_from_item(&item))
+            .await
+        {
+            Outcome::TransientFailure(failure) => self.record_failure(&run, failure).await,
+            outcome => outcome,
+        };
+        Ok(match outcome {
+            Outcome::Created | Outcome::Updated => {
+                let item = self.store.rating_item(rating_id).await?;
+                match item.as_ref().and_then(|i| i.get("remote_rating_id")) {
+                    Some(remote) => RatingRetry::Synced {
+                        remote_id: remote.as_s().cloned().unwrap_or_default(),
+                    },
+                    None => RatingRetry::RatingGone,
+                }
+            }
+            Outcome::ChangedDuringUpload | Outcome::Skipped => RatingRetry::ChangedMeanwhile,
+            Outcome::Failed { message, .. } => RatingRetry::Failed { error: message },
+            Outcome::NotStarted | Outcome::Stop { .. } | Outcome::TransientFailure(_) => {
+                RatingRetry::Failed {
+                    error: run
+                        .delivery
+                        .breaker_reason()
+                        .unwrap_or_else(|| "No time left to reach the marketplace".into()),
+                }
+            }
+        })
     }
 
     fn lease_until(&self) -> DateTime<Utc> {
@@ -479,6 +546,7 @@ impl SyncEngine {
         match self.store.record_failure(&failure, disposition, now).await {
             Ok(FailureRecorded::Recorded) => Outcome::Failed {
                 parked: disposition == Disposition::Park,
+                message: failure.message,
             },
             Ok(FailureRecorded::RatingChanged) => Outcome::Skipped,
             Err(err) => {
@@ -494,7 +562,7 @@ fn tally(report: &mut SyncReport, outcome: Outcome) {
         Outcome::Created => report.created += 1,
         Outcome::Updated => report.updated += 1,
         Outcome::ChangedDuringUpload => report.changed_during_upload += 1,
-        Outcome::Failed { parked } => {
+        Outcome::Failed { parked, .. } => {
             report.failed += 1;
             report.parked += u64::from(parked);
         }

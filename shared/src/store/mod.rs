@@ -31,8 +31,8 @@ use crate::config::TableNames;
 pub use dead_letters::{FailedUpload, FailureRecorded, DEAD, RETRYING};
 pub use lease::LeaseOutcome;
 pub use ratings::{
-    new_rating_item, sync_state, BacklogCount, Disposition, MarkOutcome, PageKey, PendingPage,
-    WorkSource, PENDING, PENDING_INDEX, RETRY_INDEX,
+    new_rating_item, rating_from_item, sync_state, BacklogCount, Disposition, MarkOutcome, PageKey,
+    PendingPage, WorkSource, PENDING, PENDING_INDEX, RETRY_INDEX,
 };
 
 /// A DynamoDB item.

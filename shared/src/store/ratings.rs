@@ -306,7 +306,7 @@ impl Store {
 }
 
 /// Reads an item of the backlog against the write contract (see README).
-pub(crate) fn rating_from_item(item: &Item) -> PendingRating {
+pub fn rating_from_item(item: &Item) -> PendingRating {
     let id = text(item, "id").unwrap_or_default().to_owned();
     let tenant_id = text(item, "tenant_id").unwrap_or_default().to_owned();
     let sync_failures = number(item, "sync_failures")
