@@ -65,8 +65,11 @@ DEFAULT_CONFIG = {
     "script": [],  # forced answers: [{"status": 429, "headers": {...}, "body": {...}}]
 }
 RATING_FIELDS = ("id", "skill_id", "user_id", "rating", "comment",
-                 "created_at", "updated_at", "instance_id")
-SKILL_VIEW_FIELDS = ("id", "user_id", "rating", "comment", "created_at", "updated_at")
+                 "created_at", "updated_at", "timestamp", "instance_id")
+# Servers may send only created_at, or a timestamp: a rating edited through
+# the control API can carry any of the three, or none.
+SKILL_VIEW_FIELDS = ("id", "user_id", "rating", "comment", "created_at", "updated_at",
+                     "timestamp")
 
 
 class SimError(Exception):
@@ -339,7 +342,8 @@ class Simulator:
     def patch(self, rating_id, body):
         checks = {"rating": is_int, "comment": lambda v: isinstance(v, str),
                   "created_at": lambda v: isinstance(v, str),
-                  "updated_at": lambda v: isinstance(v, str)}
+                  "updated_at": lambda v: isinstance(v, str),
+                  "timestamp": lambda v: isinstance(v, str)}
         for key, value in body.items():
             if key not in checks:
                 raise SimError(400, f"field {key} cannot be changed")

@@ -118,6 +118,25 @@ impl Simulator {
             .await
     }
 
+    /// Inserts a rating as if another instance or the website had made it.
+    pub async fn insert_rating(&self, rating: Value) -> Result<Value, StackError> {
+        self.call(reqwest::Method::POST, "ratings", Some(rating))
+            .await
+    }
+
+    /// Changes a remote rating as if it had been edited at the marketplace; a
+    /// field set to null is removed.
+    pub async fn edit_rating(&self, id: &str, fields: Value) -> Result<Value, StackError> {
+        self.call(reqwest::Method::PUT, &format!("ratings/{id}"), Some(fields))
+            .await
+    }
+
+    pub async fn delete_rating(&self, id: &str) -> Result<(), StackError> {
+        self.call(reqwest::Method::DELETE, &format!("ratings/{id}"), None)
+            .await
+            .map(|_| ())
+    }
+
     pub async fn reset(&self) -> Result<(), StackError> {
         self.call(reqwest::Method::POST, "reset", None)
             .await

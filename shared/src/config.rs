@@ -119,6 +119,9 @@ pub struct SyncSettings {
     /// How long the run lease lasts without renewal; a run renews it every
     /// third of this, so a run that dies blocks the next one at most this long.
     pub lease_ttl: Duration,
+    /// Skills whose remote ratings a run reads to pull remote changes in;
+    /// 0 turns pulling off.
+    pub pull_skills_per_run: u32,
 }
 
 impl Default for SyncSettings {
@@ -140,6 +143,7 @@ impl Default for SyncSettings {
             breaker_threshold: 10,
             rate_limit: None,
             lease_ttl: Duration::from_secs(60),
+            pull_skills_per_run: 50,
         }
     }
 }
@@ -248,6 +252,11 @@ impl Config {
                 }),
             },
             lease_ttl: seconds("RATING_SYNC_LEASE_SECONDS", defaults.lease_ttl, 1..=900)?,
+            pull_skills_per_run: env.number(
+                "RATING_SYNC_PULL_SKILLS_PER_RUN",
+                defaults.pull_skills_per_run.into(),
+                0..=10_000,
+            )? as u32,
         };
 
         Ok(Self {
@@ -349,6 +358,7 @@ mod tests {
             ("RATING_SYNC_BREAKER_THRESHOLD", "2"),
             ("RATING_SYNC_REQUEST_ATTEMPTS", "1"),
             ("RATING_SYNC_LEASE_SECONDS", "30"),
+            ("RATING_SYNC_PULL_SKILLS_PER_RUN", "0"),
         ]);
         let sync = config_from(&pairs).unwrap().sync;
         assert_eq!(
@@ -368,6 +378,7 @@ mod tests {
         assert_eq!(sync.breaker_threshold, 2);
         assert_eq!(sync.request_attempts, 1);
         assert_eq!(sync.lease_ttl, Duration::from_secs(30));
+        assert_eq!(sync.pull_skills_per_run, 0, "pulling off");
     }
 
     #[test]

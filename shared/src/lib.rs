@@ -7,6 +7,7 @@
 //!
 //! - [`sync`]: the sync engine, one run from lease to report;
 //! - [`delivery`]: retries, backoff, rate limits and the circuit breaker;
+//! - [`conflict`]: newest-wins resolution of a local and a remote rating;
 //! - [`store`]: everything kept in DynamoDB;
 //! - [`marketplace`]: the marketplace API client;
 //! - [`rating`]: the rating and its rules; [`report`]: what a run did;
@@ -15,6 +16,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod conflict;
 pub mod delivery;
 pub mod logging;
 pub mod marketplace;

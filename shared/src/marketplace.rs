@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::config::MarketplaceConfig;
+use crate::conflict::RemoteRating;
 
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum MarketplaceError {
@@ -118,9 +119,13 @@ impl MarketplaceClient {
         idempotency_key: &str,
     ) -> Result<String, MarketplaceError> {
         let url = self.url(&["skills", upload.skill_id, "rate"]);
-        let request = self.http.post(url).json(upload);
-        self.send(request, idempotency_key, upload.skill_id, None)
-            .await
+        let request = self
+            .http
+            .post(url)
+            .json(upload)
+            .header("idempotency-key", idempotency_key);
+        let (status, body) = self.exchange(request, upload.skill_id, None).await?;
+        remote_id_from(status, &body)
     }
 
     /// `PUT {base}/skills/{skill_id}/ratings/{remote_id}`; the remote id on success.
@@ -135,9 +140,36 @@ impl MarketplaceClient {
             rating: upload.rating,
             comment: upload.comment,
         };
-        let request = self.http.put(url).json(&body);
-        self.send(request, idempotency_key, upload.skill_id, Some(remote_id))
-            .await
+        let request = self
+            .http
+            .put(url)
+            .json(&body)
+            .header("idempotency-key", idempotency_key);
+        let (status, body) = self
+            .exchange(request, upload.skill_id, Some(remote_id))
+            .await?;
+        remote_id_from(status, &body)
+    }
+
+    /// `GET {base}/skills/{skill_id}`: the ratings the marketplace holds for
+    /// the skill, from every instance.
+    pub async fn skill_ratings(
+        &self,
+        skill_id: &str,
+    ) -> Result<Vec<RemoteRating>, MarketplaceError> {
+        #[derive(Deserialize)]
+        struct Skill {
+            #[serde(default)]
+            ratings: Vec<RemoteRating>,
+        }
+        let url = self.url(&["skills", skill_id]);
+        let (status, body) = self.exchange(self.http.get(url), skill_id, None).await?;
+        serde_json::from_slice::<Skill>(&body)
+            .map(|skill| skill.ratings)
+            .map_err(|e| MarketplaceError::InvalidResponse {
+                status: status.as_u16(),
+                message: format!("not a skill with ratings: {e}"),
+            })
     }
 
     fn url(&self, segments: &[&str]) -> Url {
@@ -149,28 +181,25 @@ impl MarketplaceClient {
         url
     }
 
-    async fn send(
+    /// Sends a request; a success status gives its body, anything else the
+    /// error it means.
+    async fn exchange(
         &self,
         request: reqwest::RequestBuilder,
-        idempotency_key: &str,
         skill_id: &str,
         remote_id: Option<&str>,
-    ) -> Result<String, MarketplaceError> {
-        let response = request
-            .header("idempotency-key", idempotency_key)
-            .send()
-            .await
-            .map_err(transport_error)?;
+    ) -> Result<(StatusCode, Vec<u8>), MarketplaceError> {
+        let response = request.send().await.map_err(transport_error)?;
         let status = response.status();
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = response.bytes().await.map_err(transport_error)?;
+        let body = response.bytes().await.map_err(transport_error)?.to_vec();
 
         if status.is_success() {
-            return remote_id_from(status, &body);
+            return Ok((status, body));
         }
         let message = error_message(&body);
         Err(match status {

@@ -13,7 +13,8 @@ pub struct SyncReport {
     /// The run did its work; individual ratings may still have failed (see
     /// `failed`). `false` when it could not run or had to stop on an error.
     pub success: bool,
-    /// Ratings the marketplace accepted (`created` + `updated`).
+    /// Ratings now at the marketplace through this run: created, updated,
+    /// or found there already with the same content (a 409 reconciled).
     pub uploaded: u64,
     pub created: u64,
     pub updated: u64,
@@ -26,6 +27,16 @@ pub struct SyncReport {
     pub skipped: u64,
     /// Uploaded, but edited while in flight: pending again with the edit.
     pub changed_during_upload: u64,
+    /// Local ratings that took the values of a newer remote rating.
+    pub pulled: u64,
+    /// Real conflicts (both sides changed, at different times), each
+    /// resolved newest-wins and recorded in the conflict log.
+    pub conflicts: u64,
+    /// Skills whose remote ratings this run read.
+    pub skills_pulled: u64,
+    /// Pairs that could not be reconciled, with the reason (at most 20).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolution_skips: Vec<String>,
     /// The backlog left when the run ended (pending and waiting, not
     /// parked), counted in full; `None` if the count failed.
     pub pending_count: Option<u64>,

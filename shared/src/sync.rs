@@ -27,7 +27,9 @@
 //! answered from the marketplace's memory on the next attempt instead of
 //! being created twice.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
@@ -37,9 +39,10 @@ use tokio::time::Instant;
 use tracing::{error, info, warn, Instrument};
 
 use crate::config::SyncSettings;
+use crate::conflict::{resolve, Conflict, RemoteRating, Resolution, LOCAL_WINS, REMOTE_WINS};
 use crate::delivery::{Delivered, Delivery};
 use crate::marketplace::{MarketplaceClient, MarketplaceError, RatingUpload};
-use crate::rating::{PendingRating, Rating, SyncFailure};
+use crate::rating::{PendingRating, Rating, SyncFailure, SyncState};
 use crate::report::{SyncReport, NOTHING_PENDING};
 use crate::store::{
     timestamp, Disposition, FailureRecorded, LeaseOutcome, MarkOutcome, PageKey, Store, WorkSource,
@@ -83,6 +86,10 @@ struct Run {
     delivery: Delivery,
     /// Set when the lease is lost: nothing more may be written.
     fenced: AtomicBool,
+    /// Skills of the ratings synced in this run, registered for the pull.
+    synced_skills: Mutex<BTreeSet<String>>,
+    /// Conflicts resolved and logged.
+    conflicts: AtomicU64,
 }
 
 impl Run {
@@ -100,6 +107,14 @@ enum Outcome {
     Updated,
     /// Accepted, but edited while in flight; pending again.
     ChangedDuringUpload,
+    /// The marketplace had it already, saying the same: linked and synced.
+    Linked,
+    /// Took the values of a newer remote rating.
+    Pulled,
+    /// Local and remote agree; nothing to do.
+    InSync,
+    /// A pair that cannot be reconciled, and why.
+    Unresolved(String),
     /// Recorded in the dead-letter table; `parked` if no run will retry it.
     Failed {
         parked: bool,
@@ -205,6 +220,8 @@ impl SyncEngine {
             stop_at,
             delivery: Delivery::new(&self.settings, stop_at),
             fenced: AtomicBool::new(false),
+            synced_skills: Mutex::default(),
+            conflicts: AtomicU64::new(0),
         };
         let mut report = SyncReport {
             run_id: run_id.clone(),
@@ -264,6 +281,8 @@ impl SyncEngine {
             stop_at,
             delivery: Delivery::new(&self.settings, stop_at),
             fenced: AtomicBool::new(false),
+            synced_skills: Mutex::default(),
+            conflicts: AtomicU64::new(0),
         };
         let outcome = match self
             .sync_one(&run, crate::store::rating_from_item(&item))
@@ -282,6 +301,16 @@ impl SyncEngine {
                     None => RatingRetry::RatingGone,
                 }
             }
+            Outcome::Linked | Outcome::Pulled | Outcome::InSync => {
+                let item = self.store.rating_item(rating_id).await?;
+                match item.as_ref().and_then(|i| i.get("remote_rating_id")) {
+                    Some(remote) => RatingRetry::Synced {
+                        remote_id: remote.as_s().cloned().unwrap_or_default(),
+                    },
+                    None => RatingRetry::RatingGone,
+                }
+            }
+            Outcome::Unresolved(reason) => RatingRetry::Failed { error: reason },
             Outcome::ChangedDuringUpload | Outcome::Skipped => RatingRetry::ChangedMeanwhile,
             Outcome::Failed { message, .. } => RatingRetry::Failed { error: message },
             Outcome::NotStarted | Outcome::Stop { .. } | Outcome::TransientFailure(_) => {
@@ -394,8 +423,265 @@ impl SyncEngine {
             let reason = "Lost the run lease to another run".to_owned();
             report.stopped_early = Some(reason.clone());
             report.error = Some(reason);
+            return;
         }
-        report.uploaded = report.created + report.updated + report.changed_during_upload;
+        let skills =
+            std::mem::take(&mut *run.synced_skills.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Err(err) = self.store.register_skills(&skills).await {
+            warn!(error = %err, "could not register the skills synced in this run");
+        }
+        self.pull(run, report).await;
+        report.conflicts = run.conflicts.load(Ordering::SeqCst);
+    }
+
+    /// Brings remote changes in: reads the remote ratings of a bounded number
+    /// of skills, continuing where the last run stopped, and reconciles each
+    /// synced local rating with its remote copy. Remote ratings of users
+    /// with no local rating belong to other instances and are left alone.
+    async fn pull(&self, run: &Run, report: &mut SyncReport) {
+        let per_run = self.settings.pull_skills_per_run;
+        if per_run == 0 || !run.may_start() {
+            return;
+        }
+        let cursor = match self.store.pull_cursor().await {
+            Ok(cursor) => cursor,
+            Err(err) => {
+                warn!(error = %err, "could not read the pull cursor; no pull this run");
+                return;
+            }
+        };
+        let (skills, more) = match self.store.skills_after(cursor.as_deref(), per_run).await {
+            Ok(page) => page,
+            Err(err) => {
+                warn!(error = %err, "could not list the skills to pull; no pull this run");
+                return;
+            }
+        };
+        let mut done = cursor;
+        let mut finished = true;
+        for skill in skills {
+            if !run.may_start() || !self.pull_skill(run, &skill, report).await {
+                finished = false;
+                break;
+            }
+            report.skills_pulled += 1;
+            done = Some(skill);
+        }
+        // Every skill read: the next run starts again from the first.
+        let next = if finished && !more { None } else { done };
+        if run.fenced.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(err) = self.store.save_pull_cursor(next.as_deref()).await {
+            warn!(error = %err, "could not save the pull cursor");
+        }
+    }
+
+    /// Reconciles the synced local ratings of one skill; `false` if the skill
+    /// could not be read and the pull should stop here.
+    async fn pull_skill(&self, run: &Run, skill: &str, report: &mut SyncReport) -> bool {
+        let remote = match run
+            .delivery
+            .send(|| self.marketplace.skill_ratings(skill))
+            .await
+        {
+            Delivered::Accepted(remote) => remote,
+            // Gone at the marketplace: nothing to pull.
+            Delivered::Failed(MarketplaceError::UnknownSkill { .. }) => return true,
+            Delivered::Failed(err) => {
+                warn!(skill, error = %err, "could not read the skill's remote ratings");
+                return false;
+            }
+            Delivered::NotSent => return false,
+        };
+        let by_user: HashMap<&str, &RemoteRating> =
+            remote.iter().map(|r| (r.user_id.as_str(), r)).collect();
+        let locals = match self.store.ratings_of_skill(skill).await {
+            Ok(locals) => locals,
+            Err(err) => {
+                warn!(skill, error = %err, "could not read the skill's local ratings");
+                return false;
+            }
+        };
+        for (state, local) in locals {
+            // Pending, waiting and parked ratings are the push's business.
+            let (SyncState::Synced, Ok(local)) = (state, local) else {
+                continue;
+            };
+            if let Some(remote) = by_user.get(local.user_id.as_str()) {
+                let outcome = self.reconcile(run, &local, remote, false).await;
+                tally(report, outcome);
+            }
+        }
+        true
+    }
+
+    /// Newest wins between a local rating and its remote copy.
+    /// `pending`: the local rating is waiting to be pushed (a duplicate
+    /// create), rather than synced (the pull).
+    async fn reconcile(
+        &self,
+        run: &Run,
+        local: &Rating,
+        remote: &RemoteRating,
+        pending: bool,
+    ) -> Outcome {
+        if run.fenced.load(Ordering::SeqCst) {
+            return Outcome::Skipped;
+        }
+        match resolve(local, remote) {
+            Resolution::InSync | Resolution::EqualTimes if !pending => Outcome::InSync,
+            Resolution::InSync | Resolution::EqualTimes => {
+                // The marketplace has it already: link it, change nothing.
+                match self.store.mark_synced(local, &remote.id, Utc::now()).await {
+                    Ok(MarkOutcome::Synced) => {
+                        self.after_synced(run, local).await;
+                        Outcome::Linked
+                    }
+                    Ok(_) => Outcome::Skipped,
+                    Err(err) => {
+                        error!(rating_id = %local.id, error = %err, "could not link the remote rating");
+                        Outcome::Skipped
+                    }
+                }
+            }
+            Resolution::RemoteWins { remote_time } => {
+                match self
+                    .store
+                    .apply_remote(local, remote, remote_time, Utc::now())
+                    .await
+                {
+                    Ok(true) => {
+                        self.after_synced(run, local).await;
+                        self.log_conflict(run, local, remote, REMOTE_WINS).await;
+                        Outcome::Pulled
+                    }
+                    // Edited meanwhile: the edit stands, and is pushed later.
+                    Ok(false) => Outcome::Skipped,
+                    Err(err) => {
+                        error!(rating_id = %local.id, error = %err, "could not take the remote values");
+                        Outcome::Skipped
+                    }
+                }
+            }
+            Resolution::LocalWins => {
+                let Ok(stars) = local.stars() else {
+                    return Outcome::Unresolved(format!(
+                        "rating {}: invalid local value",
+                        local.id
+                    ));
+                };
+                let upload = RatingUpload {
+                    skill_id: &local.skill_id,
+                    user_id: &local.user_id,
+                    rating: stars,
+                    comment: local.review.as_deref(),
+                };
+                // Stable for this disagreement, different from the key of
+                // any earlier update of the same version.
+                let key = format!(
+                    "reconcile-{}-v{}-{}",
+                    local.id,
+                    local.version,
+                    remote
+                        .modified()
+                        .map(|t| t.timestamp_millis())
+                        .unwrap_or_default()
+                );
+                match run
+                    .delivery
+                    .send(|| self.marketplace.update_rating(&upload, &remote.id, &key))
+                    .await
+                {
+                    Delivered::Accepted(remote_id) => {
+                        self.log_conflict(run, local, remote, LOCAL_WINS).await;
+                        self.record_success(run, local, &remote_id, Outcome::Updated)
+                            .await
+                    }
+                    Delivered::Failed(err) if err.is_transient() => {
+                        Outcome::TransientFailure(local.failure(err.to_string(), true))
+                    }
+                    Delivered::Failed(err) => {
+                        self.record_failure(run, local.failure(err.to_string(), false))
+                            .await
+                    }
+                    Delivered::NotSent => Outcome::NotStarted,
+                }
+            }
+            Resolution::Skip { reason } => {
+                warn!(rating_id = %local.id, reason, "cannot reconcile with the remote rating");
+                Outcome::Unresolved(format!("rating {}: {reason}", local.id))
+            }
+        }
+    }
+
+    async fn log_conflict(
+        &self,
+        run: &Run,
+        local: &Rating,
+        remote: &RemoteRating,
+        strategy: &'static str,
+    ) {
+        run.conflicts.fetch_add(1, Ordering::SeqCst);
+        info!(rating_id = %local.id, remote_id = %remote.id, strategy, "conflict resolved");
+        let conflict = Conflict::new(local, remote, strategy);
+        if let Err(err) = self.store.record_conflict(&conflict, Utc::now()).await {
+            warn!(rating_id = %local.id, error = %err, "could not log the conflict");
+        }
+    }
+
+    /// A 409 on create: the user rated this skill at the marketplace already
+    /// (from this instance, with its id lost, or elsewhere). Read it and
+    /// reconcile instead of failing.
+    async fn resolve_duplicate(&self, run: &Run, rating: &Rating) -> Outcome {
+        let remote = match run
+            .delivery
+            .send(|| self.marketplace.skill_ratings(&rating.skill_id))
+            .await
+        {
+            Delivered::Accepted(remote) => remote,
+            Delivered::NotSent => return Outcome::NotStarted,
+            Delivered::Failed(err) => {
+                let failure = rating.failure(err.to_string(), err.is_transient());
+                return if err.is_transient() {
+                    Outcome::TransientFailure(failure)
+                } else {
+                    self.record_failure(run, failure).await
+                };
+            }
+        };
+        let Some(remote) = remote.into_iter().find(|r| r.user_id == rating.user_id) else {
+            let message = "Marketplace answered 409 but lists no rating by this user for the skill";
+            return Outcome::TransientFailure(rating.failure(message, true));
+        };
+        match self.reconcile(run, rating, &remote, true).await {
+            Outcome::Unresolved(reason) => {
+                // A pending rating that cannot be reconciled is parked with
+                // the reason, not retried forever.
+                let message = reason
+                    .split_once(": ")
+                    .map(|(_, why)| why.to_owned())
+                    .unwrap_or(reason);
+                self.record_failure(run, rating.failure(message, false))
+                    .await
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// Bookkeeping after a rating reached the synced state: its skill is
+    /// one to pull, and its dead-letter item, if any, goes.
+    async fn after_synced(&self, run: &Run, rating: &Rating) {
+        if let Ok(mut skills) = run.synced_skills.lock() {
+            if !skills.contains(&rating.skill_id) {
+                skills.insert(rating.skill_id.clone());
+            }
+        }
+        if rating.sync_failures > 0 {
+            if let Err(err) = self.store.clear_failure(&rating.id).await {
+                warn!(rating_id = %rating.id, error = %err, "synced, but its dead-letter item stays");
+            }
+        }
     }
 
     /// The next page of work, after checking that this run may go on.
@@ -448,6 +734,9 @@ impl SyncEngine {
             }
             Delivered::NotSent | Delivered::Failed(MarketplaceError::Unauthorized { .. }) => {
                 Outcome::NotStarted
+            }
+            Delivered::Failed(MarketplaceError::AlreadyRated { .. }) => {
+                self.resolve_duplicate(run, &rating).await
             }
             Delivered::Failed(err) if err.is_transient() => {
                 warn!(rating_id = %rating.id, error = %err, "upload failed; a later run tries again");
@@ -503,11 +792,7 @@ impl SyncEngine {
         }
         match self.store.mark_synced(rating, remote_id, Utc::now()).await {
             Ok(MarkOutcome::Synced) => {
-                if rating.sync_failures > 0 {
-                    if let Err(err) = self.store.clear_failure(&rating.id).await {
-                        warn!(rating_id = %rating.id, error = %err, "synced, but its dead-letter item stays");
-                    }
-                }
+                self.after_synced(run, rating).await;
                 uploaded
             }
             Ok(MarkOutcome::ChangedMeanwhile) => Outcome::ChangedDuringUpload,
@@ -559,9 +844,26 @@ impl SyncEngine {
 
 fn tally(report: &mut SyncReport, outcome: Outcome) {
     match outcome {
-        Outcome::Created => report.created += 1,
-        Outcome::Updated => report.updated += 1,
-        Outcome::ChangedDuringUpload => report.changed_during_upload += 1,
+        Outcome::Created => {
+            report.created += 1;
+            report.uploaded += 1;
+        }
+        Outcome::Updated => {
+            report.updated += 1;
+            report.uploaded += 1;
+        }
+        Outcome::ChangedDuringUpload => {
+            report.changed_during_upload += 1;
+            report.uploaded += 1;
+        }
+        Outcome::Linked => report.uploaded += 1,
+        Outcome::Pulled => report.pulled += 1,
+        Outcome::InSync => {}
+        Outcome::Unresolved(reason) => {
+            if report.resolution_skips.len() < 20 {
+                report.resolution_skips.push(reason);
+            }
+        }
         Outcome::Failed { parked, .. } => {
             report.failed += 1;
             report.parked += u64::from(parked);

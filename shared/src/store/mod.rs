@@ -12,12 +12,14 @@
 //! condition, so a lost race is an answer ([`MarkOutcome`], [`LeaseOutcome`]),
 //! never a silent overwrite.
 
+mod conflicts;
 mod dead_letters;
 mod lease;
 #[cfg(test)]
 mod mock_tests;
 mod ratings;
 mod reports;
+mod skills;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -28,11 +30,12 @@ use thiserror::Error;
 
 use crate::config::TableNames;
 
+pub use conflicts::CONFLICT_PARTITION;
 pub use dead_letters::{FailedUpload, FailureRecorded, DEAD, RETRYING};
 pub use lease::LeaseOutcome;
 pub use ratings::{
     new_rating_item, rating_from_item, sync_state, BacklogCount, Disposition, MarkOutcome, PageKey,
-    PendingPage, WorkSource, PENDING, PENDING_INDEX, RETRY_INDEX,
+    PendingPage, WorkSource, PENDING, PENDING_INDEX, RETRY_INDEX, SKILL_INDEX,
 };
 
 /// A DynamoDB item.

@@ -11,6 +11,9 @@
 //! | parked | `sync_parked_at` | none: only an admin retry brings it back |
 //! | synced | `synced_at`, `remote_rating_id` | none |
 //!
+//! Every rating is also in [`SKILL_INDEX`] (by `skill_id` and `user_id`), so
+//! that the pull finds the local rating a remote one belongs to.
+//!
 //! Every write here is conditional on the `version` and `updated_at` that
 //! were read, so an edit made meanwhile is never marked synced, deferred or
 //! parked in place of the version that was attempted.
@@ -24,12 +27,16 @@ use chrono::{DateTime, Utc};
 use super::{
     condition_held, n, number, request_error, s, text, timestamp, Item, Store, StoreError,
 };
+use crate::conflict::RemoteRating;
 use crate::rating::{MalformedRating, PendingRating, Rating, SyncFailure, SyncState};
 
 /// The index that holds the backlog: new and edited ratings, oldest first.
 pub const PENDING_INDEX: &str = "pending-sync-index";
 /// The value of `synced_to_saas` that puts a rating in the backlog.
 pub const PENDING: &str = "false";
+/// The index of every rating by skill and user: how the pull finds the local
+/// rating that a remote one belongs to.
+pub const SKILL_INDEX: &str = "skill-user-index";
 /// The index that holds failed ratings waiting for their next attempt.
 pub const RETRY_INDEX: &str = "retry-due-index";
 /// The value of `sync_retry` that puts a rating in that index.
@@ -268,6 +275,80 @@ impl Store {
             None => update.condition_expression("attribute_exists(id)"),
         };
         condition_held(update.send().await, table, "UpdateItem")
+    }
+
+    /// Gives the local rating the values of a newer remote one and marks it
+    /// synced, unless it changed since it was read: a local edit made while
+    /// the pull was resolving is never overwritten by an older remote value.
+    pub async fn apply_remote(
+        &self,
+        local: &Rating,
+        remote: &RemoteRating,
+        remote_time: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let table = &self.tables.ratings;
+        let set = "SET #rating = :stars, remote_rating_id = :remote, synced_at = :now, \
+                   updated_at = :remote_time, #version = #version + :one";
+        let remove = "REMOVE synced_to_saas, sync_retry, next_attempt_at, sync_parked_at, \
+                      sync_failures, last_sync_error";
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key("id", s(&local.id))
+            .condition_expression("#version = :version AND updated_at = :updated_at")
+            .expression_attribute_names("#rating", "rating")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":stars", n(remote.rating))
+            .expression_attribute_values(":remote", s(&remote.id))
+            .expression_attribute_values(":now", s(timestamp(at)))
+            .expression_attribute_values(":remote_time", s(timestamp(remote_time)))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":version", n(local.version))
+            .expression_attribute_values(":updated_at", s(&local.updated_at));
+        update = match &remote.comment {
+            Some(comment) => update
+                .update_expression(format!("{set}, #review = :comment {remove}"))
+                .expression_attribute_names("#review", "review")
+                .expression_attribute_values(":comment", s(comment)),
+            None => update
+                .update_expression(format!("{set} {remove}, #review"))
+                .expression_attribute_names("#review", "review"),
+        };
+        condition_held(update.send().await, table, "UpdateItem")
+    }
+
+    /// Every local rating of a skill, with where it stands.
+    pub async fn ratings_of_skill(
+        &self,
+        skill_id: &str,
+    ) -> Result<Vec<(SyncState, PendingRating)>, StoreError> {
+        let table = &self.tables.ratings;
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(table)
+                .index_name(SKILL_INDEX)
+                .key_condition_expression("skill_id = :skill")
+                .expression_attribute_values(":skill", s(skill_id))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| request_error(table, "Query", e))?;
+            found.extend(
+                out.items()
+                    .iter()
+                    .map(|item| (sync_state(item), rating_from_item(item))),
+            );
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(found),
+            }
+        }
     }
 
     /// Puts a rating back in the backlog, whatever its state (an admin retry,

@@ -1,0 +1,295 @@
+//! Newest wins: how a local rating and its remote copy that disagree are
+//! reconciled.
+//!
+//! The last modification of each side decides: the local `updated_at`
+//! (else `created_at`), and the remote `updated_at`, else `created_at`, else
+//! `timestamp`. Times are compared as instants, so `Z`, `+02:00` and a time
+//! written with no zone at all (read as UTC) compare correctly. Equal times
+//! change nothing; a remote rating with no usable time is left alone, with a
+//! reason, rather than guessed at.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::rating::Rating;
+
+/// A remote rating as `GET /skills/{skill_id}` lists it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct RemoteRating {
+    #[serde(deserialize_with = "id_text")]
+    pub id: String,
+    pub user_id: String,
+    pub rating: i64,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    #[serde(default)]
+    pub timestamp: Option<String>,
+}
+
+/// Ids come as strings or numbers.
+fn id_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!("id is {other}"))),
+    }
+}
+
+pub const NO_REMOTE_TIMESTAMP: &str = "Remote rating has no timestamp";
+pub const INVALID_REMOTE_TIMESTAMP: &str = "Invalid remote timestamp format";
+pub const INVALID_LOCAL_TIMESTAMP: &str = "Invalid local timestamp format";
+
+/// What to do with a pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Same stars and comment: nothing to reconcile.
+    InSync,
+    /// Different content, but modified at the same instant: nothing changes.
+    EqualTimes,
+    /// The remote rating is newer: the local one takes its values.
+    RemoteWins { remote_time: DateTime<Utc> },
+    /// The local rating is newer: it is pushed as an update.
+    LocalWins,
+    /// Cannot be decided; both are left as they are.
+    Skip { reason: &'static str },
+}
+
+/// Reads a time: RFC 3339 with `Z` or an offset, or with no zone (UTC).
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+        .map(|naive| naive.and_utc())
+}
+
+impl RemoteRating {
+    /// Its last modification: `updated_at`, else `created_at`, else `timestamp`.
+    pub fn modified(&self) -> Result<DateTime<Utc>, &'static str> {
+        let text = [&self.updated_at, &self.created_at, &self.timestamp]
+            .into_iter()
+            .flatten()
+            .find(|t| !t.trim().is_empty())
+            .ok_or(NO_REMOTE_TIMESTAMP)?;
+        parse_time(text).ok_or(INVALID_REMOTE_TIMESTAMP)
+    }
+
+    /// Whether it says the same as the local rating.
+    pub fn same_content(&self, local: &Rating) -> bool {
+        let local_stars = local.stars().ok().map(i64::from);
+        let comment = |c: &Option<String>| c.as_deref().unwrap_or_default().trim().to_owned();
+        local_stars == Some(self.rating) && comment(&self.comment) == comment(&local.review)
+    }
+}
+
+/// The local rating's last modification.
+pub fn local_modified(local: &Rating) -> Option<DateTime<Utc>> {
+    parse_time(&local.updated_at).or_else(|| parse_time(&local.created_at))
+}
+
+/// Newest wins.
+pub fn resolve(local: &Rating, remote: &RemoteRating) -> Resolution {
+    let remote_time = match remote.modified() {
+        Ok(at) => at,
+        Err(reason) => return Resolution::Skip { reason },
+    };
+    if remote.same_content(local) {
+        return Resolution::InSync;
+    }
+    let Some(local_time) = local_modified(local) else {
+        return Resolution::Skip {
+            reason: INVALID_LOCAL_TIMESTAMP,
+        };
+    };
+    match remote_time.cmp(&local_time) {
+        std::cmp::Ordering::Equal => Resolution::EqualTimes,
+        std::cmp::Ordering::Greater => Resolution::RemoteWins { remote_time },
+        std::cmp::Ordering::Less => Resolution::LocalWins,
+    }
+}
+
+/// A resolved conflict, as the conflict log keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conflict {
+    pub rating_id: String,
+    pub skill_id: String,
+    pub user_id: String,
+    pub remote_rating_id: String,
+    /// `remote_wins` or `local_wins`.
+    pub strategy: &'static str,
+    pub local_rating: String,
+    pub local_comment: Option<String>,
+    pub local_updated_at: String,
+    pub remote_rating: i64,
+    pub remote_comment: Option<String>,
+    pub remote_modified_at: Option<String>,
+}
+
+impl Conflict {
+    pub const TYPE: &'static str = "CONTENT_MISMATCH";
+    pub const SEVERITY: &'static str = "LOW";
+    pub const RESOLVED_BY: &'static str = "system";
+
+    pub fn new(local: &Rating, remote: &RemoteRating, strategy: &'static str) -> Self {
+        Self {
+            rating_id: local.id.clone(),
+            skill_id: local.skill_id.clone(),
+            user_id: local.user_id.clone(),
+            remote_rating_id: remote.id.clone(),
+            strategy,
+            local_rating: local.rating.clone(),
+            local_comment: local.review.clone(),
+            local_updated_at: local.updated_at.clone(),
+            remote_rating: remote.rating,
+            remote_comment: remote.comment.clone(),
+            remote_modified_at: remote
+                .updated_at
+                .clone()
+                .or_else(|| remote.created_at.clone())
+                .or_else(|| remote.timestamp.clone()),
+        }
+    }
+}
+
+pub const REMOTE_WINS: &str = "remote_wins";
+pub const LOCAL_WINS: &str = "local_wins";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(stars: &str, review: Option<&str>, updated_at: &str) -> Rating {
+        Rating {
+            id: "r1".into(),
+            tenant_id: "t".into(),
+            skill_id: "s".into(),
+            user_id: "u".into(),
+            rating: stars.into(),
+            review: review.map(str::to_owned),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            updated_at: updated_at.into(),
+            version: 1,
+            remote_rating_id: Some("rr-1".into()),
+            sync_failures: 0,
+        }
+    }
+
+    fn remote(stars: i64, comment: Option<&str>, updated_at: Option<&str>) -> RemoteRating {
+        RemoteRating {
+            id: "rr-1".into(),
+            user_id: "u".into(),
+            rating: stars,
+            comment: comment.map(str::to_owned),
+            created_at: None,
+            updated_at: updated_at.map(str::to_owned),
+            timestamp: None,
+        }
+    }
+
+    #[test]
+    fn times_with_z_an_offset_or_no_zone_are_the_same_instants() {
+        let utc = parse_time("2026-03-01T10:00:00Z").unwrap();
+        assert_eq!(parse_time("2026-03-01T12:00:00+02:00"), Some(utc));
+        assert_eq!(parse_time("2026-03-01T05:00:00-05:00"), Some(utc));
+        assert_eq!(
+            parse_time("2026-03-01T10:00:00"),
+            Some(utc),
+            "no zone is UTC"
+        );
+        assert_eq!(parse_time("2026-03-01 10:00:00"), Some(utc));
+        assert_eq!(
+            parse_time("2026-03-01T10:00:00.250Z").unwrap() - utc,
+            chrono::Duration::milliseconds(250)
+        );
+        for garbage in ["", "yesterday", "2026-13-01T00:00:00Z", "1700000000"] {
+            assert_eq!(parse_time(garbage), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn the_newer_side_wins_whatever_the_zones() {
+        let mine = local("3", Some("ok"), "2026-03-01T10:00:00Z");
+        // 11:30+02:00 is 09:30Z: older, although its digits are larger.
+        let older = remote(
+            5,
+            Some("Updated comment"),
+            Some("2026-03-01T11:30:00+02:00"),
+        );
+        assert_eq!(resolve(&mine, &older), Resolution::LocalWins);
+        let newer = remote(5, Some("Updated comment"), Some("2026-03-01T11:00:00"));
+        assert!(matches!(
+            resolve(&mine, &newer),
+            Resolution::RemoteWins { .. }
+        ));
+        let same_instant = remote(5, None, Some("2026-03-01T12:00:00+02:00"));
+        assert_eq!(resolve(&mine, &same_instant), Resolution::EqualTimes);
+    }
+
+    #[test]
+    fn equal_content_is_in_sync_whatever_the_times() {
+        let mine = local("4", Some(" fine "), "2026-03-01T10:00:00Z");
+        let theirs = remote(4, Some("fine"), Some("2027-01-01T00:00:00Z"));
+        assert_eq!(resolve(&mine, &theirs), Resolution::InSync);
+        let no_comment = local("4", None, "2026-03-01T10:00:00Z");
+        assert_eq!(
+            resolve(
+                &no_comment,
+                &remote(4, Some(""), Some("2020-01-01T00:00:00Z"))
+            ),
+            Resolution::InSync
+        );
+    }
+
+    #[test]
+    fn the_remote_time_falls_back_from_updated_to_created_to_timestamp() {
+        let mut theirs = remote(5, None, None);
+        assert_eq!(theirs.modified(), Err(NO_REMOTE_TIMESTAMP));
+        theirs.timestamp = Some("2026-01-01T00:00:00Z".into());
+        assert_eq!(
+            theirs.modified(),
+            parse_time("2026-01-01T00:00:00Z").ok_or("")
+        );
+        theirs.created_at = Some("2026-02-01T00:00:00Z".into());
+        assert_eq!(
+            theirs.modified(),
+            parse_time("2026-02-01T00:00:00Z").ok_or("")
+        );
+        theirs.updated_at = Some("not a time".into());
+        assert_eq!(theirs.modified(), Err(INVALID_REMOTE_TIMESTAMP));
+    }
+
+    #[test]
+    fn an_undecidable_pair_is_skipped_with_its_reason() {
+        let mine = local("3", None, "2026-03-01T10:00:00Z");
+        assert_eq!(
+            resolve(&mine, &remote(5, None, None)),
+            Resolution::Skip {
+                reason: NO_REMOTE_TIMESTAMP
+            }
+        );
+        assert_eq!(
+            resolve(&mine, &remote(5, None, Some("03/01/2026"))),
+            Resolution::Skip {
+                reason: INVALID_REMOTE_TIMESTAMP
+            }
+        );
+    }
+
+    #[test]
+    fn remote_ratings_parse_leniently() {
+        let parsed: RemoteRating = serde_json::from_str(
+            r#"{"id": 17, "user_id": "u", "rating": 4, "timestamp": "2026-01-01T00:00:00"}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.id, "17");
+        assert_eq!(parsed.comment, None);
+        assert!(parsed.modified().is_ok());
+    }
+}

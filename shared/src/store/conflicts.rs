@@ -1,0 +1,82 @@
+//! The conflict log: every real conflict (the two sides were modified at
+//! different times and say different things) with both values and how it
+//! was resolved, in the state table under partition `conflict`.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{n, request_error, s, timestamp, Store, StoreError};
+use crate::conflict::Conflict;
+
+pub const CONFLICT_PARTITION: &str = "conflict";
+/// How long a conflict stays in the log.
+const CONFLICT_RETENTION_DAYS: i64 = 90;
+
+impl Store {
+    pub async fn record_conflict(
+        &self,
+        conflict: &Conflict,
+        resolved_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let table = &self.tables.sync_state;
+        let optional = |value: &Option<String>| match value {
+            Some(text) => s(text),
+            None => aws_sdk_dynamodb::types::AttributeValue::Null(true),
+        };
+        let expires = resolved_at + Duration::days(CONFLICT_RETENTION_DAYS);
+        self.client
+            .put_item()
+            .table_name(table)
+            .item("pk", s(CONFLICT_PARTITION))
+            .item(
+                "sk",
+                s(format!("{}#{}", timestamp(resolved_at), conflict.rating_id)),
+            )
+            .item("rating_id", s(&conflict.rating_id))
+            .item("skill_id", s(&conflict.skill_id))
+            .item("user_id", s(&conflict.user_id))
+            .item("remote_rating_id", s(&conflict.remote_rating_id))
+            .item("type", s(Conflict::TYPE))
+            .item("severity", s(Conflict::SEVERITY))
+            .item("strategy", s(conflict.strategy))
+            .item("local_rating", n(&conflict.local_rating))
+            .item("local_comment", optional(&conflict.local_comment))
+            .item("local_updated_at", s(&conflict.local_updated_at))
+            .item("remote_rating", n(conflict.remote_rating))
+            .item("remote_comment", optional(&conflict.remote_comment))
+            .item("remote_modified_at", optional(&conflict.remote_modified_at))
+            .item("resolved_at", s(timestamp(resolved_at)))
+            .item("resolved_by", s(Conflict::RESOLVED_BY))
+            .item("expires_at", n(expires.timestamp()))
+            .send()
+            .await
+            .map_err(|e| request_error(table, "PutItem", e))?;
+        Ok(())
+    }
+
+    /// The logged conflicts of one rating, oldest first (for tests and
+    /// operators; the log is keyed by time).
+    pub async fn conflicts_of(&self, rating_id: &str) -> Result<Vec<super::Item>, StoreError> {
+        let table = &self.tables.sync_state;
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(table)
+                .key_condition_expression("pk = :pk")
+                .filter_expression("rating_id = :rating")
+                .expression_attribute_values(":pk", s(CONFLICT_PARTITION))
+                .expression_attribute_values(":rating", s(rating_id))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| request_error(table, "Query", e))?;
+            found.extend(out.items().iter().cloned());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(found),
+            }
+        }
+    }
+}
