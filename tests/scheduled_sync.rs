@@ -471,3 +471,27 @@ async fn each_run_stores_its_report() {
     );
     assert_eq!(stored[1].uploaded, 3);
 }
+
+#[tokio::test]
+async fn a_synced_rating_costs_one_write_and_a_small_share_of_reads() {
+    let env = TestEnv::new().await;
+    env.put(&env.ratings(300, 0)).await;
+
+    let report = env
+        .counting_engine(SyncSettings::default())
+        .run(generous_deadline())
+        .await;
+
+    assert_eq!(report.uploaded, 300, "{report:?}");
+    let requests = report.dynamodb_requests.expect("counted");
+    // One UpdateItem per rating, plus the run's own few: the lease, the
+    // skills registered for the pull, the pull's cursor.
+    assert!(requests.writes >= 300, "{requests:?}");
+    assert!(requests.writes <= 300 + 10, "{requests:?}");
+    // Reads grow with pages (100 ratings each) and with skills (the pull
+    // reads each synced skill's local ratings once), not with ratings: 3
+    // pages and an empty one, the retry index, two backlog counts, the pull's
+    // cursor and skill list, and one query for each of the 25 skills.
+    let skills = 25;
+    assert!(requests.reads <= 4 + 1 + 2 + 2 + skills + 1, "{requests:?}");
+}

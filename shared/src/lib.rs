@@ -12,7 +12,8 @@
 //! - [`marketplace`]: the marketplace API client;
 //! - [`rating`]: the rating and its rules; [`report`]: what a run did;
 //! - [`auth`]: who may call the admin functions;
-//! - [`config`]: settings from the environment; [`logging`]: JSON logs.
+//! - [`config`]: settings from the environment; [`logging`]: JSON logs;
+//!   [`metrics`]: request counts and CloudWatch metrics.
 
 pub mod auth;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod conflict;
 pub mod delivery;
 pub mod logging;
 pub mod marketplace;
+pub mod metrics;
 pub mod rating;
 pub mod report;
 pub mod store;
@@ -33,8 +35,17 @@ use sync::SyncEngine;
 /// A DynamoDB client from the standard AWS configuration chain. Locally,
 /// `AWS_ENDPOINT_URL_DYNAMODB` points it at the DynamoDB server on loopback.
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    counted_dynamodb_client().await.0
+}
+
+/// The same, counting the requests it sends.
+pub async fn counted_dynamodb_client() -> (aws_sdk_dynamodb::Client, metrics::RequestCounter) {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    aws_sdk_dynamodb::Client::new(&aws)
+    let counter = metrics::RequestCounter::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&aws)
+        .interceptor(counter.clone())
+        .build();
+    (aws_sdk_dynamodb::Client::from_conf(config), counter)
 }
 
 /// The engine as a function builds it once per cold start.

@@ -48,6 +48,9 @@ pub struct SyncReport {
     /// Why the run stopped before the backlog was empty, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
+    /// DynamoDB requests this run sent (retries included), if counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamodb_requests: Option<crate::metrics::RequestCount>,
     pub started_at: String,
     pub finished_at: String,
     pub duration_ms: u64,

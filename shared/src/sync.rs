@@ -42,6 +42,7 @@ use crate::config::SyncSettings;
 use crate::conflict::{resolve, Conflict, RemoteRating, Resolution, LOCAL_WINS, REMOTE_WINS};
 use crate::delivery::{Delivered, Delivery};
 use crate::marketplace::{MarketplaceClient, MarketplaceError, RatingUpload};
+use crate::metrics::RequestCounter;
 use crate::rating::{PendingRating, Rating, SyncFailure, SyncState};
 use crate::report::{SyncReport, NOTHING_PENDING};
 use crate::store::{
@@ -76,6 +77,7 @@ pub struct SyncEngine {
     store: Store,
     marketplace: MarketplaceClient,
     settings: SyncSettings,
+    requests: Option<RequestCounter>,
 }
 
 /// What one run shares between its uploads.
@@ -161,7 +163,15 @@ impl SyncEngine {
             store,
             marketplace,
             settings,
+            requests: None,
         }
+    }
+
+    /// Reports the DynamoDB requests of each run, as counted by `counter`
+    /// (installed in the store's client).
+    pub fn counting_requests_with(mut self, counter: RequestCounter) -> Self {
+        self.requests = Some(counter);
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -177,6 +187,7 @@ impl SyncEngine {
     }
 
     async fn run_with_id(&self, run_id: String, deadline: SystemTime) -> SyncReport {
+        let requests_before = self.requests.as_ref().map(RequestCounter::now);
         let started = Utc::now();
         let clock = Instant::now();
         let remaining = deadline
@@ -252,6 +263,12 @@ impl SyncEngine {
         report.message = summary(&report);
         report.finished_at = timestamp(Utc::now());
         report.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // The report's own write is the one request not counted.
+        report.dynamodb_requests = self
+            .requests
+            .as_ref()
+            .zip(requests_before)
+            .map(|(counter, before)| counter.now() - before);
         if let Err(err) = self.store.save_report(&report).await {
             warn!(error = %err, "could not store the run report");
         }

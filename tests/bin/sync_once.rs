@@ -8,10 +8,12 @@ use std::time::{Duration, SystemTime};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::logging::init();
     let config = shared::config::Config::from_env()?;
-    let engine = shared::sync_engine(&config, shared::dynamodb_client().await)?;
+    let (dynamodb, requests) = shared::counted_dynamodb_client().await;
+    let engine = shared::sync_engine(&config, dynamodb)?.counting_requests_with(requests);
     let report = engine
         .run(SystemTime::now() + Duration::from_secs(60))
         .await;
+    shared::metrics::emit_run_metrics(&report, "sync-once");
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }

@@ -69,6 +69,22 @@ impl TestEnv {
         shared::sync_engine(&self.config(sync), self.client.clone()).expect("engine")
     }
 
+    /// An engine whose DynamoDB client counts its requests (see each
+    /// report's `dynamodb_requests`).
+    pub fn counting_engine(&self, sync: SyncSettings) -> SyncEngine {
+        let counter = shared::metrics::RequestCounter::default();
+        let client = Client::from_conf(
+            self.client
+                .config()
+                .to_builder()
+                .interceptor(counter.clone())
+                .build(),
+        );
+        shared::sync_engine(&self.config(sync), client)
+            .expect("engine")
+            .counting_requests_with(counter)
+    }
+
     /// An engine that presents `token` to the marketplace.
     pub fn engine_with_token(&self, sync: SyncSettings, token: &str) -> SyncEngine {
         let mut config = self.config(sync);

@@ -13,11 +13,14 @@ use shared::config::Config;
 use shared::report::SyncReport;
 use shared::sync::SyncEngine;
 
+const FUNCTION: &str = "scheduled-rating-sync";
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
     let config = Config::from_env()?;
-    let engine = shared::sync_engine(&config, shared::dynamodb_client().await)?;
+    let (dynamodb, requests) = shared::counted_dynamodb_client().await;
+    let engine = shared::sync_engine(&config, dynamodb)?.counting_requests_with(requests);
     lambda_runtime::run(service_fn(|event| handle(&engine, event))).await
 }
 
@@ -29,5 +32,7 @@ async fn handle(
 ) -> Result<SyncReport, Error> {
     tracing::debug!(source = ?event.payload.source, "scheduled sync triggered");
     let deadline = shared::sync::run_deadline(event.context.deadline(), SystemTime::now());
-    Ok(engine.run(deadline).await)
+    let report = engine.run(deadline).await;
+    shared::metrics::emit_run_metrics(&report, FUNCTION);
+    Ok(report)
 }
