@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command with the local stack up, then stops the stack:
-#   - moto's DynamoDB server on a free loopback port (AWS_ENDPOINT_URL_DYNAMODB),
+#   - moto's server on a free loopback port: DynamoDB (AWS_ENDPOINT_URL_DYNAMODB)
+#     and Secrets Manager (AWS_ENDPOINT_URL_SECRETS_MANAGER),
 #   - the marketplace simulator on another (ATOM_SAAS_API_URL, ATOM_SAAS_API_TOKEN).
 # Everything listens on 127.0.0.1 only, and everything started here is
 # stopped when the command ends, however it ends.
@@ -49,6 +50,8 @@ pids+=($!)
 wait_for "the marketplace simulator" "open('$state/simulator.out').read().startswith('LISTENING ')"
 
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+# moto serves Secrets Manager on the same port: secrets are read from there.
+export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 export ATOM_SAAS_API_URL=$(head -n 1 "$state/simulator.out" | cut -d' ' -f2)

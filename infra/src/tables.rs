@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
@@ -188,7 +189,7 @@ async fn create_table(
     }
     wait_until_active(client, name).await?;
     if let Some(attribute) = &table.ttl_attribute {
-        client
+        let ttl = client
             .update_time_to_live()
             .table_name(name)
             .time_to_live_specification(
@@ -199,8 +200,18 @@ async fn create_table(
                     .map_err(dynamodb_error)?,
             )
             .send()
-            .await
-            .map_err(dynamodb_error)?;
+            .await;
+        match ttl {
+            Ok(_) => {}
+            // dynalite (used by the benchmark for its speed) has no TTL API;
+            // TTL only deletes old items, nothing the sync relies on.
+            Err(err) if err.code() == Some("UnknownOperationException") => {
+                eprintln!(
+                    "local-stack: this DynamoDB server has no TTL API; {name} keeps old items"
+                );
+            }
+            Err(err) => return Err(dynamodb_error(err)),
+        }
     }
     Ok(())
 }

@@ -160,6 +160,19 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// The configuration of a deployed function: the environment, with the
+    /// secrets read from Secrets Manager where their ARNs are given (see
+    /// [`crate::secrets`]). Called once per cold start.
+    pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let secrets = crate::secrets::load_from_secrets_manager(aws).await?;
+        Self::from_lookup(|name| {
+            secrets
+                .get(name)
+                .cloned()
+                .or_else(|| std::env::var(name).ok())
+        })
+    }
+
     /// Reads the configuration through `lookup`, so that tests need not touch
     /// the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {

@@ -24,6 +24,7 @@ pub mod marketplace;
 pub mod metrics;
 pub mod rating;
 pub mod report;
+pub mod secrets;
 pub mod store;
 pub mod sync;
 
@@ -31,6 +32,12 @@ use config::Config;
 use marketplace::{MarketplaceClient, MarketplaceError};
 use store::Store;
 use sync::SyncEngine;
+
+/// The AWS configuration of a function, from the standard chain (region,
+/// credentials, and endpoints such as `AWS_ENDPOINT_URL_DYNAMODB`).
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
 
 /// A DynamoDB client from the standard AWS configuration chain. Locally,
 /// `AWS_ENDPOINT_URL_DYNAMODB` points it at the DynamoDB server on loopback.
@@ -40,9 +47,16 @@ pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
 
 /// The same, counting the requests it sends.
 pub async fn counted_dynamodb_client() -> (aws_sdk_dynamodb::Client, metrics::RequestCounter) {
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    counted_dynamodb_client_from(&aws_config().await)
+}
+
+/// A DynamoDB client counting its requests, from a configuration already
+/// loaded.
+pub fn counted_dynamodb_client_from(
+    aws: &aws_config::SdkConfig,
+) -> (aws_sdk_dynamodb::Client, metrics::RequestCounter) {
     let counter = metrics::RequestCounter::default();
-    let config = aws_sdk_dynamodb::config::Builder::from(&aws)
+    let config = aws_sdk_dynamodb::config::Builder::from(aws)
         .interceptor(counter.clone())
         .build();
     (aws_sdk_dynamodb::Client::from_conf(config), counter)

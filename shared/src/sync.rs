@@ -409,7 +409,10 @@ impl SyncEngine {
                     Step::Sync(pending) => self.sync_one(run, pending).await,
                 }
             })
-            .buffer_unordered(self.settings.max_concurrency);
+            // Twice the request cap: while some ratings are being recorded
+            // in DynamoDB, others keep every marketplace slot busy. The gate
+            // holds marketplace requests to the cap itself.
+            .buffer_unordered(self.settings.max_concurrency * 2);
 
         let mut transient = Vec::new();
         let mut outcomes = std::pin::pin!(outcomes);

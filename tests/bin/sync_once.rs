@@ -1,14 +1,16 @@
 //! `sync-once`: one sync run in a process of its own, configured from the
 //! environment exactly as the scheduled function is, for the crash tests
-//! (which kill it at random points). Prints the report as JSON.
+//! (which kill it at random points) and the secrets tests (which read its
+//! output). Prints the report as JSON.
 
 use std::time::{Duration, SystemTime};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::logging::init();
-    let config = shared::config::Config::from_env()?;
-    let (dynamodb, requests) = shared::counted_dynamodb_client().await;
+    let aws = shared::aws_config().await;
+    let config = shared::config::Config::load(&aws).await?;
+    let (dynamodb, requests) = shared::counted_dynamodb_client_from(&aws);
     let engine = shared::sync_engine(&config, dynamodb)?.counting_requests_with(requests);
     let report = engine
         .run(SystemTime::now() + Duration::from_secs(60))

@@ -18,8 +18,9 @@ const FUNCTION: &str = "scheduled-rating-sync";
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    let config = Config::from_env()?;
-    let (dynamodb, requests) = shared::counted_dynamodb_client().await;
+    let aws = shared::aws_config().await;
+    let config = Config::load(&aws).await?;
+    let (dynamodb, requests) = shared::counted_dynamodb_client_from(&aws);
     let engine = shared::sync_engine(&config, dynamodb)?.counting_requests_with(requests);
     lambda_runtime::run(service_fn(|event| handle(&engine, event))).await
 }
