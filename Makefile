@@ -5,17 +5,28 @@
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help demo test bootstrap fmt-check clippy simulator-tests cfn-lint integration
+.PHONY: help demo test bench package bootstrap fmt-check clippy simulator-tests cfn-lint integration
 
 help:
 	@echo "make demo   run one scheduled sync against the local stack and show what it did"
 	@echo "make test   format check, clippy, unit and integration tests, cfn-lint"
+	@echo "make bench  measure the drain rate against C/L; writes BENCHMARKS.md"
+	@echo "make package  release arm64 binaries of every function (target/lambda/)"
 
 demo:
 	infra/demo.sh
 
 test: bootstrap fmt-check clippy simulator-tests cfn-lint integration
 	@echo "make test: all checks passed"
+
+# Not part of the tests: numbers, written down in BENCHMARKS.md.
+bench: bootstrap
+	python3 infra/bench.py
+
+# Release arm64 binaries for Lambda, with cargo-lambda and its zig (pinned in
+# infra/requirements.txt): target/lambda/<function>/bootstrap.
+package: bootstrap
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64
 
 bootstrap:
 	infra/bootstrap.sh

@@ -27,13 +27,13 @@
 //! answered from the marketplace's memory on the next attempt instead of
 //! being created twice.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::{error, info, warn, Instrument};
@@ -149,12 +149,6 @@ pub enum RatingRetry {
     ChangedMeanwhile,
     /// Not uploaded; recorded as a failed attempt, with this error.
     Failed { error: String },
-}
-
-/// One item of the work stream.
-enum Step {
-    Sync(PendingRating),
-    Report(Outcome),
 }
 
 impl SyncEngine {
@@ -382,44 +376,62 @@ impl SyncEngine {
     /// Streams the work through at most `max_concurrency` uploads, then
     /// records the transient failures.
     async fn drain(&self, run: &Run, report: &mut SyncReport) {
-        // The cursor: which index, and where in it; `None` once done.
-        let first = Some((WorkSource::DueRetries, None::<PageKey>));
-        let pages = stream::unfold(first, |cursor| async move {
-            let (source, after) = cursor?;
-            match self.next_page(run, source, after).await {
-                Ok((ratings, next)) => {
-                    let cursor = match (next, source) {
-                        (Some(key), _) => Some((source, Some(key))),
-                        (None, WorkSource::DueRetries) => Some((WorkSource::Backlog, None)),
-                        (None, WorkSource::Backlog) => None,
-                    };
-                    let steps: Vec<Step> = ratings.into_iter().map(Step::Sync).collect();
-                    Some((steps, cursor))
-                }
-                Err(outcome) => Some((vec![Step::Report(outcome)], None)),
-            }
-        });
-
-        let outcomes = pages
-            .flat_map(stream::iter)
-            .map(|step| async move {
-                match step {
-                    Step::Report(outcome) => outcome,
-                    Step::Sync(_) if !run.may_start() => Outcome::NotStarted,
-                    Step::Sync(pending) => self.sync_one(run, pending).await,
-                }
-            })
-            // Twice the request cap: while some ratings are being recorded
-            // in DynamoDB, others keep every marketplace slot busy. The gate
-            // holds marketplace requests to the cap itself.
-            .buffer_unordered(self.settings.max_concurrency * 2);
-
+        // Twice the request cap: while some ratings are being recorded in
+        // DynamoDB, others keep every marketplace slot busy. The gate holds
+        // marketplace requests to the cap itself.
+        let room = self.settings.max_concurrency * 2;
+        let mut in_progress = FuturesUnordered::new();
+        let mut queue: VecDeque<PendingRating> = VecDeque::new();
+        // Which index, and where in it; `None` once both are read.
+        let mut cursor = Some((WorkSource::DueRetries, None::<PageKey>));
+        // The next page is read while uploads are in flight.
+        let mut fetch = None;
         let mut transient = Vec::new();
-        let mut outcomes = std::pin::pin!(outcomes);
-        while let Some(outcome) = outcomes.next().await {
-            match outcome {
-                Outcome::TransientFailure(failure) => transient.push(failure),
-                outcome => tally(report, outcome),
+        loop {
+            while in_progress.len() < room {
+                let Some(pending) = queue.pop_front() else {
+                    break;
+                };
+                if run.may_start() {
+                    in_progress.push(self.sync_one(run, pending));
+                } else {
+                    tally(report, Outcome::NotStarted);
+                }
+            }
+            if fetch.is_none() && queue.is_empty() {
+                if let Some((source, after)) = cursor.take() {
+                    fetch = Some((source, Box::pin(self.next_page(run, source, after))));
+                }
+            }
+            if fetch.is_none() && in_progress.is_empty() {
+                break;
+            }
+            let page = async {
+                match fetch.as_mut() {
+                    Some((_, page)) => page.await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some(outcome) = in_progress.next(), if !in_progress.is_empty() => match outcome {
+                    Outcome::TransientFailure(failure) => transient.push(failure),
+                    outcome => tally(report, outcome),
+                },
+                page = page => {
+                    let source = fetch.take().map(|(source, _)| source);
+                    match (page, source) {
+                        (Ok((ratings, next)), Some(source)) => {
+                            queue.extend(ratings);
+                            cursor = match (next, source) {
+                                (Some(key), _) => Some((source, Some(key))),
+                                (None, WorkSource::DueRetries) => Some((WorkSource::Backlog, None)),
+                                (None, WorkSource::Backlog) => None,
+                            };
+                        }
+                        (Err(outcome), _) => tally(report, outcome),
+                        (Ok(_), None) => {}
+                    }
+                }
             }
         }
 
@@ -430,12 +442,16 @@ impl SyncEngine {
             report.stopped_early = Some(reason.clone());
             report.error = Some(reason);
         } else {
-            let recorded = stream::iter(transient)
-                .map(|failure| self.record_failure(run, failure))
-                .buffer_unordered(self.settings.max_concurrency)
-                .collect::<Vec<_>>()
-                .await;
-            for outcome in recorded {
+            let mut recording = FuturesUnordered::new();
+            for failure in transient {
+                recording.push(self.record_failure(run, failure));
+                if recording.len() >= self.settings.max_concurrency {
+                    if let Some(outcome) = recording.next().await {
+                        tally(report, outcome);
+                    }
+                }
+            }
+            while let Some(outcome) = recording.next().await {
                 tally(report, outcome);
             }
         }
@@ -1005,5 +1021,14 @@ mod tests {
         );
         report.error = Some("boom".into());
         assert_eq!(summary(&report), "Sync stopped: boom");
+    }
+}
+
+#[cfg(test)]
+mod send_check {
+    /// A run can be spawned: its future is `Send` for any lifetime.
+    #[allow(dead_code)]
+    fn run_is_send(engine: std::sync::Arc<super::SyncEngine>) {
+        tokio::spawn(async move { engine.run(std::time::SystemTime::now()).await });
     }
 }
