@@ -375,8 +375,11 @@ async fn the_rate_ceiling_holds_in_every_window() {
 async fn a_sync_killed_at_random_points_loses_and_duplicates_nothing() {
     let env = TestEnv::new().await;
     env.configure(json!({"latency_ms": 10})).await;
+    // The pull is off: it would read a growing list of skills every run,
+    // and what is crash-tested here is the push.
     let settings = SyncSettings {
         lease_ttl: Duration::from_secs(1),
+        pull_skills_per_run: 0,
         ..retry_at_once()
     };
     let engine = env.engine_with(settings);
@@ -397,6 +400,7 @@ async fn a_sync_killed_at_random_points_loses_and_duplicates_nothing() {
             .env("ATOM_SAAS_API_TOKEN", TOKEN)
             .env("ATOM_INSTANCE_ID", "crash-test")
             .env("RATING_SYNC_LEASE_SECONDS", "1")
+            .env("RATING_SYNC_PULL_SKILLS_PER_RUN", "0")
             .env("RUST_LOG", "off")
             .stdout(Stdio::null())
             .kill_on_drop(true)
