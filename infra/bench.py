@@ -102,9 +102,10 @@ class Processes:
 
 
 def start_dynamodb(backend, processes):
+    """The server's URL and process id."""
     port = free_port()
     if backend == "moto":
-        processes.start([str(VENV / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        server = processes.start([str(VENV / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     else:
         dynalite = NODE_TOOLS / "node_modules" / ".bin" / "dynalite"
@@ -113,22 +114,22 @@ def start_dynamodb(backend, processes):
             subprocess.run(["npm", "install", "--no-save", "--no-audit", "--no-fund",
                             "--prefix", str(NODE_TOOLS), f"dynalite@{DYNALITE_VERSION}"],
                            check=True, stdout=subprocess.DEVNULL)
-        processes.start([str(dynalite), "--host", "127.0.0.1", "--port", str(port),
+        server = processes.start([str(dynalite), "--host", "127.0.0.1", "--port", str(port),
                          "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(f"{backend} on port {port}", lambda: listening(port))
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{port}", server.pid
 
 
 def start_simulator(processes):
     out = ROOT / ".local" / "bench-simulator.out"
     out.parent.mkdir(parents=True, exist_ok=True)
     handle = open(out, "w")
-    processes.start([sys.executable, str(ROOT / "infra" / "marketplace_simulator.py"),
+    server = processes.start([sys.executable, str(ROOT / "infra" / "marketplace_simulator.py"),
                      "--host", "127.0.0.1", "--port", "0", "--token", TOKEN],
                     stdout=handle, stderr=subprocess.STDOUT)
     wait_for("the simulator", lambda: out.read_text().startswith("LISTENING "))
-    return out.read_text().split()[1]
+    return out.read_text().split()[1], server.pid
 
 
 def sim(url, path, body=None):
@@ -156,6 +157,7 @@ class RuntimeApi:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
@@ -214,7 +216,12 @@ def proc_status(pid):
     return int(fields["VmHWM"].split()[0]) / 1024, cpu_seconds
 
 
-def run_scenario(backend, endpoint, sim_url, size, fail_rate, latency_ms, number):
+def cpu_seconds(pid):
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_scenario(backend, endpoint, sim_url, size, fail_rate, latency_ms, number, servers):
     prefix = f"b{number}_{backend}_{size}_"
     env = dict(os.environ,
                AWS_ENDPOINT_URL_DYNAMODB=endpoint, AWS_ACCESS_KEY_ID="test",
@@ -246,6 +253,7 @@ def run_scenario(backend, endpoint, sim_url, size, fail_rate, latency_ms, number
     env.update(AWS_LAMBDA_FUNCTION_NAME="scheduled-rating-sync",
                AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
                AWS_LAMBDA_LOG_STREAM_NAME="bench", AWS_LAMBDA_LOG_GROUP_NAME="bench")
+    servers_cpu_before = sum(cpu_seconds(pid) for pid in servers)
     spawned = time.monotonic()
     process = subprocess.Popen([str(TARGET / "release" / "scheduled-rating-sync")], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -255,7 +263,9 @@ def run_scenario(backend, endpoint, sim_url, size, fail_rate, latency_ms, number
     if not api.answered.wait(timeout=1800):
         process.kill()
         raise SystemExit("bench: the function did not answer within 30 minutes")
-    peak_mb, cpu_seconds = proc_status(process.pid)
+    peak_mb, function_cpu = proc_status(process.pid)
+    wall = time.monotonic() - spawned
+    servers_cpu = sum(cpu_seconds(pid) for pid in servers) - servers_cpu_before
     process.send_signal(signal.SIGKILL)
     process.wait()
     api.close()
@@ -270,6 +280,7 @@ def run_scenario(backend, endpoint, sim_url, size, fail_rate, latency_ms, number
     limit = CONCURRENCY / (latency_ms / 1000) if latency_ms else None
     requests = report.get("dynamodb_requests") or {"reads": 0, "writes": 0}
     emf = [line for line in output if b'"_aws"' in line]
+    took = [r["took_ms"] for r in stats["requests"] if r.get("took_ms") is not None]
     result = {
         "backend": backend, "size": size, "fail_rate": fail_rate, "latency_ms": latency_ms,
         "uploaded": synced, "failed": report["failed"], "pending": report.get("pending_count"),
@@ -277,14 +288,19 @@ def run_scenario(backend, endpoint, sim_url, size, fail_rate, latency_ms, number
         "limit": limit, "ratio": (synced / seconds / limit) if limit and seconds else None,
         "reads_per": requests["reads"] / synced if synced else None,
         "writes_per": requests["writes"] / synced if synced else None,
-        "peak_mb": peak_mb, "cpu_seconds": cpu_seconds,
+        "peak_mb": peak_mb, "cpu_seconds": function_cpu,
+        "cpu_per_rating_ms": function_cpu / synced * 1000 if synced else None,
+        "servers_cpu": servers_cpu, "wall": wall,
+        "machine_busy": (function_cpu + servers_cpu) / (wall * (os.cpu_count() or 1)),
+        "answer_ms": sum(took) / len(took) if took else None,
         "ready_ms": (api.first_next_at - spawned) * 1000 if api.first_next_at else None,
         "creates": stats["creates"], "requests": stats["requests_total"],
         "max_in_flight": stats["max_in_flight"], "seed_seconds": seed_seconds,
         "emf_lines": len(emf), "message": report["message"],
     }
     log(f"{backend} {size} fail={fail_rate} L={latency_ms}ms: {synced} in {seconds:.1f}s "
-        f"({result['rate']:.0f}/s), peak {peak_mb:.1f} MB, {report['message']}")
+        f"({result['rate']:.0f}/s), peak {peak_mb:.1f} MB, CPU function {function_cpu:.1f}s "
+        f"servers {servers_cpu:.1f}s, answers {result['answer_ms'] or 0:.0f} ms, {report['message']}")
     return result
 
 
@@ -348,15 +364,16 @@ def write_report(path, results, sizes, started_at):
         "",
         "## Results",
         "",
-        "| DynamoDB server | backlog | failures | L | drain time | ratings/s | C/L | ratio | reads/rating | writes/rating | peak memory | CPU | ready | at the simulator |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| DynamoDB server | backlog | failures | L | drain time | ratings/s | C/L | ratio | reads/rating | writes/rating | peak memory | function CPU/rating | servers' CPU | machine busy | simulator answer | ready | at the simulator |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['backend']} | {r['size']:,} | {int(r['fail_rate'] * 100)}% | {r['latency_ms']} ms "
             f"| {number(r['seconds'], 1)} s | {number(r['rate'], 0)} | {number(r['limit'], 0)} "
             f"| {number(r['ratio'])} | {number(r['reads_per'], 3)} | {number(r['writes_per'], 3)} "
-            f"| {number(r['peak_mb'], 1)} MB | {number(r['cpu_seconds'], 2)} s | {number(r['ready_ms'], 0)} ms "
+            f"| {number(r['peak_mb'], 1)} MB | {number(r['cpu_per_rating_ms'], 2)} ms | {number(r['servers_cpu'], 1)} s "
+            f"| {number(r['machine_busy'] * 100, 0)}% | {number(r['answer_ms'], 0)} ms | {number(r['ready_ms'], 0)} ms "
             f"| {r['creates']:,} created, {r['requests']:,} requests, max {r['max_in_flight']} in flight |")
     lines += ["", "Every run: " + "; ".join(sorted({r["message"] for r in results})), ""]
     if sizes:
@@ -383,10 +400,10 @@ def main():
     processes = Processes()
     results = []
     try:
-        sim_url = start_simulator(processes)
+        sim_url, sim_pid = start_simulator(processes)
         number_of_run = 0
         for backend in args.backends.split(","):
-            endpoint = start_dynamodb(backend, processes)
+            endpoint, db_pid = start_dynamodb(backend, processes)
             scenarios = [(size, fail, LATENCY_MS) for size in sizes for fail in (0.0, 0.05)]
             # The sync's own overhead: the same drain with an instant marketplace.
             scenarios.append((sizes[0], 0.0, 0))
@@ -397,7 +414,7 @@ def main():
                     continue
                 number_of_run += 1
                 results.append(run_scenario(backend, endpoint, sim_url, size, fail, latency,
-                                            number_of_run))
+                                            number_of_run, [db_pid, sim_pid]))
     finally:
         processes.stop_all()
     binary_sizes = {} if args.skip_arm64 else arm64_sizes()

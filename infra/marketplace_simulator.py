@@ -368,6 +368,9 @@ class Simulator:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every answer has a Content-Length
+    # Headers and body go out in separate writes; with Nagle's algorithm on,
+    # the body waits for the client's delayed ACK of the headers (40 ms).
+    disable_nagle_algorithm = True
     server_version = "AtomMarketplaceSimulator/1.0"
     sim = None  # set on a subclass in main()
     verbose = False
@@ -472,6 +475,9 @@ class Handler(BaseHTTPRequestHandler):
                 status, body, headers = 500, {"error": f"simulator bug: {err!r}"}, None
             sim.record(entry, status=status)
             self.send(status, body, headers)
+            # Arrival to answer sent: the latency knob plus the simulator's own
+            # time, so a benchmark can tell when the simulator is the bottleneck.
+            sim.record(entry, took_ms=round((time.time() - entry["at"]) * 1000, 1))
         finally:
             sim.leave(generation)
 
