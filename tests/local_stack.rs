@@ -115,3 +115,42 @@ fn the_backlog_index_the_code_queries_is_the_one_the_template_defines() {
         "the backlog query reads whole ratings"
     );
 }
+
+#[test]
+fn every_function_in_the_template_is_a_binary_crate_and_the_other_way_round() {
+    use local_stack::tables::template_functions;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let crates: BTreeSet<String> = std::fs::read_dir(root.join("functions"))
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().join("Cargo.toml").exists())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    let functions = template_functions().unwrap();
+    let binaries: BTreeSet<String> = functions.iter().map(|(_, binary)| binary.clone()).collect();
+    assert!(!functions.is_empty());
+    for (id, binary) in &functions {
+        assert!(
+            !binary.is_empty(),
+            "{id} names no binary (Metadata.BuildProperties.Binary)"
+        );
+    }
+    assert_eq!(
+        binaries.len(),
+        functions.len(),
+        "two functions run the same binary"
+    );
+    assert_eq!(
+        binaries, crates,
+        "template functions vs crates under functions/"
+    );
+    // Each crate's package (and so its binary) is named after its folder.
+    for name in &crates {
+        let manifest =
+            std::fs::read_to_string(root.join("functions").join(name).join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "functions/{name}/Cargo.toml"
+        );
+    }
+}

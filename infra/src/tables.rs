@@ -113,6 +113,31 @@ pub fn parse_tables(template: &str) -> Result<Vec<TableDefinition>, StackError> 
     Ok(tables)
 }
 
+/// The Lambda functions of the template: (logical id, the binary it runs).
+pub fn template_functions() -> Result<Vec<(String, String)>, StackError> {
+    let path = template_path();
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| StackError::Template(format!("cannot read {}: {e}", path.display())))?;
+    let docs = YamlLoader::load_from_str(&text).map_err(|e| StackError::Template(e.to_string()))?;
+    let resources = docs
+        .first()
+        .and_then(|doc| doc["Resources"].as_hash())
+        .ok_or_else(|| StackError::Template("no Resources".into()))?;
+    Ok(resources
+        .iter()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(id, resource)| {
+            (
+                id.as_str().unwrap_or_default().to_owned(),
+                resource["Metadata"]["BuildProperties"]["Binary"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect())
+}
+
 /// Which configured name stands for which template resource.
 pub fn table_name<'a>(logical_id: &str, names: &'a TableNames) -> Option<&'a str> {
     match logical_id {
