@@ -280,6 +280,68 @@ impl Config {
     }
 }
 
+/// The shortest admin secret accepted, in bytes: HS256 wants a key at
+/// least as long as its hash (RFC 7518, section 3.2), and a short one can be
+/// guessed offline from any token.
+pub const MIN_ADMIN_SECRET_BYTES: usize = 32;
+
+/// What the admin functions read: the tables, and the secret that signs
+/// admin tokens (and the listing's cursors). The marketplace settings are
+/// not here: the functions that upload read [`Config`] as well, the others
+/// never see the marketplace token.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub tables: TableNames,
+    /// `ADMIN_JWT_SECRET`, required: without it nobody could be let in, and a
+    /// function that starts anyway would only answer 401.
+    pub jwt_secret: Secret,
+}
+
+impl AdminConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The configuration of a deployed admin function: the environment,
+    /// with `ADMIN_JWT_SECRET` read from Secrets Manager when
+    /// `ADMIN_JWT_SECRET_SECRET_ARN` is given (see [`crate::secrets`]).
+    /// Called once per cold start.
+    pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let secrets = crate::secrets::load_from_secrets_manager(aws).await?;
+        Self::from_lookup(|name| {
+            secrets
+                .get(name)
+                .cloned()
+                .or_else(|| std::env::var(name).ok())
+        })
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let defaults = TableNames::with_prefix("");
+        let secret = env.required("ADMIN_JWT_SECRET")?;
+        if secret.len() < MIN_ADMIN_SECRET_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "ADMIN_JWT_SECRET",
+                // The value is a secret: never repeated, not even in an error.
+                value: "***".into(),
+                reason: format!(
+                    "must be at least {MIN_ADMIN_SECRET_BYTES} bytes, it has {}",
+                    secret.len()
+                ),
+            });
+        }
+        Ok(Self {
+            tables: TableNames {
+                ratings: env.or("RATINGS_TABLE", defaults.ratings),
+                failed_uploads: env.or("FAILED_UPLOADS_TABLE", defaults.failed_uploads),
+                sync_state: env.or("SYNC_STATE_TABLE", defaults.sync_state),
+            },
+            jwt_secret: Secret::new(secret),
+        })
+    }
+}
+
 /// Small helpers over the lookup so each setting reads as one line.
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
@@ -440,5 +502,53 @@ mod tests {
         let shown = format!("{config:?} {}", config.marketplace.api_token);
         assert!(!shown.contains("tok-123"), "{shown}");
         assert_eq!(config.marketplace.api_token.expose(), "tok-123");
+    }
+
+    fn admin_config_from(pairs: &[(&str, &str)]) -> Result<AdminConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        AdminConfig::from_lookup(|name| map.get(name).cloned())
+    }
+
+    const ADMIN_SECRET: &str = "an-admin-secret-of-more-than-32-bytes";
+
+    #[test]
+    fn the_admin_functions_need_their_secret_and_nothing_of_the_marketplace() {
+        let config = admin_config_from(&[
+            ("ADMIN_JWT_SECRET", ADMIN_SECRET),
+            ("FAILED_UPLOADS_TABLE", "dead_letters"),
+        ])
+        .unwrap();
+        assert_eq!(config.jwt_secret.expose(), ADMIN_SECRET);
+        assert_eq!(config.tables.failed_uploads, "dead_letters");
+        assert_eq!(config.tables.ratings, "skill_ratings");
+        for blank in [&[][..], &[("ADMIN_JWT_SECRET", "  ")][..]] {
+            assert_eq!(
+                admin_config_from(blank).unwrap_err(),
+                ConfigError::Missing("ADMIN_JWT_SECRET")
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_admin_secret_is_refused_without_showing_it() {
+        let error = admin_config_from(&[("ADMIN_JWT_SECRET", "short-secret")]).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                ConfigError::Invalid {
+                    name: "ADMIN_JWT_SECRET",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let shown = format!("{error} {error:?}");
+        assert!(!shown.contains("short-secret"), "{shown}");
+        assert!(shown.contains("at least 32 bytes"), "{shown}");
+        let config = admin_config_from(&[("ADMIN_JWT_SECRET", ADMIN_SECRET)]).unwrap();
+        assert!(!format!("{config:?}").contains(ADMIN_SECRET));
     }
 }

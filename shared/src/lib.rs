@@ -11,10 +11,12 @@
 //! - [`store`]: everything kept in DynamoDB;
 //! - [`marketplace`]: the marketplace API client;
 //! - [`rating`]: the rating and its rules; [`report`]: what a run did;
-//! - [`auth`]: who may call the admin functions;
+//! - [`auth`]: who may call the admin functions; [`api`]: what they do
+//!   with an HTTP request (the admin API's handlers);
 //! - [`config`]: settings from the environment; [`logging`]: JSON logs;
 //!   [`metrics`]: request counts and CloudWatch metrics.
 
+pub mod api;
 pub mod auth;
 pub mod config;
 pub mod conflict;

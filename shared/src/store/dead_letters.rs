@@ -8,8 +8,13 @@
 //! its failures (`sync_failures`), which tells this module which of the two
 //! writes to try first and tells a later success that there is an item to
 //! remove, without a read.
+//!
+//! Every failure also sets `last_failed_at`, the time of the latest one. With
+//! `status` it keys [`FAILED_INDEX`], which lists the table newest failure
+//! first, one partition per status, for the admin API; the base table's key
+//! (the rating's id) cannot order anything.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use chrono::{DateTime, Utc};
 
 use super::ratings::Disposition;
@@ -23,6 +28,10 @@ pub const RETRYING: &str = "retrying";
 /// `status` of a parked rating: only an admin retry sends it again.
 pub const DEAD: &str = "dead";
 
+/// The index that lists dead-letter items by `status`, newest
+/// `last_failed_at` first.
+pub const FAILED_INDEX: &str = "status-last-failed-index";
+
 /// A dead-letter item as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FailedUpload {
@@ -32,6 +41,9 @@ pub struct FailedUpload {
     pub error_message: String,
     pub failed_at: String,
     pub last_retry_at: Option<String>,
+    /// The latest failure (`failed_at` or the last `last_retry_at`); absent
+    /// only on items written before the index existed.
+    pub last_failed_at: Option<String>,
     pub retry_count: u32,
     pub status: String,
     pub next_retry_at: Option<String>,
@@ -44,6 +56,22 @@ pub struct FailedUpload {
 enum DeadLetterWrite {
     PutFirst,
     AddRetry,
+}
+
+/// Where a listing of one status partition of [`FAILED_INDEX`] goes on:
+/// after the item with this id and `last_failed_at`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FailurePosition {
+    pub id: String,
+    pub last_failed_at: String,
+}
+
+/// One page of a status partition, newest failure first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailurePage {
+    pub uploads: Vec<FailedUpload>,
+    /// More items follow the last one.
+    pub more: bool,
 }
 
 /// What recording a failure did.
@@ -120,6 +148,7 @@ impl Store {
             .item("tenant_id", s(&failure.tenant_id))
             .item("error_message", s(&failure.message))
             .item("failed_at", s(timestamp(at)))
+            .item("last_failed_at", s(timestamp(at)))
             .item("retry_count", n(1))
             .item("status", s(status))
             .item("retryable", AttributeValue::Bool(failure.retryable))
@@ -139,8 +168,9 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let table = &self.tables.failed_uploads;
         let (status, next_retry_at) = status_of(disposition);
-        let set = "SET error_message = :message, last_retry_at = :now, tenant_id = :tenant, \
-                   retry_count = retry_count + :one, #status = :status, retryable = :retryable";
+        let set = "SET error_message = :message, last_retry_at = :now, last_failed_at = :now, \
+                   tenant_id = :tenant, retry_count = retry_count + :one, #status = :status, \
+                   retryable = :retryable";
         let mut update = self
             .client
             .update_item()
@@ -196,6 +226,86 @@ impl Store {
                 message,
             })
     }
+
+    /// Up to `limit` items of the `status` partition, newest failure first,
+    /// starting after `after`.
+    pub async fn failed_uploads_page(
+        &self,
+        status: &str,
+        after: Option<&FailurePosition>,
+        limit: usize,
+    ) -> Result<FailurePage, StoreError> {
+        let table = &self.tables.failed_uploads;
+        let mut start = after.map(|position| {
+            Item::from([
+                ("status".to_owned(), s(status)),
+                ("last_failed_at".to_owned(), s(&position.last_failed_at)),
+                ("id".to_owned(), s(&position.id)),
+            ])
+        });
+        // One more than asked for says whether more follow: servers differ
+        // on whether a page that exactly fills its limit carries a key.
+        let wanted = limit + 1;
+        let mut uploads = Vec::with_capacity(wanted);
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(table)
+                .index_name(FAILED_INDEX)
+                .key_condition_expression("#status = :status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status))
+                .scan_index_forward(false)
+                .limit(i32::try_from(wanted - uploads.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| request_error(table, "Query", e))?;
+            for item in out.items() {
+                uploads.push(failed_upload_from_item(item).map_err(|message| {
+                    StoreError::Malformed {
+                        table: table.clone(),
+                        message,
+                    }
+                })?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() && uploads.len() < wanted => start = Some(key),
+                _ => break,
+            }
+        }
+        let more = uploads.len() > limit;
+        uploads.truncate(limit);
+        Ok(FailurePage { uploads, more })
+    }
+
+    /// The dead-letter items of one status, counted through [`FAILED_INDEX`].
+    pub async fn count_failed_uploads(&self, status: &str) -> Result<u64, StoreError> {
+        let table = &self.tables.failed_uploads;
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(table)
+                .index_name(FAILED_INDEX)
+                .key_condition_expression("#status = :status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| request_error(table, "Query", e))?;
+            total += u64::try_from(out.count()).unwrap_or(0);
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(total),
+            }
+        }
+    }
 }
 
 /// The `status` and `next_retry_at` a disposition gives the item.
@@ -219,6 +329,7 @@ fn failed_upload_from_item(item: &Item) -> Result<FailedUpload, String> {
         error_message: required("error_message")?,
         failed_at: required("failed_at")?,
         last_retry_at: text(item, "last_retry_at").map(str::to_owned),
+        last_failed_at: text(item, "last_failed_at").map(str::to_owned),
         retry_count: number(item, "retry_count")
             .and_then(|v| v.parse().ok())
             .ok_or("dead-letter item lacks retry_count")?,

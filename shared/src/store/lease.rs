@@ -12,7 +12,7 @@ use super::{
     condition_held, is_condition_failure, n, request_error, s, text, timestamp, Store, StoreError,
 };
 
-const LEASE_PARTITION: &str = "lease";
+pub(super) const LEASE_PARTITION: &str = "lease";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOutcome {

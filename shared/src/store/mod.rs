@@ -5,13 +5,15 @@
 //!   through a sparse index and writes back only its own attributes
 //!   ([`ratings`]);
 //! - the dead-letter table, one item per failing rating ([`dead_letters`]);
-//! - the state table: the run lease ([`lease`]) and the reports of recent
-//!   runs ([`reports`]).
+//! - the state table: the run lease ([`lease`]), the reports of recent
+//!   runs ([`reports`]), and what the admin API keeps: its audit trail and
+//!   the progress of a full re-push ([`admin`]).
 //!
 //! Every write that could race with the Atom app or another run carries a
 //! condition, so a lost race is an answer ([`MarkOutcome`], [`LeaseOutcome`]),
 //! never a silent overwrite.
 
+mod admin;
 mod conflicts;
 mod dead_letters;
 mod lease;
@@ -30,8 +32,13 @@ use thiserror::Error;
 
 use crate::config::TableNames;
 
+pub use admin::{
+    AuditRecord, LeaseState, RequeuePage, RequeuePass, AUDIT_PARTITION, AUDIT_RETENTION_DAYS,
+};
 pub use conflicts::CONFLICT_PARTITION;
-pub use dead_letters::{FailedUpload, FailureRecorded, DEAD, RETRYING};
+pub use dead_letters::{
+    FailedUpload, FailurePage, FailurePosition, FailureRecorded, DEAD, FAILED_INDEX, RETRYING,
+};
 pub use lease::LeaseOutcome;
 pub use ratings::{
     new_rating_item, rating_from_item, sync_state, BacklogCount, Disposition, MarkOutcome, PageKey,

@@ -1,0 +1,28 @@
+//! `admin-sync-status`: `GET /api/admin/sync/ratings/status` behind the
+//! API Gateway HTTP API. Where the sync stands: the backlog, the failed,
+//! parked and conflicting ratings, the last runs and the lease.
+//!
+//! Thin on purpose: the DynamoDB client and the token check are built once
+//! per cold start, here; each request goes to
+//! [`shared::api::status::handle`]. It needs no marketplace settings, so
+//! it never sees the marketplace token.
+
+use lambda_http::{service_fn, Error, Request};
+use shared::api::{status, AdminContext};
+use shared::config::AdminConfig;
+use shared::store::Store;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::logging::init();
+    let aws = shared::aws_config().await;
+    let config = AdminConfig::load(&aws).await?;
+    let (dynamodb, _) = shared::counted_dynamodb_client_from(&aws);
+    let store = Store::new(dynamodb, config.tables.clone());
+    let context = AdminContext::new(store, &config.jwt_secret)?;
+    lambda_http::run(service_fn(|request: Request| {
+        let context = &context;
+        async move { Ok::<_, Error>(status::handle(context, request).await) }
+    }))
+    .await
+}

@@ -1,0 +1,381 @@
+//! `GET /api/admin/ratings/failed-uploads?limit=&cursor=&status=`: the
+//! dead-letter table, newest failure first, one page at a time.
+//!
+//! The table's key (the rating's id) orders nothing, so the listing reads
+//! the [`FAILED_INDEX`](crate::store::FAILED_INDEX): one partition per status, sorted by the time of the
+//! latest failure. With `status=retrying` or `status=dead` a page is one
+//! Query of one partition. Without a filter, both partitions are read from
+//! where the cursor left each of them and merged, newest first; the cursor
+//! remembers a position per partition, so paging on never repeats or skips
+//! an item, however the two interleave. An item whose status changes while
+//! someone pages moves to the top of its new partition: it shows up in a
+//! new listing, not in the pages still to come.
+//!
+//! `next_cursor` is set while more items follow and is signed
+//! ([`CursorSigner`](super::CursorSigner)): a forged cursor, one from
+//! another deployment, or one issued for another `status` is a 400.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use lambda_http::http::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{query_parameters, shown, AdminContext, Answer, ApiError, Call, Request, Response};
+use crate::store::{FailedUpload, FailurePosition, Store, StoreError, DEAD, RETRYING};
+
+/// The action's name in the audit trail.
+pub const ACTION: &str = "list_failed_uploads";
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 100;
+/// The statuses a dead-letter item can have, each a partition of the index.
+pub const STATUSES: [&str; 2] = [RETRYING, DEAD];
+
+/// A checked request.
+#[derive(Debug, Clone, PartialEq)]
+struct Listing {
+    limit: usize,
+    status: Option<&'static str>,
+    cursor: ListCursor,
+}
+
+/// Where a listing goes on: for each status partition, the last item
+/// handed out, or that the partition is done. A partition not named starts
+/// from its newest item.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct ListCursor {
+    /// The `status` filter the cursor was issued for.
+    #[serde(rename = "s")]
+    status: Option<String>,
+    #[serde(rename = "p")]
+    positions: BTreeMap<String, Position>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Position {
+    After(FailurePosition),
+    Done,
+}
+
+/// A dead-letter item as the API shows it.
+#[derive(Debug, Serialize)]
+struct FailedUploadView<'a> {
+    id: &'a str,
+    rating_id: &'a str,
+    tenant_id: &'a str,
+    error_message: &'a str,
+    failed_at: &'a str,
+    retry_count: u32,
+    last_retry_at: Option<&'a str>,
+    last_failed_at: Option<&'a str>,
+    next_retry_at: Option<&'a str>,
+    status: &'a str,
+    retryable: bool,
+}
+
+impl<'a> From<&'a FailedUpload> for FailedUploadView<'a> {
+    fn from(upload: &'a FailedUpload) -> Self {
+        Self {
+            id: &upload.id,
+            rating_id: &upload.rating_id,
+            tenant_id: &upload.tenant_id,
+            error_message: &upload.error_message,
+            failed_at: &upload.failed_at,
+            retry_count: upload.retry_count,
+            last_retry_at: upload.last_retry_at.as_deref(),
+            last_failed_at: upload.last_failed_at.as_deref(),
+            next_retry_at: upload.next_retry_at.as_deref(),
+            status: &upload.status,
+            retryable: upload.retryable,
+        }
+    }
+}
+
+/// Answers one listing request.
+pub async fn handle(context: &AdminContext, request: Request) -> Response {
+    let mut call = match Call::authorize(context, ACTION, Method::GET, &request).await {
+        Ok(call) => call,
+        Err(refused) => return refused,
+    };
+    let scope = &call.store().tables().failed_uploads;
+    let listing = match read_listing(&request, |cursor| call.cursors().open(scope, cursor)) {
+        Ok(listing) => listing,
+        Err(error) => return call.answer(Err(error)).await,
+    };
+    call.note_input(json!({
+        "limit": listing.limit,
+        "status": listing.status,
+        "cursor": listing.cursor != ListCursor::default(),
+    }));
+    let result = list(call.store(), &listing)
+        .await
+        .map(|(uploads, next)| {
+            let next_cursor = next.map(|next| call.cursors().seal(scope, &next));
+            let items: Vec<FailedUploadView> = uploads.iter().map(Into::into).collect();
+            Answer {
+                result: format!(
+                    "listed {} failed uploads{}",
+                    items.len(),
+                    if next_cursor.is_some() {
+                        ", more follow"
+                    } else {
+                        ""
+                    }
+                ),
+                body: json!({
+                    "success": true,
+                    "items": items,
+                    "count": items.len(),
+                    "limit": listing.limit,
+                    "status": listing.status,
+                    "next_cursor": next_cursor,
+                }),
+            }
+        })
+        .map_err(ApiError::from);
+    call.answer(result).await
+}
+
+/// The request's parameters, checked; `open` opens a cursor.
+fn read_listing(
+    request: &Request,
+    open: impl Fn(&str) -> Result<ListCursor, super::CursorError>,
+) -> Result<Listing, ApiError> {
+    let parameters = query_parameters(request, &["limit", "cursor", "status"])?;
+    let limit = match parameters.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    format!(
+                        "limit must be a whole number from 1 to {MAX_LIMIT}, not {}",
+                        shown(text)
+                    ),
+                )
+            })?,
+    };
+    let status = match parameters.get("status") {
+        None => None,
+        Some(text) => Some(
+            STATUSES
+                .into_iter()
+                .find(|status| status == text)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "status",
+                        format!("status must be retrying or dead, not {}", shown(text)),
+                    )
+                })?,
+        ),
+    };
+    let cursor = match parameters.get("cursor") {
+        None => ListCursor::default(),
+        Some(text) => {
+            let cursor = open(text).map_err(|error| ApiError::BadRequest {
+                code: "INVALID_CURSOR",
+                message: format!("{error}; start again without a cursor"),
+                details: json!({ "field": "cursor" }),
+            })?;
+            if cursor.status.as_deref() != status {
+                let issued_for = cursor.status.as_deref().map_or_else(
+                    || "a listing without a status filter".to_owned(),
+                    |status| format!("status={status}"),
+                );
+                return Err(ApiError::BadRequest {
+                    code: "INVALID_CURSOR",
+                    message: format!(
+                        "the cursor was issued for {issued_for}; page on with the same filter"
+                    ),
+                    details: json!({ "field": "cursor" }),
+                });
+            }
+            cursor
+        }
+    };
+    Ok(Listing {
+        limit,
+        status,
+        cursor,
+    })
+}
+
+/// One status partition while a page is put together.
+struct Partition {
+    status: &'static str,
+    fetched: VecDeque<FailedUpload>,
+    /// More items follow the fetched ones.
+    more: bool,
+    /// Where this page started in it, and the last item taken from it.
+    start: Option<Position>,
+    last_taken: Option<FailurePosition>,
+}
+
+/// One page, and the cursor for the next if more follow.
+async fn list(
+    store: &Store,
+    listing: &Listing,
+) -> Result<(Vec<FailedUpload>, Option<ListCursor>), StoreError> {
+    let statuses: Vec<&'static str> = match listing.status {
+        Some(status) => vec![status],
+        None => STATUSES.to_vec(),
+    };
+    let mut partitions = Vec::new();
+    for status in statuses {
+        let start = listing.cursor.positions.get(status).cloned();
+        let after = match &start {
+            Some(Position::Done) => continue,
+            Some(Position::After(position)) => Some(position),
+            None => None,
+        };
+        let page = store
+            .failed_uploads_page(status, after, listing.limit)
+            .await?;
+        partitions.push(Partition {
+            status,
+            fetched: page.uploads.into(),
+            more: page.more,
+            start,
+            last_taken: None,
+        });
+    }
+
+    let mut taken = Vec::with_capacity(listing.limit);
+    while taken.len() < listing.limit {
+        // The newest head of all partitions; the index keeps each sorted.
+        let newest = partitions
+            .iter_mut()
+            .filter(|p| !p.fetched.is_empty())
+            .max_by(|a, b| {
+                a.fetched[0]
+                    .last_failed_at
+                    .cmp(&b.fetched[0].last_failed_at)
+            });
+        let Some(partition) = newest else { break };
+        let Some(upload) = partition.fetched.pop_front() else {
+            break;
+        };
+        partition.last_taken = Some(FailurePosition {
+            id: upload.id.clone(),
+            last_failed_at: upload.last_failed_at.clone().unwrap_or_default(),
+        });
+        taken.push(upload);
+    }
+
+    let mut next = ListCursor {
+        status: listing.status.map(str::to_owned),
+        positions: listing.cursor.positions.clone(),
+    };
+    let mut more = false;
+    for partition in partitions {
+        let position = if partition.fetched.is_empty() && !partition.more {
+            Some(Position::Done)
+        } else {
+            more = true;
+            partition
+                .last_taken
+                .map(Position::After)
+                .or(partition.start)
+        };
+        match position {
+            Some(position) => next.positions.insert(partition.status.to_owned(), position),
+            None => next.positions.remove(partition.status),
+        };
+    }
+    Ok((taken, more.then_some(next)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::Body;
+
+    fn request(query: &str) -> Request {
+        let mut request = Request::new(Body::Empty);
+        *request.uri_mut() = format!("/api/admin/ratings/failed-uploads{query}")
+            .parse()
+            .unwrap();
+        request
+    }
+
+    fn no_cursor(_: &str) -> Result<ListCursor, super::super::CursorError> {
+        panic!("no cursor expected")
+    }
+
+    #[test]
+    fn the_limit_defaults_to_50_and_stays_within_1_to_100() {
+        assert_eq!(read_listing(&request(""), no_cursor).unwrap().limit, 50);
+        assert_eq!(
+            read_listing(&request("?limit=1"), no_cursor).unwrap().limit,
+            1
+        );
+        assert_eq!(
+            read_listing(&request("?limit=100"), no_cursor)
+                .unwrap()
+                .limit,
+            100
+        );
+        for bad in [
+            "0",
+            "101",
+            "-1",
+            "ten",
+            "",
+            "5.0",
+            "99999999999999999999999",
+        ] {
+            let error = read_listing(&request(&format!("?limit={bad}")), no_cursor).unwrap_err();
+            assert_eq!(error.code(), "VALIDATION_ERROR", "{bad}");
+            assert!(error.to_string().contains("limit must be"), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_status_filter_is_retrying_or_dead() {
+        let listing = read_listing(&request("?status=dead"), no_cursor).unwrap();
+        assert_eq!(listing.status, Some(DEAD));
+        let error = read_listing(&request("?status=parked"), no_cursor).unwrap_err();
+        assert!(error.to_string().contains("retrying or dead"), "{error}");
+    }
+
+    #[test]
+    fn a_cursor_must_come_back_with_the_filter_it_was_issued_for() {
+        let issued_for_dead = |_: &str| {
+            Ok(ListCursor {
+                status: Some(DEAD.into()),
+                positions: BTreeMap::new(),
+            })
+        };
+        assert!(read_listing(&request("?status=dead&cursor=x"), issued_for_dead).is_ok());
+        for query in ["?cursor=x", "?status=retrying&cursor=x"] {
+            let error = read_listing(&request(query), issued_for_dead).unwrap_err();
+            assert_eq!(error.code(), "INVALID_CURSOR");
+            assert!(error.to_string().contains("status=dead"), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_cursor_payload_is_small_and_round_trips() {
+        let cursor = ListCursor {
+            status: None,
+            positions: BTreeMap::from([
+                (
+                    RETRYING.to_owned(),
+                    Position::After(FailurePosition {
+                        id: "r".repeat(256),
+                        last_failed_at: "2026-11-29T09:00:00.000Z".into(),
+                    }),
+                ),
+                (DEAD.to_owned(), Position::Done),
+            ]),
+        };
+        let signer = super::super::CursorSigner::new(&crate::config::Secret::new("k")).unwrap();
+        let sealed = signer.seal("t", &cursor);
+        assert!(sealed.len() < super::super::cursor::MAX_CURSOR_CHARS);
+        assert_eq!(signer.open::<ListCursor>("t", &sealed).unwrap(), cursor);
+    }
+}

@@ -1,0 +1,78 @@
+//! `GET /api/admin/sync/ratings/status`: where the sync stands, read, never
+//! changed.
+//!
+//! Every count is complete, counted through the indexes page after page
+//! (`Select: COUNT`, no items read): the backlog (`pending_count`, pending
+//! and waiting, as a run's report counts it, and `waiting_count`), the
+//! dead-letter items (`failed_count`, of which `parked_count` are parked) and
+//! the conflicts in the conflict log. Then the reports of the last runs, who
+//! holds the run lease until when, and how far a full re-push got if one is
+//! under way.
+
+use lambda_http::http::Method;
+use serde_json::{json, Value};
+
+use super::{
+    json_object_body, query_parameters, AdminContext, Answer, ApiError, Call, Request, Response,
+};
+use crate::store::{timestamp, Store, DEAD, RETRYING};
+use crate::sync::LEASE_NAME;
+
+/// The action's name in the audit trail.
+pub const ACTION: &str = "sync_status";
+/// How many run reports the answer carries, newest first.
+pub const RECENT_RUNS: u32 = 10;
+
+/// Answers one status request.
+pub async fn handle(context: &AdminContext, request: Request) -> Response {
+    let call = match Call::authorize(context, ACTION, Method::GET, &request).await {
+        Ok(call) => call,
+        Err(refused) => return refused,
+    };
+    if let Err(error) =
+        query_parameters(&request, &[]).and_then(|_| json_object_body(&request, &[]))
+    {
+        return call.answer(Err(error)).await;
+    }
+    let result = status(call.store()).await;
+    call.answer(result).await
+}
+
+async fn status(store: &Store) -> Result<Answer, ApiError> {
+    let now = chrono::Utc::now();
+    let backlog = store.count_backlog().await?;
+    let retrying = store.count_failed_uploads(RETRYING).await?;
+    let parked = store.count_failed_uploads(DEAD).await?;
+    let conflicts = store.count_conflicts().await?;
+    let lease = store.lease_state(LEASE_NAME, now).await?;
+    let requeue = store.requeue_pass().await?;
+    let runs = store.recent_reports(RECENT_RUNS).await?;
+
+    let pending = backlog.pending + backlog.waiting;
+    let lease = match lease {
+        Some(lease) => json!({ "held": lease.held, "holder": lease.holder, "until": lease.until }),
+        None => json!({ "held": false, "holder": null, "until": null }),
+    };
+    let requeue = requeue.map_or(
+        Value::Null,
+        |pass| json!({ "requeued": pass.requeued, "started_at": pass.started_at }),
+    );
+    Ok(Answer {
+        result: format!(
+            "backlog {pending}, failed {}, parked {parked}",
+            retrying + parked
+        ),
+        body: json!({
+            "success": true,
+            "pending_count": pending,
+            "waiting_count": backlog.waiting,
+            "failed_count": retrying + parked,
+            "parked_count": parked,
+            "conflict_count": conflicts,
+            "lease": lease,
+            "requeue_pass": requeue,
+            "recent_runs": runs,
+            "checked_at": timestamp(now),
+        }),
+    })
+}

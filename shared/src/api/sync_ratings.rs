@@ -1,0 +1,261 @@
+//! `POST /api/admin/sync/ratings`, optional body `{"upload_all": false}`:
+//! runs one sync inside the request.
+//!
+//! It is the scheduled function's run: the same engine
+//! ([`SyncEngine::run`](crate::sync::SyncEngine::run)), the same lease, the
+//! same report (and the same run metrics), bounded by this invocation's
+//! deadline. So an admin sync and a
+//! scheduled one never upload at once: if a run holds the lease, the answer
+//! is 503 `RATING_SYNC_IN_PROGRESS`, and nothing was changed. The handler
+//! looks at the lease before it does anything, and the engine takes it with
+//! a conditional write, which settles a race between the two.
+//!
+//! `upload_all: true` is a full re-push: every rating not already pending
+//! goes back into the backlog ([`Store::requeue`], which keeps the
+//! `remote_rating_id`, so a rating the marketplace has travels as an
+//! update), then the run uploads as much as it can. Finding every rating
+//! takes a Scan of the ratings table, the one scan in this service, of ids
+//! only. It gets at most half of the time the request has for uploading
+//! ([`requeue_all`]); how far it got is kept in the state table, so on a
+//! table too large for one request the answer says `finished: false` and
+//! the next `upload_all` call goes on from there. Every call makes progress:
+//! it requeues at least one page, whatever the budget.
+
+use std::time::SystemTime;
+
+use chrono::Utc;
+use futures_util::stream::{self, StreamExt};
+use lambda_http::http::Method;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use super::{json_object_body, json_type, Answer, ApiError, Call, Request, Response, SyncApi};
+use crate::report::ALREADY_RUNNING;
+use crate::store::{timestamp, RequeuePass, Store, StoreError};
+use crate::sync::LEASE_NAME;
+
+/// The action's name in the audit trail.
+pub const ACTION: &str = "sync_ratings";
+/// The function whose runs' metrics this handler emits.
+pub const FUNCTION: &str = "admin-sync-ratings";
+/// Ratings scanned per page of a re-push.
+pub const REQUEUE_PAGE_SIZE: u32 = 200;
+/// Requeue writes in flight at once.
+const REQUEUE_CONCURRENCY: usize = 16;
+
+/// What one call of a full re-push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequeueProgress {
+    /// Ratings this call put back in the backlog.
+    pub requeued: u64,
+    /// Ratings the whole pass put back so far, this call's included.
+    pub pass_requeued: u64,
+    /// The pass reached the end of the table; the next re-push starts over.
+    pub finished: bool,
+}
+
+impl RequeueProgress {
+    fn to_json(self) -> Value {
+        json!({
+            "requeued": self.requeued,
+            "pass_requeued": self.pass_requeued,
+            "finished": self.finished,
+        })
+    }
+}
+
+/// Answers one sync request; the run must be done by `deadline`.
+pub async fn handle(api: &SyncApi, request: Request, deadline: SystemTime) -> Response {
+    let mut call = match Call::authorize(&api.admin, ACTION, Method::POST, &request).await {
+        Ok(call) => call,
+        Err(refused) => return refused,
+    };
+    let upload_all = match read_upload_all(&request) {
+        Ok(upload_all) => upload_all,
+        Err(error) => return call.answer(Err(error)).await,
+    };
+    call.note_input(json!({ "upload_all": upload_all }));
+    match call.store().lease_state(LEASE_NAME, Utc::now()).await {
+        Ok(Some(lease)) if lease.held => {
+            let error = in_progress(Some(lease.until), None);
+            return call.answer(Err(error)).await;
+        }
+        Ok(_) => {}
+        Err(error) => return call.answer(Err(error.into())).await,
+    }
+    if let Err(error) = call.begin().await {
+        return call.answer(Err(error)).await;
+    }
+    let result = sync(api, upload_all, deadline).await;
+    call.answer(result).await
+}
+
+/// `upload_all` from the body: absent, or a boolean.
+fn read_upload_all(request: &Request) -> Result<bool, ApiError> {
+    let body = json_object_body(request, &["upload_all"])?;
+    match body.get("upload_all") {
+        None => Ok(false),
+        Some(Value::Bool(upload_all)) => Ok(*upload_all),
+        Some(other) => Err(ApiError::invalid(
+            "upload_all",
+            format!("upload_all must be true or false, not {}", json_type(other)),
+        )),
+    }
+}
+
+fn in_progress(until: Option<String>, requeue: Option<RequeueProgress>) -> ApiError {
+    ApiError::SyncInProgress {
+        until: until.clone().unwrap_or_else(|| "it ends".into()),
+        details: json!({
+            "lease_until": until,
+            "requeue": requeue.map(RequeueProgress::to_json),
+        }),
+    }
+}
+
+async fn sync(api: &SyncApi, upload_all: bool, deadline: SystemTime) -> Result<Answer, ApiError> {
+    let store = api.engine.store();
+    let requeue = if upload_all {
+        let left = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .saturating_sub(api.deadline_margin);
+        Some(requeue_all(store, Instant::now() + left / 2, api.requeue_page_size).await?)
+    } else {
+        None
+    };
+
+    let report = api.engine.run(deadline).await;
+    crate::metrics::emit_run_metrics(&report, FUNCTION);
+    if report.error.as_deref() == Some(ALREADY_RUNNING) {
+        // A run took the lease after the look at it above.
+        let now = Utc::now();
+        let until = store
+            .lease_state(LEASE_NAME, now)
+            .await
+            .ok()
+            .flatten()
+            .map(|lease| lease.until);
+        return Err(in_progress(until, requeue));
+    }
+
+    let mut result = report.message.clone();
+    if let Some(progress) = requeue {
+        result = format!(
+            "requeued {} ({}); {result}",
+            progress.requeued,
+            if progress.finished {
+                "re-push finished"
+            } else {
+                "re-push goes on with the next upload_all call"
+            }
+        );
+    }
+    Ok(Answer {
+        result,
+        body: json!({
+            "success": report.success,
+            "uploaded": report.uploaded,
+            "failed": report.failed,
+            "skipped": report.skipped,
+            "pending_count": report.pending_count,
+            "message": report.message,
+            "error": report.error,
+            "run_id": report.run_id,
+            "requeue": requeue.map(RequeueProgress::to_json),
+        }),
+    })
+}
+
+/// Puts ratings back in the backlog, a page of `page_size` at a time, from
+/// where the last call stopped, until the table ends or `stop_at` passes
+/// (checked after each page, so at least one page is done).
+pub async fn requeue_all(
+    store: &Store,
+    stop_at: Instant,
+    page_size: u32,
+) -> Result<RequeueProgress, StoreError> {
+    let mut pass = match store.requeue_pass().await? {
+        Some(pass) => pass,
+        None => RequeuePass {
+            started_at: timestamp(Utc::now()),
+            ..RequeuePass::default()
+        },
+    };
+    let mut requeued = 0u64;
+    loop {
+        let page = store
+            .ratings_to_requeue(pass.after.as_deref(), page_size)
+            .await?;
+        let written: Vec<Result<bool, StoreError>> = stream::iter(page.ids)
+            .map(|id| async move { store.requeue(&id).await })
+            .buffer_unordered(REQUEUE_CONCURRENCY)
+            .collect()
+            .await;
+        for outcome in written {
+            // `false`: deleted since the scan; nothing to requeue.
+            if outcome? {
+                requeued += 1;
+                pass.requeued += 1;
+            }
+        }
+        match page.next {
+            None => {
+                store.finish_requeue_pass().await?;
+                return Ok(RequeueProgress {
+                    requeued,
+                    pass_requeued: pass.requeued,
+                    finished: true,
+                });
+            }
+            Some(next) => {
+                pass.after = Some(next);
+                store.save_requeue_pass(&pass).await?;
+            }
+        }
+        if Instant::now() >= stop_at {
+            return Ok(RequeueProgress {
+                requeued,
+                pass_requeued: pass.requeued,
+                finished: false,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::Body;
+
+    fn request(body: &str) -> Request {
+        Request::new(Body::from(body))
+    }
+
+    #[test]
+    fn upload_all_is_false_unless_the_body_says_true() {
+        assert!(!read_upload_all(&request("")).unwrap());
+        assert!(!read_upload_all(&request("{}")).unwrap());
+        assert!(!read_upload_all(&request(r#"{"upload_all": false}"#)).unwrap());
+        assert!(read_upload_all(&request(r#"{"upload_all": true}"#)).unwrap());
+    }
+
+    #[test]
+    fn upload_all_of_another_type_is_named_in_the_error() {
+        for (body, says) in [
+            (r#"{"upload_all": "true"}"#, "not a string"),
+            (r#"{"upload_all": 1}"#, "not a number"),
+            (r#"{"upload_all": null}"#, "not null"),
+        ] {
+            let error = read_upload_all(&request(body)).unwrap_err();
+            assert_eq!(error.code(), "VALIDATION_ERROR");
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("upload_all must be true or false"),
+                "{error}"
+            );
+            assert!(error.to_string().ends_with(says), "{body}: {error}");
+        }
+    }
+}
