@@ -5,7 +5,7 @@
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help demo test bench package bootstrap fmt-check clippy simulator-tests cfn-lint integration
+.PHONY: help demo test bench package bootstrap fmt-check clippy simulator-tests cfn-lint integration openapi
 
 help:
 	@echo "make demo   run one scheduled sync against the local stack and show what it did"
@@ -16,7 +16,7 @@ help:
 demo:
 	infra/demo.sh
 
-test: bootstrap fmt-check clippy simulator-tests cfn-lint integration
+test: bootstrap fmt-check clippy simulator-tests cfn-lint integration openapi
 	@echo "make test: all checks passed"
 
 # Not part of the tests: numbers, written down in BENCHMARKS.md.
@@ -44,5 +44,12 @@ cfn-lint: bootstrap
 	.venv/bin/cfn-lint template.yaml
 
 # Unit tests and the integration tests, with moto and the simulator running.
+# The admin API tests record every answer in target/admin-api-responses/ for
+# the openapi check; start from an empty directory so that none is stale.
 integration: bootstrap
+	rm -rf target/admin-api-responses
 	infra/with-local-stack.sh cargo test --workspace
+
+# The admin API's recorded answers against openapi.yaml (after integration).
+openapi: bootstrap
+	.venv/bin/python -m unittest infra/test_openapi.py

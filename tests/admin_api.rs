@@ -1,0 +1,1571 @@
+//! The admin API, handler by handler, called in-process with the requests
+//! API Gateway would hand the functions, against the real DynamoDB server
+//! and a simulator of its own: who may call (the 401/403 matrix), bad input
+//! (400, and nothing changed), the sync trigger and its lease, the full
+//! re-push, the listing and its cursors, the retry of each kind, the status
+//! page and the audit trail.
+//!
+//! Every answer a test gets is also written to
+//! `target/admin-api-responses/` (or `$ADMIN_API_RESPONSES_DIR`), where
+//! `infra/test_openapi.py` checks each one against `openapi.yaml`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use integration_tests::*;
+use lambda_http::http::{self, Method};
+use lambda_http::Body;
+use local_stack::seed;
+use serde_json::{json, Value};
+use shared::api::{
+    failed_uploads, retry, status, sync_ratings, AdminContext, CursorSigner, Request, SyncApi,
+    MAX_BODY_BYTES,
+};
+use shared::config::{Secret, SyncSettings, TableNames};
+use shared::rating::SyncState;
+use shared::store::{sync_state, timestamp, Item, Store, AUDIT_PARTITION, DEAD, RETRYING};
+use shared::sync::LEASE_NAME;
+
+const SECRET: &str = "admin-api-test-secret-0123456789abcdef";
+const ADMIN: &str = "ops@example.com";
+
+// ---------------------------------------------------------------------------
+// The four endpoints, as API Gateway routes them.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Sync,
+    List,
+    Retry,
+    Status,
+}
+
+impl Endpoint {
+    const ALL: [Endpoint; 4] = [Self::Sync, Self::List, Self::Retry, Self::Status];
+
+    /// The route as `openapi.yaml` and `template.yaml` write it.
+    fn route(self) -> (Method, &'static str) {
+        match self {
+            Self::Sync => (Method::POST, "/api/admin/sync/ratings"),
+            Self::List => (Method::GET, "/api/admin/ratings/failed-uploads"),
+            Self::Retry => (Method::POST, "/api/admin/ratings/failed-uploads/{id}/retry"),
+            Self::Status => (Method::GET, "/api/admin/sync/ratings/status"),
+        }
+    }
+
+    fn action(self) -> &'static str {
+        match self {
+            Self::Sync => sync_ratings::ACTION,
+            Self::List => failed_uploads::ACTION,
+            Self::Retry => retry::ACTION,
+            Self::Status => status::ACTION,
+        }
+    }
+
+    /// A well-formed request without a token.
+    fn request(self) -> Req {
+        match self {
+            Self::Retry => Req::new(self, "/api/admin/ratings/failed-uploads/no-such-id/retry"),
+            _ => Req::new(self, self.route().1),
+        }
+    }
+}
+
+/// A request being built.
+struct Req {
+    endpoint: Endpoint,
+    method: Method,
+    uri: String,
+    token: Option<String>,
+    body: String,
+}
+
+impl Req {
+    fn new(endpoint: Endpoint, uri: &str) -> Self {
+        Self {
+            endpoint,
+            method: endpoint.route().0,
+            uri: uri.to_owned(),
+            token: None,
+            body: String::new(),
+        }
+    }
+
+    fn token(mut self, token: &str) -> Self {
+        self.token = Some(format!("Bearer {token}"));
+        self
+    }
+
+    fn header(mut self, value: &str) -> Self {
+        self.token = Some(value.to_owned());
+        self
+    }
+
+    fn admin(self) -> Self {
+        self.token(&admin_token())
+    }
+
+    fn body(mut self, body: &str) -> Self {
+        self.body = body.to_owned();
+        self
+    }
+
+    fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    fn build(&self) -> Request {
+        let mut builder = http::Request::builder()
+            .method(self.method.clone())
+            .uri(&self.uri)
+            .header("content-type", "application/json");
+        if let Some(value) = &self.token {
+            builder = builder.header("authorization", value);
+        }
+        builder.body(Body::from(self.body.clone())).unwrap()
+    }
+}
+
+/// What a handler answered.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or_default()
+    }
+
+    /// Every error has the same envelope.
+    fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.code(), code, "{}", self.body);
+        assert_eq!(self.body["success"], false);
+        let error = self.body["error"].as_object().unwrap();
+        let keys: BTreeSet<&str> = error.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["code", "message", "timestamp", "details"])
+        );
+        assert!(!self.message().is_empty());
+        let at = self.body["error"]["timestamp"].as_str().unwrap();
+        assert!(at.ends_with('Z'), "{at}");
+        chrono::DateTime::parse_from_rfc3339(at).unwrap();
+    }
+}
+
+/// One test's world: its tables and simulator, and the handlers' state.
+struct Admin {
+    env: TestEnv,
+    context: AdminContext,
+    api: SyncApi,
+}
+
+impl Admin {
+    async fn new() -> Self {
+        Self::with(retry_at_once()).await
+    }
+
+    async fn with(settings: SyncSettings) -> Self {
+        let env = TestEnv::new().await;
+        let context = AdminContext::new(env.store(), &Secret::new(SECRET)).unwrap();
+        let api = SyncApi::new(
+            context.clone(),
+            env.engine_with(settings.clone()),
+            &settings,
+        );
+        Self { env, context, api }
+    }
+
+    async fn call(&self, request: Req) -> Answer {
+        let answer = match request.endpoint {
+            Endpoint::Sync => {
+                sync_ratings::handle(&self.api, request.build(), generous_deadline()).await
+            }
+            Endpoint::Retry => retry::handle(&self.api, request.build(), generous_deadline()).await,
+            Endpoint::List => failed_uploads::handle(&self.context, request.build()).await,
+            Endpoint::Status => status::handle(&self.context, request.build()).await,
+        };
+        read_answer(request.endpoint, answer)
+    }
+
+    /// Everything the admin API could change: the three tables, less the
+    /// audit trail.
+    async fn snapshot(&self) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
+        let tables = &self.env.tables;
+        let mut all = BTreeMap::new();
+        for table in [&tables.ratings, &tables.failed_uploads, &tables.sync_state] {
+            let mut items: Vec<BTreeMap<String, String>> = scan(&self.env, table)
+                .await
+                .into_iter()
+                .filter(|item| text(item, "pk") != AUDIT_PARTITION)
+                .map(|item| {
+                    item.into_iter()
+                        .map(|(k, v)| (k, format!("{v:?}")))
+                        .collect()
+                })
+                .collect();
+            items.sort();
+            all.insert(table.clone(), items);
+        }
+        all
+    }
+
+    async fn audit(&self) -> Vec<Item> {
+        self.env
+            .store()
+            .recent_audit_records(1000)
+            .await
+            .expect("audit records")
+    }
+
+    /// Puts a dead-letter item as the sync writes one.
+    fn dead_letter(&self, index: usize, status: &str, last_failed_at: &str) -> Item {
+        let id = format!("{}rating-{index:06}", self.env.prefix);
+        let mut item = HashMap::from([
+            ("id".to_owned(), s(&id)),
+            ("rating_id".to_owned(), s(&id)),
+            ("tenant_id".to_owned(), s("tenant-1")),
+            ("error_message".to_owned(), s(&format!("failure {index}"))),
+            ("failed_at".to_owned(), s("2026-01-01T00:00:00.000Z")),
+            ("last_failed_at".to_owned(), s(last_failed_at)),
+            ("retry_count".to_owned(), AttributeValue::N("1".into())),
+            ("status".to_owned(), s(status)),
+            (
+                "retryable".to_owned(),
+                AttributeValue::Bool(status == RETRYING),
+            ),
+        ]);
+        if status == RETRYING {
+            item.insert("next_retry_at".to_owned(), s("2030-01-01T00:00:00.000Z"));
+        }
+        item
+    }
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+async fn scan(env: &TestEnv, table: &str) -> Vec<Item> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let out = env
+            .client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        items.extend(out.items().iter().cloned());
+        match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return items,
+        }
+    }
+}
+
+/// Reads the answer, checks what every answer has, and keeps it for the
+/// OpenAPI check.
+fn read_answer(endpoint: Endpoint, response: lambda_http::Response<Body>) -> Answer {
+    let status = response.status().as_u16();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "{endpoint:?}"
+    );
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = match response.body() {
+        Body::Text(text) => serde_json::from_str(text).expect("a JSON body"),
+        other => panic!("expected a text body, got {other:?}"),
+    };
+    record_for_openapi(endpoint, status, &body);
+    Answer { status, body }
+}
+
+fn responses_dir() -> PathBuf {
+    std::env::var_os("ADMIN_API_RESPONSES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/admin-api-responses")
+        })
+}
+
+fn record_for_openapi(endpoint: Endpoint, status: u16, body: &Value) {
+    let dir = responses_dir();
+    std::fs::create_dir_all(&dir).expect("responses dir");
+    let (method, path) = endpoint.route();
+    let record = json!({
+        "method": method.as_str().to_lowercase(),
+        "path": path,
+        "status": status,
+        "body": body,
+    });
+    let name = format!(
+        "{}-{status}-{}.json",
+        endpoint.action(),
+        uuid::Uuid::new_v4().simple()
+    );
+    std::fs::write(dir.join(name), record.to_string()).expect("write response");
+}
+
+// ---------------------------------------------------------------------------
+// Tokens.
+
+fn now_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// super_admin claims for ten minutes, with `changes` merged in (a `null`
+/// removes a claim).
+fn claims(changes: Value) -> Value {
+    let mut claims = json!({
+        "sub": ADMIN,
+        "role": "super_admin",
+        "exp": now_seconds() + 600,
+    });
+    for (key, value) in changes.as_object().unwrap() {
+        if value.is_null() {
+            claims.as_object_mut().unwrap().remove(key);
+        } else {
+            claims[key] = value.clone();
+        }
+    }
+    claims
+}
+
+fn token_with(changes: Value) -> String {
+    shared::auth::sign_token(&Secret::new(SECRET), &claims(changes)).unwrap()
+}
+
+fn admin_token() -> String {
+    token_with(json!({}))
+}
+
+/// A token with `alg: none` and no signature.
+fn unsigned_token() -> String {
+    let header = URL_SAFE_NO_PAD.encode(json!({ "alg": "none", "typ": "JWT" }).to_string());
+    let claims = URL_SAFE_NO_PAD.encode(claims(json!({})).to_string());
+    format!("{header}.{claims}.")
+}
+
+// ---------------------------------------------------------------------------
+// Who may call.
+
+#[tokio::test]
+async fn requests_that_prove_no_identity_are_401_on_every_endpoint_and_change_nothing() {
+    let admin = Admin::new().await;
+    admin.env.put(&admin.env.ratings(5, 0)).await;
+    let before = admin.snapshot().await;
+    let foreign = shared::auth::sign_token(
+        &Secret::new("another-deployment-secret-0123456789"),
+        &claims(json!({})),
+    )
+    .unwrap();
+    let expired = token_with(json!({ "exp": now_seconds() - 3600 }));
+    let unsigned = unsigned_token();
+    let no_expiry = token_with(json!({ "exp": null }));
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        ("not bearer", Some(format!("Basic {}", admin_token()))),
+        ("bad signature", Some(format!("Bearer {foreign}"))),
+        ("expired", Some(format!("Bearer {expired}"))),
+        ("alg none", Some(format!("Bearer {unsigned}"))),
+        ("no exp", Some(format!("Bearer {no_expiry}"))),
+        ("garbage", Some("Bearer not.a.jwt".to_owned())),
+    ];
+    for endpoint in Endpoint::ALL {
+        for (case, header) in &cases {
+            let mut request = endpoint.request();
+            if endpoint == Endpoint::Sync {
+                request = request.body(r#"{"upload_all": true}"#);
+            }
+            if let Some(header) = header {
+                request = request.header(header);
+            }
+            let answer = admin.call(request).await;
+            answer.assert_error(401, "UNAUTHORIZED");
+            if let Some(header) = header {
+                let signature = &header[header.len().saturating_sub(16)..];
+                assert!(
+                    !answer.body.to_string().contains(signature),
+                    "{endpoint:?} {case}: the token is not repeated"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        admin.snapshot().await,
+        before,
+        "a refused call changes nothing"
+    );
+    assert_eq!(admin.env.stats().await["requests_total"], 0);
+
+    let audit = admin.audit().await;
+    assert_eq!(audit.len(), Endpoint::ALL.len() * cases.len());
+    for record in &audit {
+        assert_eq!(text(record, "outcome"), "refused");
+        assert_eq!(text(record, "status"), "401");
+        assert_eq!(text(record, "code"), "UNAUTHORIZED");
+        assert!(record["sub"].is_null(), "nobody proved who they are");
+    }
+}
+
+#[tokio::test]
+async fn valid_tokens_without_the_right_are_403_and_autonomous_agents_are_let_in() {
+    let admin = Admin::new().await;
+    admin.env.put(&admin.env.ratings(3, 0)).await;
+    let before = admin.snapshot().await;
+    let denied = [
+        ("member", json!({ "role": "member" })),
+        ("no role", json!({ "role": null })),
+        ("role in other case", json!({ "role": "SUPER_ADMIN" })),
+        ("agent without maturity", json!({ "agent_id": "agent-7" })),
+        (
+            "student agent",
+            json!({ "agent_id": "agent-7", "maturity": "STUDENT" }),
+        ),
+        (
+            "intern agent",
+            json!({ "agent_id": "agent-7", "maturity": "INTERN" }),
+        ),
+        (
+            "supervised agent",
+            json!({ "agent_id": "agent-7", "maturity": "SUPERVISED" }),
+        ),
+        (
+            "member autonomous agent",
+            json!({ "role": "member", "agent_id": "agent-7", "maturity": "AUTONOMOUS" }),
+        ),
+    ];
+    for endpoint in Endpoint::ALL {
+        for (case, changes) in &denied {
+            let answer = admin
+                .call(endpoint.request().token(&token_with(changes.clone())))
+                .await;
+            answer.assert_error(403, "PERMISSION_DENIED");
+            assert!(!answer.message().is_empty(), "{endpoint:?} {case}");
+        }
+    }
+    assert_eq!(
+        admin.snapshot().await,
+        before,
+        "a denied call changes nothing"
+    );
+    assert_eq!(admin.env.stats().await["requests_total"], 0);
+
+    // An agent acting AUTONOMOUS, in any letter case, and a plain admin.
+    for changes in [
+        json!({ "agent_id": "agent-7", "maturity": "AUTONOMOUS" }),
+        json!({ "agent_id": "agent-7", "maturity": "autonomous" }),
+        json!({ "agent_id": "agent-7", "maturity": "Autonomous" }),
+        json!({}),
+    ] {
+        let answer = admin
+            .call(
+                Endpoint::Status
+                    .request()
+                    .token(&token_with(changes.clone())),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{changes}: {}", answer.body);
+    }
+    let audit = admin.audit().await;
+    let let_in: Vec<&Item> = audit
+        .iter()
+        .filter(|r| text(r, "outcome") == "ok")
+        .collect();
+    assert_eq!(let_in.len(), 4);
+    assert_eq!(
+        let_in
+            .iter()
+            .filter(|r| text(r, "agent_id") == "agent-7")
+            .count(),
+        3
+    );
+    let refused = audit.iter().filter(|r| text(r, "status") == "403").count();
+    assert_eq!(refused, Endpoint::ALL.len() * denied.len());
+}
+
+// ---------------------------------------------------------------------------
+// The audit trail.
+
+#[tokio::test]
+async fn every_admin_action_is_recorded_with_who_what_when_and_the_result() {
+    let admin = Admin::new().await;
+    admin.env.put(&admin.env.ratings(4, 0)).await;
+    let token = token_with(json!({ "agent_id": "agent-42", "maturity": "AUTONOMOUS" }));
+    let started = chrono::Utc::now();
+
+    let synced = admin
+        .call(
+            Endpoint::Sync
+                .request()
+                .token(&token)
+                .body(r#"{"upload_all": false}"#),
+        )
+        .await;
+    assert_eq!(synced.status, 200, "{}", synced.body);
+    let member = admin
+        .call(
+            Endpoint::List
+                .request()
+                .token(&token_with(json!({ "role": "member" }))),
+        )
+        .await;
+    assert_eq!(member.status, 403);
+    let bad = admin
+        .call(Req::new(Endpoint::List, "/api/admin/ratings/failed-uploads?limit=0").token(&token))
+        .await;
+    assert_eq!(bad.status, 400);
+
+    let audit = admin.audit().await;
+    assert_eq!(audit.len(), 3, "one record per request");
+    let by_action: HashMap<String, &Item> = audit
+        .iter()
+        .map(|r| (format!("{}/{}", text(r, "action"), text(r, "status")), r))
+        .collect();
+
+    let sync = by_action["sync_ratings/200"];
+    assert_eq!(
+        text(sync, "outcome"),
+        "ok",
+        "the started record was completed"
+    );
+    assert_eq!(text(sync, "sub"), ADMIN);
+    assert_eq!(text(sync, "role"), "super_admin");
+    assert_eq!(text(sync, "agent_id"), "agent-42");
+    assert_eq!(text(sync, "maturity"), "AUTONOMOUS");
+    assert_eq!(text(sync, "input"), r#"{"upload_all":false}"#);
+    assert!(text(sync, "result").contains("Uploaded 4 of 4"), "{sync:?}");
+    assert!(sync["code"].is_null());
+
+    let denied = by_action["list_failed_uploads/403"];
+    assert_eq!(text(denied, "outcome"), "refused");
+    assert_eq!(text(denied, "code"), "PERMISSION_DENIED");
+    assert!(text(denied, "result").contains("member"));
+
+    let invalid = by_action["list_failed_uploads/400"];
+    assert_eq!(text(invalid, "outcome"), "rejected");
+    assert_eq!(text(invalid, "code"), "VALIDATION_ERROR");
+    assert_eq!(text(invalid, "sub"), ADMIN, "the caller was known");
+
+    for record in &audit {
+        let sk = text(record, "sk");
+        let (at, id) = sk.split_once('#').unwrap();
+        assert_eq!(at, text(record, "at"));
+        uuid::Uuid::parse_str(id).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+        assert!(at >= started - chrono::Duration::seconds(1));
+        let expires: i64 = text(record, "expires_at").parse().unwrap();
+        let days = (expires - at.timestamp()) / 86_400;
+        assert_eq!(days, shared::store::AUDIT_RETENTION_DAYS);
+        let stored = format!("{record:?}");
+        for secret in [token.as_str(), SECRET] {
+            assert!(!stored.contains(secret), "no token or secret in the trail");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_action_that_cannot_be_recorded_is_not_done() {
+    let admin = Admin::new().await;
+    admin.env.put(&admin.env.ratings(2, 2)).await;
+    admin.env.engine().run(generous_deadline()).await;
+    let dead = admin.env.dead_letters().await;
+    assert_eq!(dead.len(), 2);
+    let before = admin.snapshot().await;
+    let requests_before = admin.env.stats().await["requests_total"].clone();
+
+    // The same tables, but a state table (where the trail goes) that is not there.
+    let tables = TableNames {
+        sync_state: format!("{}missing_state", admin.env.prefix),
+        ..admin.env.tables.clone()
+    };
+    let store = Store::new(admin.env.client.clone(), tables.clone());
+    let context = AdminContext::new(store, &Secret::new(SECRET)).unwrap();
+    let mut config = admin.env.config(retry_at_once());
+    config.tables = tables;
+    let engine = shared::sync_engine(&config, admin.env.client.clone()).unwrap();
+    let api = SyncApi::new(context, engine, &config.sync);
+
+    let id = text(&dead[0], "id");
+    let request = Req::new(
+        Endpoint::Retry,
+        &format!("/api/admin/ratings/failed-uploads/{id}/retry"),
+    )
+    .admin();
+    let answer = read_answer(
+        Endpoint::Retry,
+        retry::handle(&api, request.build(), generous_deadline()).await,
+    );
+    answer.assert_error(503, "AUDIT_UNAVAILABLE");
+    assert_eq!(admin.snapshot().await, before);
+    assert_eq!(admin.env.stats().await["requests_total"], requests_before);
+}
+
+#[tokio::test]
+async fn a_dynamodb_failure_is_a_500_that_does_not_repeat_dynamodb() {
+    let admin = Admin::new().await;
+    let tables = TableNames::with_prefix(&format!("{}gone_", admin.env.prefix));
+    let store = Store::new(admin.env.client.clone(), tables);
+    let context = AdminContext::new(store, &Secret::new(SECRET)).unwrap();
+    for (endpoint, response) in [
+        (
+            Endpoint::Status,
+            status::handle(&context, Endpoint::Status.request().admin().build()).await,
+        ),
+        (
+            Endpoint::List,
+            failed_uploads::handle(&context, Endpoint::List.request().admin().build()).await,
+        ),
+    ] {
+        let answer = read_answer(endpoint, response);
+        answer.assert_error(500, "INTERNAL_ERROR");
+        assert!(!answer.message().contains("gone_"), "{}", answer.message());
+        assert!(!answer.message().contains("ResourceNotFound"));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bad input.
+
+#[tokio::test]
+async fn bad_input_is_a_400_that_names_the_problem_and_changes_nothing() {
+    let admin = Admin::new().await;
+    admin.env.put(&admin.env.ratings(3, 1)).await;
+    admin.env.engine().run(generous_deadline()).await;
+    admin.env.put(&admin.env.ratings(6, 0)[3..]).await;
+    let dead = text(&admin.env.dead_letters().await[0], "id");
+    let before = admin.snapshot().await;
+    let requests_before = admin.env.stats().await["requests_total"].clone();
+
+    let big = format!(
+        r#"{{"upload_all": true, "pad": "{}"}}"#,
+        "x".repeat(MAX_BODY_BYTES)
+    );
+    let retry_of = |id: &str| format!("/api/admin/ratings/failed-uploads/{id}/retry");
+    let list = |query: &str| format!("/api/admin/ratings/failed-uploads?{query}");
+    let foreign_cursor = CursorSigner::new(&Secret::new("another-deployment-secret-0123456789"))
+        .unwrap()
+        .seal(
+            &admin.env.tables.failed_uploads,
+            &json!({ "s": null, "p": {} }),
+        );
+    let other_table_cursor = CursorSigner::new(&Secret::new(SECRET))
+        .unwrap()
+        .seal("another_table", &json!({ "s": null, "p": {} }));
+    let long_id = "r".repeat(257);
+
+    let cases: Vec<(Req, u16, &str, &str)> = vec![
+        // The sync trigger's body.
+        (
+            Endpoint::Sync.request().body(r#"{"upload_all": tru"#),
+            400,
+            "INVALID_JSON",
+            "not valid JSON",
+        ),
+        (
+            Endpoint::Sync.request().body("upload_all=true"),
+            400,
+            "INVALID_JSON",
+            "not valid JSON",
+        ),
+        (
+            Endpoint::Sync.request().body(r#"{"upload_all": "yes"}"#),
+            400,
+            "VALIDATION_ERROR",
+            "upload_all must be true or false, not a string",
+        ),
+        (
+            Endpoint::Sync.request().body(r#"{"upload_all": 1}"#),
+            400,
+            "VALIDATION_ERROR",
+            "upload_all must be true or false, not a number",
+        ),
+        (
+            Endpoint::Sync.request().body(r#"{"upload_all": null}"#),
+            400,
+            "VALIDATION_ERROR",
+            "not null",
+        ),
+        (
+            Endpoint::Sync.request().body("[true]"),
+            400,
+            "INVALID_JSON",
+            "must be a JSON object, not an array",
+        ),
+        (
+            Endpoint::Sync.request().body(r#"{"uploadAll": true}"#),
+            400,
+            "VALIDATION_ERROR",
+            "unknown field \"uploadAll\"",
+        ),
+        (
+            Endpoint::Sync.request().body(&big),
+            400,
+            "PAYLOAD_TOO_LARGE",
+            "at most 16384",
+        ),
+        (
+            Endpoint::Sync
+                .request()
+                .body(r#"{"upload_all": true}"#)
+                .method(Method::GET),
+            405,
+            "METHOD_NOT_ALLOWED",
+            "answers POST",
+        ),
+        // The retry's id and body.
+        (
+            Req::new(Endpoint::Retry, &retry_of("a%20b")),
+            400,
+            "VALIDATION_ERROR",
+            "not '%'",
+        ),
+        (
+            Req::new(Endpoint::Retry, &retry_of(&long_id)),
+            400,
+            "VALIDATION_ERROR",
+            "1 to 256 characters",
+        ),
+        (
+            Req::new(Endpoint::Retry, &retry_of("r;drop")),
+            400,
+            "VALIDATION_ERROR",
+            "not ';'",
+        ),
+        (
+            Req::new(Endpoint::Retry, &retry_of("")),
+            400,
+            "VALIDATION_ERROR",
+            "it has 0",
+        ),
+        (
+            Req::new(Endpoint::Retry, &retry_of(&dead)).body(r#"{"force": true}"#),
+            400,
+            "VALIDATION_ERROR",
+            "unknown field \"force\"",
+        ),
+        (
+            Req::new(Endpoint::Retry, &retry_of(&dead)).body("{"),
+            400,
+            "INVALID_JSON",
+            "not valid JSON",
+        ),
+        (
+            Req::new(Endpoint::Retry, &retry_of(&dead)).body(&big),
+            400,
+            "PAYLOAD_TOO_LARGE",
+            "at most 16384",
+        ),
+        (
+            Req::new(Endpoint::Retry, "/api/admin/ratings/failed-uploads"),
+            400,
+            "VALIDATION_ERROR",
+            "/failed-uploads/{id}/retry",
+        ),
+        // The listing's parameters.
+        (
+            Req::new(Endpoint::List, &list("limit=0")),
+            400,
+            "VALIDATION_ERROR",
+            "limit must be a whole number from 1 to 100",
+        ),
+        (
+            Req::new(Endpoint::List, &list("limit=101")),
+            400,
+            "VALIDATION_ERROR",
+            "not \"101\"",
+        ),
+        (
+            Req::new(Endpoint::List, &list("limit=ten")),
+            400,
+            "VALIDATION_ERROR",
+            "not \"ten\"",
+        ),
+        (
+            Req::new(Endpoint::List, &list("limit=-5")),
+            400,
+            "VALIDATION_ERROR",
+            "limit must be",
+        ),
+        (
+            Req::new(Endpoint::List, &list("limit=5&limit=6")),
+            400,
+            "VALIDATION_ERROR",
+            "more than once",
+        ),
+        (
+            Req::new(Endpoint::List, &list("status=parked")),
+            400,
+            "VALIDATION_ERROR",
+            "status must be retrying or dead",
+        ),
+        (
+            Req::new(Endpoint::List, &list("page=2")),
+            400,
+            "VALIDATION_ERROR",
+            "unknown query parameter \"page\"",
+        ),
+        (
+            Req::new(Endpoint::List, &list("cursor=garbage")),
+            400,
+            "INVALID_CURSOR",
+            "not one this API issued",
+        ),
+        (
+            Req::new(Endpoint::List, &list(&format!("cursor={foreign_cursor}"))),
+            400,
+            "INVALID_CURSOR",
+            "signature does not match",
+        ),
+        (
+            Req::new(
+                Endpoint::List,
+                &list(&format!("cursor={other_table_cursor}")),
+            ),
+            400,
+            "INVALID_CURSOR",
+            "signature does not match",
+        ),
+        (
+            Req::new(
+                Endpoint::List,
+                &list(&format!("cursor={}", "A".repeat(3000))),
+            ),
+            400,
+            "INVALID_CURSOR",
+            "longer than any",
+        ),
+        (
+            Req::new(Endpoint::List, &list("")).method(Method::DELETE),
+            405,
+            "METHOD_NOT_ALLOWED",
+            "answers GET",
+        ),
+        // The status page takes nothing.
+        (
+            Req::new(Endpoint::Status, "/api/admin/sync/ratings/status?verbose=1"),
+            400,
+            "VALIDATION_ERROR",
+            "this endpoint takes none",
+        ),
+        (
+            Endpoint::Status.request().body(r#"{"x": 1}"#),
+            400,
+            "VALIDATION_ERROR",
+            "unknown field \"x\"",
+        ),
+    ];
+    let count = cases.len();
+    for (request, status, code, says) in cases {
+        let what = format!(
+            "{:?} {} {:.60}",
+            request.endpoint, request.uri, request.body
+        );
+        let answer = admin.call(request.admin()).await;
+        answer.assert_error(status, code);
+        assert!(
+            answer.message().contains(says),
+            "{what}: {:?} does not say {says:?}",
+            answer.message()
+        );
+        assert!(answer.message().len() < 300, "{what}: a short message");
+    }
+    assert_eq!(admin.snapshot().await, before, "bad input changes nothing");
+    assert_eq!(admin.env.stats().await["requests_total"], requests_before);
+    assert_eq!(
+        admin.audit().await.len(),
+        count,
+        "each bad request is recorded"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The sync trigger.
+
+#[tokio::test]
+async fn an_admin_sync_runs_the_engine_and_answers_its_report() {
+    let admin = Admin::new().await;
+    let ratings = admin.env.ratings(30, 2);
+    admin.env.put(&ratings).await;
+
+    let answer = admin.call(Endpoint::Sync.request().admin()).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let body = &answer.body;
+    assert_eq!(body["success"], true);
+    assert_eq!(body["uploaded"], 28);
+    assert_eq!(body["failed"], 2);
+    assert_eq!(body["skipped"], 0);
+    assert_eq!(body["pending_count"], 0);
+    assert!(body["error"].is_null());
+    assert!(body["requeue"].is_null());
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Uploaded 28 of 30"),
+        "{body}"
+    );
+    assert_eq!(admin.env.stats().await["creates"], 28);
+    // The same run as a scheduled one: its report is stored, its lease gone.
+    let reports = admin.env.store().recent_reports(5).await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].run_id, body["run_id"].as_str().unwrap());
+    let lease = admin
+        .env
+        .store()
+        .lease_state(LEASE_NAME, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(lease, None, "the lease was released");
+}
+
+#[tokio::test]
+async fn pending_count_is_the_whole_backlog_however_large() {
+    let env_settings = retry_at_once();
+    let admin = Admin::with(env_settings.clone()).await;
+    admin.env.put(&admin.env.ratings(150, 0)).await;
+    // Credentials the marketplace refuses: the breaker opens on the first
+    // answer and the whole backlog stays.
+    let context = admin.context.clone();
+    let api = SyncApi::new(
+        context,
+        admin
+            .env
+            .engine_with_token(env_settings.clone(), "wrong-token"),
+        &env_settings,
+    );
+    let answer = read_answer(
+        Endpoint::Sync,
+        sync_ratings::handle(
+            &api,
+            Endpoint::Sync.request().admin().build(),
+            generous_deadline(),
+        )
+        .await,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["success"], false);
+    assert_eq!(answer.body["pending_count"], 150, "not capped at a page");
+    assert_eq!(answer.body["uploaded"], 0);
+    assert!(
+        !answer.body["error"].as_str().unwrap_or_default().is_empty(),
+        "{}",
+        answer.body
+    );
+}
+
+#[tokio::test]
+async fn an_admin_sync_while_a_scheduled_run_holds_the_lease_is_503_and_changes_nothing() {
+    let admin = Admin::new().await;
+    admin.env.put(&admin.env.ratings(40, 0)).await;
+    admin.env.configure(json!({ "latency_ms": 300 })).await;
+    let scheduled = admin.env.engine_with(retry_at_once());
+    let store = admin.env.store();
+
+    let (report, (refused, refused_with_upload_all)) =
+        tokio::join!(scheduled.run(generous_deadline()), async {
+            eventually(
+                Duration::from_secs(10),
+                "the scheduled run's lease",
+                || async {
+                    store
+                        .lease_state(LEASE_NAME, chrono::Utc::now())
+                        .await
+                        .unwrap()
+                        .filter(|lease| lease.held)
+                },
+            )
+            .await;
+            let refused = admin.call(Endpoint::Sync.request().admin()).await;
+            let with_upload_all = admin
+                .call(
+                    Endpoint::Sync
+                        .request()
+                        .admin()
+                        .body(r#"{"upload_all": true}"#),
+                )
+                .await;
+            (refused, with_upload_all)
+        });
+
+    for answer in [&refused, &refused_with_upload_all] {
+        answer.assert_error(503, "RATING_SYNC_IN_PROGRESS");
+        assert!(answer.body["error"]["details"]["lease_until"].is_string());
+        assert!(answer.body["error"]["details"]["requeue"].is_null());
+    }
+    assert!(report.success, "{report:?}");
+    assert_eq!(report.uploaded, 40, "the scheduled run did all the work");
+    let stats = admin.env.stats().await;
+    assert_eq!(stats["creates"], 40, "each rating once");
+    assert_eq!(
+        stats["updates"], 0,
+        "upload_all requeued nothing to push again"
+    );
+    assert!(
+        admin.env.pending_ids().await.is_empty(),
+        "nothing was put back"
+    );
+    let reports = admin.env.store().recent_reports(5).await.unwrap();
+    assert_eq!(reports.len(), 1, "only the scheduled run ran");
+    let audit = admin.audit().await;
+    assert!(audit
+        .iter()
+        .all(|r| text(r, "code") == "RATING_SYNC_IN_PROGRESS" && text(r, "outcome") == "rejected"));
+}
+
+/// `count` ratings stored as synced, the way the sync leaves them.
+async fn put_synced(env: &TestEnv, count: usize) -> Vec<String> {
+    let items: Vec<Item> = env
+        .ratings(count, 0)
+        .iter()
+        .map(|rating| {
+            let mut item = shared::store::new_rating_item(rating);
+            item.remove("synced_to_saas");
+            item.insert("synced_at".into(), s("2026-01-01T00:00:00.000Z"));
+            item.insert(
+                "remote_rating_id".into(),
+                s(&format!("remote-{}", rating.id)),
+            );
+            item
+        })
+        .collect();
+    let ids = items.iter().map(|item| text(item, "id")).collect();
+    seed::put_items(&env.client, &env.tables.ratings, items)
+        .await
+        .unwrap();
+    ids
+}
+
+#[tokio::test]
+async fn upload_all_pushes_every_rating_again_as_an_update() {
+    let admin = Admin::new().await;
+    let ratings = admin.env.ratings(40, 0);
+    admin.env.put(&ratings).await;
+    let first = admin.call(Endpoint::Sync.request().admin()).await;
+    assert_eq!(first.body["uploaded"], 40, "{}", first.body);
+
+    let answer = admin
+        .call(
+            Endpoint::Sync
+                .request()
+                .admin()
+                .body(r#"{"upload_all": true}"#),
+        )
+        .await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.body["requeue"],
+        json!({ "requeued": 40, "pass_requeued": 40, "finished": true })
+    );
+    assert_eq!(answer.body["uploaded"], 40);
+    assert_eq!(answer.body["pending_count"], 0);
+    let stats = admin.env.stats().await;
+    assert_eq!(stats["creates"], 40, "nothing created twice");
+    assert_eq!(stats["updates"], 40, "each rating sent again as an update");
+    for rating in &ratings {
+        assert_eq!(
+            sync_state(&admin.env.item(&rating.id).await),
+            SyncState::Synced
+        );
+    }
+    assert!(admin.env.store().requeue_pass().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_re_push_too_large_for_one_call_goes_on_where_the_last_one_stopped() {
+    let admin = Admin::new().await;
+    let ids = put_synced(&admin.env, 250).await;
+    let store = admin.env.store();
+    let spent = tokio::time::Instant::now();
+
+    // No time left: each call does its one page of 100.
+    let mut progress = Vec::new();
+    for _ in 0..3 {
+        let step = sync_ratings::requeue_all(&store, spent, 100).await.unwrap();
+        progress.push((step.requeued, step.pass_requeued, step.finished));
+        if !step.finished {
+            let pass = store.requeue_pass().await.unwrap().expect("progress kept");
+            assert_eq!(pass.requeued, step.pass_requeued);
+            let shown = admin.call(Endpoint::Status.request().admin()).await;
+            assert_eq!(shown.body["requeue_pass"]["requeued"], step.pass_requeued);
+        }
+    }
+    assert_eq!(
+        progress,
+        [(100, 100, false), (100, 200, false), (50, 250, true)]
+    );
+    assert_eq!(
+        admin
+            .env
+            .pending_ids()
+            .await
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        ids.into_iter().collect::<BTreeSet<_>>(),
+        "every rating is back in the backlog, each once"
+    );
+    assert!(
+        store.requeue_pass().await.unwrap().is_none(),
+        "the pass is over"
+    );
+    // A new pass reads every page again but skips what is already pending.
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        let again = sync_ratings::requeue_all(&store, spent, 100).await.unwrap();
+        assert_eq!(again.pass_requeued, 0);
+        if again.finished {
+            break;
+        }
+        assert!(calls < 3, "three pages of 100 cover 250 ratings");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The listing.
+
+#[tokio::test]
+async fn paging_through_250_failures_returns_each_once_newest_first() {
+    let admin = Admin::new().await;
+    let base = chrono::Utc::now() - chrono::Duration::days(2);
+    // 250 failures, two in three retrying; every tenth shares its time with
+    // the one before, across statuses too.
+    let items: Vec<Item> = (0..250)
+        .map(|i| {
+            let second = if i % 10 == 9 { i - 1 } else { i };
+            let at = timestamp(base + chrono::Duration::seconds(second as i64));
+            let status = if i % 3 == 0 { DEAD } else { RETRYING };
+            admin.dead_letter(i, status, &at)
+        })
+        .collect();
+    let expected: BTreeMap<String, (String, String)> = items
+        .iter()
+        .map(|i| {
+            (
+                text(i, "id"),
+                (text(i, "last_failed_at"), text(i, "status")),
+            )
+        })
+        .collect();
+    seed::put_items(&admin.env.client, &admin.env.tables.failed_uploads, items)
+        .await
+        .unwrap();
+
+    let walk = |filter: Option<&'static str>, limit: Option<usize>| {
+        let admin = &admin;
+        async move {
+            let mut seen = Vec::new();
+            let mut pages = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut query = Vec::new();
+                if let Some(limit) = limit {
+                    query.push(format!("limit={limit}"));
+                }
+                if let Some(status) = filter {
+                    query.push(format!("status={status}"));
+                }
+                if let Some(cursor) = &cursor {
+                    query.push(format!("cursor={cursor}"));
+                }
+                let uri = format!("/api/admin/ratings/failed-uploads?{}", query.join("&"));
+                let answer = admin.call(Req::new(Endpoint::List, &uri).admin()).await;
+                assert_eq!(answer.status, 200, "{}", answer.body);
+                let items = answer.body["items"].as_array().unwrap().clone();
+                assert_eq!(answer.body["count"], items.len());
+                pages.push(items.len());
+                seen.extend(items);
+                match answer.body["next_cursor"].as_str() {
+                    Some(next) => cursor = Some(next.to_owned()),
+                    None => return (seen, pages),
+                }
+                assert!(pages.len() < 100, "the listing ends");
+            }
+        }
+    };
+
+    for (filter, limit, pages) in [
+        (None, None, vec![50, 50, 50, 50, 50]),
+        (None, Some(100), vec![100, 100, 50]),
+        (None, Some(7), [vec![7; 35], vec![5]].concat()),
+        (Some(DEAD), Some(100), vec![84]),
+        (Some(RETRYING), Some(40), vec![40, 40, 40, 40, 6]),
+    ] {
+        let (seen, sizes) = walk(filter, limit).await;
+        assert_eq!(sizes, pages, "{filter:?} {limit:?}");
+        let ids: Vec<String> = seen
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect();
+        let unique: BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(
+            unique.len(),
+            ids.len(),
+            "no duplicates ({filter:?} {limit:?})"
+        );
+        let wanted: BTreeSet<&String> = expected
+            .iter()
+            .filter(|(_, (_, status))| filter.is_none_or(|f| f == status))
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(unique, wanted, "no gaps ({filter:?} {limit:?})");
+        let times: Vec<&str> = seen
+            .iter()
+            .map(|i| i["last_failed_at"].as_str().unwrap())
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[0] >= w[1]),
+            "newest first ({filter:?} {limit:?})"
+        );
+        for item in &seen {
+            let id = item["id"].as_str().unwrap();
+            assert_eq!(item["status"], expected[id].1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_listed_failure_shows_what_the_sync_recorded() {
+    let admin = Admin::new().await;
+    let ratings = admin.env.ratings(3, 1);
+    admin.env.put(&ratings).await;
+    admin.env.engine().run(generous_deadline()).await;
+
+    let answer = admin.call(Endpoint::List.request().admin()).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["limit"], 50);
+    assert!(answer.body["next_cursor"].is_null());
+    let items = answer.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    let item = &items[0];
+    let invalid = &ratings[2];
+    assert_eq!(item["id"], invalid.id);
+    assert_eq!(item["rating_id"], invalid.id);
+    assert_eq!(item["tenant_id"], invalid.tenant_id);
+    assert_eq!(
+        item["error_message"],
+        format!("Invalid rating value: {}. Must be 1-5", invalid.rating)
+    );
+    assert_eq!(item["retry_count"], 1);
+    assert!(item["last_retry_at"].is_null());
+    assert!(item["next_retry_at"].is_null());
+    assert_eq!(item["status"], DEAD);
+    assert_eq!(item["retryable"], false);
+    assert_eq!(item["failed_at"], item["last_failed_at"]);
+}
+
+#[tokio::test]
+async fn a_cursor_is_refused_when_altered_or_used_with_another_filter() {
+    let admin = Admin::new().await;
+    let at = timestamp(chrono::Utc::now());
+    let items: Vec<Item> = (0..5).map(|i| admin.dead_letter(i, DEAD, &at)).collect();
+    seed::put_items(&admin.env.client, &admin.env.tables.failed_uploads, items)
+        .await
+        .unwrap();
+    let page = admin
+        .call(
+            Req::new(
+                Endpoint::List,
+                "/api/admin/ratings/failed-uploads?limit=2&status=dead",
+            )
+            .admin(),
+        )
+        .await;
+    let cursor = page.body["next_cursor"].as_str().unwrap().to_owned();
+    let (payload, tag) = cursor.split_once('.').unwrap();
+    let mut decoded: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    decoded["p"]["dead"]["after"]["id"] = json!("zzz");
+    let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(decoded.to_string()));
+
+    for (query, says) in [
+        (
+            format!("limit=2&status=dead&cursor={forged}"),
+            "signature does not match",
+        ),
+        (format!("limit=2&cursor={cursor}"), "issued for status=dead"),
+        (
+            format!("limit=2&status=retrying&cursor={cursor}"),
+            "issued for status=dead",
+        ),
+    ] {
+        let answer = admin
+            .call(
+                Req::new(
+                    Endpoint::List,
+                    &format!("/api/admin/ratings/failed-uploads?{query}"),
+                )
+                .admin(),
+            )
+            .await;
+        answer.assert_error(400, "INVALID_CURSOR");
+        assert!(answer.message().contains(says), "{}", answer.message());
+    }
+    let next = admin
+        .call(
+            Req::new(
+                Endpoint::List,
+                &format!("/api/admin/ratings/failed-uploads?limit=2&status=dead&cursor={cursor}"),
+            )
+            .admin(),
+        )
+        .await;
+    assert_eq!(next.status, 200, "the genuine cursor still works");
+    assert_eq!(next.body["count"], 2);
+}
+
+// ---------------------------------------------------------------------------
+// The retry.
+
+fn retry_request(id: &str) -> Req {
+    Req::new(
+        Endpoint::Retry,
+        &format!("/api/admin/ratings/failed-uploads/{id}/retry"),
+    )
+    .admin()
+}
+
+#[tokio::test]
+async fn retrying_an_unknown_id_is_404() {
+    let admin = Admin::new().await;
+    let answer = admin.call(retry_request("no-such-rating")).await;
+    answer.assert_error(404, "NOT_FOUND");
+    assert_eq!(answer.body["error"]["details"]["id"], "no-such-rating");
+    assert_eq!(admin.env.stats().await["requests_total"], 0);
+}
+
+#[tokio::test]
+async fn retrying_a_rating_that_is_gone_removes_its_failure() {
+    let admin = Admin::new().await;
+    let ratings = admin.env.ratings(1, 1);
+    admin.env.put(&ratings).await;
+    admin.env.engine().run(generous_deadline()).await;
+    let id = &ratings[0].id;
+    assert_eq!(admin.env.dead_letters().await.len(), 1);
+    admin
+        .env
+        .client
+        .delete_item()
+        .table_name(&admin.env.tables.ratings)
+        .key("id", s(id))
+        .send()
+        .await
+        .unwrap();
+
+    let answer = admin.call(retry_request(id)).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.body,
+        json!({
+            "success": false,
+            "message": "Rating no longer exists, failed record removed",
+            "retry_triggered": false,
+        })
+    );
+    assert!(admin.env.dead_letters().await.is_empty());
+    assert_eq!(admin.env.stats().await["requests_total"], 0);
+}
+
+#[tokio::test]
+async fn retrying_a_parked_rating_that_now_uploads_syncs_it_and_removes_its_failure() {
+    let admin = Admin::new().await;
+    let ratings = admin.env.ratings(1, 0);
+    admin.env.put(&ratings).await;
+    let id = &ratings[0].id;
+    // Refused for good: parked, out of every index.
+    admin
+        .env
+        .configure(json!({ "fail_rate": 1.0, "fail_status": 422 }))
+        .await;
+    admin.env.engine().run(generous_deadline()).await;
+    assert_eq!(sync_state(&admin.env.item(id).await), SyncState::Parked);
+    assert_eq!(text(&admin.env.dead_letters().await[0], "status"), DEAD);
+    admin.env.configure(json!({ "fail_rate": 0.0 })).await;
+
+    let answer = admin.call(retry_request(id)).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let item = admin.env.item(id).await;
+    assert_eq!(sync_state(&item), SyncState::Synced);
+    let remote_id = text(&item, "remote_rating_id");
+    assert_eq!(
+        answer.body,
+        json!({
+            "success": true,
+            "message": format!("Rating uploaded successfully (remote_id: {remote_id})"),
+            "retry_triggered": true,
+            "remote_id": remote_id,
+        })
+    );
+    assert!(admin.env.dead_letters().await.is_empty());
+    assert_eq!(admin.env.stats().await["creates"], 1);
+}
+
+#[tokio::test]
+async fn a_retry_that_fails_again_counts_the_attempt() {
+    let admin = Admin::new().await;
+    let ratings = admin.env.ratings(1, 0);
+    admin.env.put(&ratings).await;
+    let id = &ratings[0].id;
+    admin
+        .env
+        .configure(json!({ "fail_rate": 1.0, "fail_status": 500 }))
+        .await;
+    admin
+        .env
+        .engine_with(retry_at_once())
+        .run(generous_deadline())
+        .await;
+    let before = admin.env.store().failed_upload(id).await.unwrap().unwrap();
+    assert_eq!(before.retry_count, 1);
+    assert_eq!(before.last_retry_at, None);
+
+    let answer = admin.call(retry_request(id)).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["success"], false);
+    assert_eq!(answer.body["retry_triggered"], true);
+    let message = answer.body["message"].as_str().unwrap();
+    assert!(message.starts_with("Retry failed: "), "{message}");
+    assert!(message.contains("500"), "{message}");
+    let after = admin.env.store().failed_upload(id).await.unwrap().unwrap();
+    assert_eq!(after.retry_count, 2);
+    assert_eq!(after.failed_at, before.failed_at);
+    let retried_at = after.last_retry_at.expect("last_retry_at set");
+    assert!(retried_at.ends_with('Z'), "UTC: {retried_at}");
+    let retried_at = chrono::DateTime::parse_from_rfc3339(&retried_at).unwrap();
+    assert!(
+        chrono::Utc::now() - retried_at.with_timezone(&chrono::Utc) < chrono::Duration::seconds(60)
+    );
+    assert_eq!(
+        after.last_failed_at,
+        Some(timestamp(retried_at.with_timezone(&chrono::Utc)))
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The status page.
+
+#[tokio::test]
+async fn the_status_page_counts_everything_and_shows_the_lease_and_the_last_runs() {
+    let admin = Admin::new().await;
+    let env = &admin.env;
+    // A run: 8 synced, 2 parked.
+    env.put(&env.ratings(10, 2)).await;
+    let report = env.engine().run(generous_deadline()).await;
+    assert_eq!((report.uploaded, report.parked), (8, 2));
+    // 5 new ratings, and 3 failed ones waiting for a later attempt.
+    let start = chrono::Utc::now();
+    let fresh: Vec<_> = (100..105)
+        .map(|i| seed::sample_rating(&env.prefix, i, start))
+        .collect();
+    env.put(&fresh).await;
+    let waiting: Vec<Item> = (200..203)
+        .map(|i| {
+            let mut item =
+                shared::store::new_rating_item(&seed::sample_rating(&env.prefix, i, start));
+            item.remove("synced_to_saas");
+            item.insert("sync_retry".into(), s("waiting"));
+            item.insert("next_attempt_at".into(), s("2030-01-01T00:00:00.000Z"));
+            item
+        })
+        .collect();
+    seed::put_items(&env.client, &env.tables.ratings, waiting)
+        .await
+        .unwrap();
+    let at = timestamp(start);
+    let retrying: Vec<Item> = (200..203)
+        .map(|i| admin.dead_letter(i, RETRYING, &at))
+        .collect();
+    seed::put_items(&env.client, &env.tables.failed_uploads, retrying)
+        .await
+        .unwrap();
+    // Two logged conflicts, and a scheduled run holding the lease.
+    let conflicts: Vec<Item> = (0..2)
+        .map(|i| {
+            HashMap::from([
+                ("pk".to_owned(), s("conflict")),
+                ("sk".to_owned(), s(&format!("{at}#r{i}"))),
+            ])
+        })
+        .collect();
+    seed::put_items(&env.client, &env.tables.sync_state, conflicts)
+        .await
+        .unwrap();
+    let until = chrono::Utc::now() + chrono::Duration::seconds(60);
+    env.store()
+        .acquire_lease(LEASE_NAME, "scheduled-run-1", until, chrono::Utc::now())
+        .await
+        .unwrap();
+    let before = admin.snapshot().await;
+
+    let answer = admin.call(Endpoint::Status.request().admin()).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let body = &answer.body;
+    assert_eq!(body["success"], true);
+    assert_eq!(body["pending_count"], 8, "5 pending and 3 waiting");
+    assert_eq!(body["waiting_count"], 3);
+    assert_eq!(body["failed_count"], 5, "3 retrying and 2 parked");
+    assert_eq!(body["parked_count"], 2);
+    assert_eq!(body["conflict_count"], 2);
+    assert_eq!(
+        body["lease"],
+        json!({ "held": true, "holder": "scheduled-run-1", "until": timestamp(until) })
+    );
+    assert!(body["requeue_pass"].is_null());
+    let runs = body["recent_runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["run_id"], report.run_id);
+    assert_eq!(runs[0]["uploaded"], 8);
+    assert_eq!(
+        admin.snapshot().await,
+        before,
+        "the status page changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn the_status_page_of_a_fresh_install_is_all_zeros() {
+    let admin = Admin::new().await;
+    let answer = admin.call(Endpoint::Status.request().admin()).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    for count in [
+        "pending_count",
+        "waiting_count",
+        "failed_count",
+        "parked_count",
+        "conflict_count",
+    ] {
+        assert_eq!(answer.body[count], 0, "{count}");
+    }
+    assert_eq!(
+        answer.body["lease"],
+        json!({ "held": false, "holder": null, "until": null })
+    );
+    assert_eq!(answer.body["recent_runs"], json!([]));
+}
