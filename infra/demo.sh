@@ -5,7 +5,9 @@
 #   3. run the scheduled-rating-sync function through the Lambda Runtime API
 #      (cargo lambda watch + cargo lambda invoke, with an EventBridge event),
 #   4. print its report and what the simulator and the dead-letter table hold,
-#   5. stop everything it started.
+#   5. ask the admin API where the sync stands (admin-sync-status, through
+#      cargo lambda watch, with a local super_admin token),
+#   6. stop everything it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
@@ -19,7 +21,7 @@ invalid=${DEMO_INVALID:-5}
 step() { printf '\n== %s\n' "$*" >&2; }
 
 step "building"
-cargo build --quiet -p local-stack -p scheduled-rating-sync
+cargo build --quiet -p local-stack -p scheduled-rating-sync -p admin-sync-status
 step "creating tables and seeding $count ratings ($invalid invalid)"
 cargo run --quiet -p local-stack -- create-tables
 cargo run --quiet -p local-stack -- seed --count "$count" --invalid "$invalid"
@@ -54,3 +56,15 @@ grep '^{' "$log" | tail -n 5 || true
 
 step "what the sync left behind"
 cargo run --quiet -p local-stack -- summary
+
+step "the admin API: GET /api/admin/sync/ratings/status (admin-sync-status through cargo lambda watch)"
+token=$(cargo run --quiet -p local-stack -- token --sub demo)
+python3 - "http://127.0.0.1:$port/lambda-url/admin-sync-status/api/admin/sync/ratings/status" "$token" <<'PY'
+import json, sys, urllib.request
+request = urllib.request.Request(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]})
+with urllib.request.urlopen(request, timeout=120) as answer:
+    status = json.load(answer)
+runs = status.pop("recent_runs")
+status["recent_runs"] = [f"{r['started_at']}  {r['message']}" for r in runs]
+print(json.dumps(status, indent=2))
+PY

@@ -57,6 +57,9 @@ export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABL
 export ATOM_SAAS_API_URL=$(head -n 1 "$state/simulator.out" | cut -d' ' -f2)
 export ATOM_SAAS_API_TOKEN="$token"
 export ATOM_INSTANCE_ID=local-atom
+# The admin API's token secret: random per run unless given
+# (`cargo run -p local-stack -- token` signs with it).
+export ADMIN_JWT_SECRET="${ADMIN_JWT_SECRET:-local-admin-$(python3 -c 'import secrets; print(secrets.token_hex(24))')}"
 echo "with-local-stack: DynamoDB at $AWS_ENDPOINT_URL_DYNAMODB, marketplace simulator at $ATOM_SAAS_API_URL" >&2
 
 "$@"

@@ -4,7 +4,11 @@
 //! local-stack create-tables               tables from template.yaml
 //! local-stack seed --count N --invalid K   N pending ratings, the last K invalid
 //! local-stack summary                      what the sync left behind
+//! local-stack token [--sub S] [--minutes N] [--role R] [--agent-id A --maturity M]
+//!                                          an admin API token (super_admin by default)
 //! ```
+//! `token` signs with ADMIN_JWT_SECRET (infra/with-local-stack.sh sets a
+//! random one) and prints only the token, for `TOKEN=$(...)`.
 //! Table names come from RATINGS_TABLE, FAILED_UPLOADS_TABLE and
 //! SYNC_STATE_TABLE (defaults as in production); the simulator from
 //! ATOM_SAAS_API_URL.
@@ -46,6 +50,12 @@ fn flag(args: &[String], name: &str, default: usize) -> Result<usize, String> {
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| format!("{name} needs a whole number")),
     }
+}
+
+/// The value after `--flag`, if given.
+fn text_flag(args: &[String], name: &str) -> Option<String> {
+    let at = args.iter().position(|a| a == name)?;
+    args.get(at + 1).cloned()
 }
 
 async fn run(args: &[String]) -> Result<(), String> {
@@ -117,8 +127,35 @@ async fn run(args: &[String]) -> Result<(), String> {
                 );
             }
         }
+        "token" => {
+            let secret = std::env::var("ADMIN_JWT_SECRET").map_err(|_| {
+                "ADMIN_JWT_SECRET is not set: run this through infra/with-local-stack.sh".to_owned()
+            })?;
+            let minutes = flag(args, "--minutes", 60)?;
+            let expires = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(|e| e.to_string())?
+                .as_secs()
+                + 60 * minutes as u64;
+            let mut claims = serde_json::json!({
+                "sub": text_flag(args, "--sub").unwrap_or_else(|| "local-admin".into()),
+                "role": text_flag(args, "--role").unwrap_or_else(|| shared::auth::ADMIN_ROLE.into()),
+                "exp": expires,
+            });
+            for (name, claim) in [("--agent-id", "agent_id"), ("--maturity", "maturity")] {
+                if let Some(value) = text_flag(args, name) {
+                    claims[claim] = value.into();
+                }
+            }
+            let token = shared::auth::sign_token(&shared::config::Secret::new(secret), &claims)
+                .map_err(|e| e.to_string())?;
+            println!("{token}");
+        }
         _ => {
-            println!("usage: local-stack create-tables | seed [--count N] [--invalid K] | summary");
+            println!(
+                "usage: local-stack create-tables | seed [--count N] [--invalid K] | summary \
+                 | token [--sub S] [--minutes N] [--role R] [--agent-id A --maturity M]"
+            );
         }
     }
     Ok(())
