@@ -1508,7 +1508,7 @@ async fn the_status_page_counts_everything_and_shows_the_lease_and_the_last_runs
     let conflicts: Vec<Item> = (0..2)
         .map(|i| {
             HashMap::from([
-                ("pk".to_owned(), s("conflict")),
+                ("pk".to_owned(), s(shared::store::CONFLICT_PARTITION)),
                 ("sk".to_owned(), s(&format!("{at}#r{i}"))),
             ])
         })

@@ -15,6 +15,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use chrono::{DateTime, Duration, Utc};
 
+use super::conflicts::CONFLICT_PARTITION;
 use super::lease::LEASE_PARTITION;
 use super::{
     condition_held, n, number, request_error, s, text, timestamp, Item, Store, StoreError,
@@ -24,8 +25,6 @@ use super::{
 pub const AUDIT_PARTITION: &str = "audit";
 /// How long an audit record is kept (DynamoDB's TTL removes it).
 pub const AUDIT_RETENTION_DAYS: i64 = 400;
-/// The partition the conflict log writes (one item per resolved conflict).
-const CONFLICT_LOG_PARTITION: &str = "conflict";
 /// The item that holds the progress of a full re-push.
 const REQUEUE_PARTITION: &str = "requeue";
 const REQUEUE_PASS: &str = "upload-all";
@@ -186,7 +185,7 @@ impl Store {
 
     /// The conflicts in the conflict log (resolved newest-wins by the sync).
     pub async fn count_conflicts(&self) -> Result<u64, StoreError> {
-        self.count_state_partition(CONFLICT_LOG_PARTITION).await
+        self.count_state_partition(CONFLICT_PARTITION).await
     }
 
     async fn count_state_partition(&self, partition: &str) -> Result<u64, StoreError> {
