@@ -134,14 +134,20 @@ impl Delivery {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, MarketplaceError>>,
     {
-        // Held across the retries: in the slow start, the first rating is
-        // tried to the end before another begins.
-        let Ok(_permit) = self.slow_start.acquire().await else {
-            return Delivered::NotSent;
-        };
+        // A slot for one request in flight. In the slow start it is held
+        // across the retries, so the first rating is tried to the end before
+        // another begins; after it, a rating waiting to retry gives its slot
+        // to another.
+        let mut permit = None;
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if permit.is_none() {
+                let Ok(slot) = self.slow_start.acquire().await else {
+                    return Delivered::NotSent;
+                };
+                permit = Some(slot);
+            }
             if !self.wait_for_pause().await || !self.wait_for_rate_limit().await || !self.may_send()
             {
                 return Delivered::NotSent;
@@ -182,6 +188,9 @@ impl Delivery {
             let resume = Instant::now() + wait;
             if attempt >= self.attempts || resume >= self.stop_at {
                 return Delivered::Failed(error);
+            }
+            if self.answered.load(Ordering::SeqCst) {
+                permit = None;
             }
             sleep_until(resume).await;
         }
