@@ -467,3 +467,17 @@ async fn a_local_edit_during_a_pull_survives_an_older_remote_value() {
         "edited during the pull"
     );
 }
+
+#[tokio::test]
+async fn every_re_push_an_admin_asks_for_is_applied_not_replayed() {
+    let env = TestEnv::new().await;
+    let (ratings, _) = synced(&env, 1).await;
+    let store = env.store();
+    for round in 1..=2u64 {
+        assert!(store.requeue(&ratings[0].id).await.unwrap());
+        let report = env.engine_with(push_only()).run(generous_deadline()).await;
+        assert_eq!(report.updated, 1, "round {round}: {report:?}");
+        // The simulator counts updates it applied, not answers it replayed.
+        assert_eq!(env.stats().await["updates"], round, "round {round}");
+    }
+}

@@ -29,6 +29,7 @@ pub fn sample_rating(prefix: &str, index: usize, start: DateTime<Utc>) -> Rating
         version: 1,
         remote_rating_id: None,
         sync_failures: 0,
+        sync_round: 0,
     }
 }
 

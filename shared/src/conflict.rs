@@ -178,6 +178,7 @@ mod tests {
             version: 1,
             remote_rating_id: Some("rr-1".into()),
             sync_failures: 0,
+            sync_round: 0,
         }
     }
 

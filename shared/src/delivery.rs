@@ -234,9 +234,10 @@ impl Delivery {
         let Some((limit, sent)) = &self.limit else {
             return true;
         };
-        // Arrival times at the marketplace differ a little from send times;
-        // a small guard keeps every window there under the ceiling too.
-        let window = limit.per + limit.per / 50;
+        // Arrival times at the marketplace differ a little from send times
+        // (scheduling on either side); a guard of 2%, at least 100 ms, keeps
+        // every window there under the ceiling too.
+        let window = limit.per + (limit.per / 50).max(Duration::from_millis(100));
         let mut sent = sent.lock().await;
         loop {
             let now = Instant::now();

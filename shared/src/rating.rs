@@ -32,6 +32,9 @@ pub struct Rating {
     /// How many sync attempts failed since the last success; non-zero means
     /// the rating has an item in the dead-letter table.
     pub sync_failures: u32,
+    /// Bumped when an admin puts the rating back in the backlog, so that the
+    /// re-push is a new request, not a replay of the last one.
+    pub sync_round: u32,
 }
 
 /// Where a rating stands, as anything that shows a rating reports it.
@@ -143,6 +146,7 @@ mod tests {
             version: 1,
             remote_rating_id: None,
             sync_failures: 0,
+            sync_round: 0,
         }
     }
 

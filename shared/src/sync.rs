@@ -295,11 +295,28 @@ impl SyncEngine {
             synced_skills: Mutex::default(),
             conflicts: AtomicU64::new(0),
         };
-        let outcome = match self
-            .sync_one(&run, crate::store::rating_from_item(&item))
-            .await
-        {
+        let pending = crate::store::rating_from_item(&item);
+        let attempted = pending.as_ref().ok().cloned();
+        let outcome = match self.sync_one(&run, pending).await {
             Outcome::TransientFailure(failure) => self.record_failure(&run, failure).await,
+            // Not sent (the breaker opened on this very request, or no time
+            // was left): an admin's retry still counts as an attempt.
+            Outcome::NotStarted | Outcome::Stop { .. } => {
+                let reason = run
+                    .delivery
+                    .breaker_reason()
+                    .unwrap_or_else(|| "No time left to reach the marketplace".into());
+                match attempted {
+                    Some(rating) => {
+                        self.record_failure(&run, rating.failure(reason, true))
+                            .await
+                    }
+                    None => Outcome::Failed {
+                        parked: false,
+                        message: reason,
+                    },
+                }
+            }
             outcome => outcome,
         };
         Ok(match outcome {
@@ -922,9 +939,12 @@ fn tally(report: &mut SyncReport, outcome: Outcome) {
 }
 
 /// The same for every retry of one version of one rating, across runs, and
-/// different for every edit.
+/// different for every edit and every re-push an admin asked for.
 fn idempotency_key(operation: &str, rating: &Rating) -> String {
-    format!("{operation}-{}-v{}", rating.id, rating.version)
+    match rating.sync_round {
+        0 => format!("{operation}-{}-v{}", rating.id, rating.version),
+        round => format!("{operation}-{}-v{}-r{round}", rating.id, rating.version),
+    }
 }
 
 fn summary(report: &SyncReport) -> String {
@@ -987,6 +1007,7 @@ mod tests {
             version: 1,
             remote_rating_id: None,
             sync_failures: 0,
+            sync_round: 0,
         };
         let first = idempotency_key("create", &rating);
         assert_eq!(first, idempotency_key("create", &rating));
@@ -995,6 +1016,13 @@ mod tests {
         assert_ne!(
             idempotency_key("create", &rating),
             idempotency_key("update", &rating)
+        );
+        let edited = idempotency_key("update", &rating);
+        rating.sync_round = 1;
+        assert_ne!(
+            edited,
+            idempotency_key("update", &rating),
+            "a re-push is a new request"
         );
     }
 

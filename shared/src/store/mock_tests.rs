@@ -75,6 +75,7 @@ fn rating() -> Rating {
         version: 3,
         remote_rating_id: None,
         sync_failures: 0,
+        sync_round: 0,
     }
 }
 

@@ -352,7 +352,9 @@ impl Store {
     }
 
     /// Puts a rating back in the backlog, whatever its state (an admin retry,
-    /// or a full re-push).
+    /// or a full re-push). It starts a new sync round, so its upload carries
+    /// a new idempotency key and is applied again rather than answered from
+    /// the marketplace's memory of the last one.
     pub async fn requeue(&self, rating_id: &str) -> Result<bool, StoreError> {
         let table = &self.tables.ratings;
         let requeued = self
@@ -361,10 +363,13 @@ impl Store {
             .table_name(table)
             .key("id", s(rating_id))
             .update_expression(
-                "SET synced_to_saas = :pending REMOVE sync_retry, next_attempt_at, sync_parked_at",
+                "SET synced_to_saas = :pending, sync_round = if_not_exists(sync_round, :zero) + :one \
+                 REMOVE sync_retry, next_attempt_at, sync_parked_at",
             )
             .condition_expression("attribute_exists(id)")
             .expression_attribute_values(":pending", s(PENDING))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
             .send()
             .await;
         condition_held(requeued, table, "UpdateItem")
@@ -435,6 +440,9 @@ pub fn rating_from_item(item: &Item) -> PendingRating {
             .filter(|v| !v.is_empty())
             .map(str::to_owned),
         sync_failures,
+        sync_round: number(item, "sync_round")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
     })
 }
 
