@@ -201,36 +201,48 @@ impl MarketplaceClient {
         if status.is_success() {
             return Ok((status, body));
         }
-        let message = error_message(&body);
-        Err(match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => MarketplaceError::Unauthorized {
-                status: status.as_u16(),
+        Err(classify(status, &body, retry_after, skill_id, remote_id))
+    }
+}
+
+/// What an error answer means: the classification every retry decision is
+/// made from (see [`MarketplaceError::is_transient`]).
+fn classify(
+    status: StatusCode,
+    body: &[u8],
+    retry_after: Option<Duration>,
+    skill_id: &str,
+    remote_id: Option<&str>,
+) -> MarketplaceError {
+    let message = || error_message(body);
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => MarketplaceError::Unauthorized {
+            status: status.as_u16(),
+        },
+        StatusCode::NOT_FOUND => match remote_id {
+            Some(remote_id) => MarketplaceError::RemoteRatingGone {
+                remote_id: remote_id.to_owned(),
             },
-            StatusCode::NOT_FOUND => match remote_id {
-                Some(remote_id) => MarketplaceError::RemoteRatingGone {
-                    remote_id: remote_id.to_owned(),
-                },
-                None => MarketplaceError::UnknownSkill {
-                    skill_id: skill_id.to_owned(),
-                },
+            None => MarketplaceError::UnknownSkill {
+                skill_id: skill_id.to_owned(),
             },
-            StatusCode::CONFLICT => MarketplaceError::AlreadyRated {
-                existing_id: serde_json::from_slice::<Accepted>(&body)
-                    .ok()
-                    .and_then(|a| a.id.or(a.rating_id))
-                    .and_then(id_text),
-            },
-            StatusCode::TOO_MANY_REQUESTS => MarketplaceError::RateLimited { retry_after },
-            StatusCode::REQUEST_TIMEOUT => MarketplaceError::Timeout,
-            s if s.is_server_error() => MarketplaceError::Server {
-                status: s.as_u16(),
-                message,
-            },
-            s => MarketplaceError::Rejected {
-                status: s.as_u16(),
-                message,
-            },
-        })
+        },
+        StatusCode::CONFLICT => MarketplaceError::AlreadyRated {
+            existing_id: serde_json::from_slice::<Accepted>(body)
+                .ok()
+                .and_then(|a| a.id.or(a.rating_id))
+                .and_then(id_text),
+        },
+        StatusCode::TOO_MANY_REQUESTS => MarketplaceError::RateLimited { retry_after },
+        StatusCode::REQUEST_TIMEOUT => MarketplaceError::Timeout,
+        s if s.is_server_error() => MarketplaceError::Server {
+            status: s.as_u16(),
+            message: message(),
+        },
+        s => MarketplaceError::Rejected {
+            status: s.as_u16(),
+            message: message(),
+        },
     }
 }
 
@@ -354,6 +366,51 @@ mod tests {
         assert_eq!(error_message(b"plain text"), "plain text");
         assert_eq!(error_message(b""), "(empty body)");
         assert!(error_message("x".repeat(1000).as_bytes()).chars().count() <= 301);
+    }
+
+    #[test]
+    fn every_status_is_classified_transient_or_permanent() {
+        let wait = Some(Duration::from_secs(3));
+        // (status, on update?, transient?, what it is)
+        let table = [
+            (400, false, false, "Rejected"),
+            (401, false, false, "Unauthorized"),
+            (403, false, false, "Unauthorized"),
+            (404, false, false, "UnknownSkill"),
+            (404, true, false, "RemoteRatingGone"),
+            (408, false, true, "Timeout"),
+            (409, false, false, "AlreadyRated"),
+            (422, false, false, "Rejected"),
+            (429, false, true, "RateLimited"),
+            (500, false, true, "Server"),
+            (502, false, true, "Server"),
+            (503, false, true, "Server"),
+            (504, false, true, "Server"),
+        ];
+        for (status, update, transient, kind) in table {
+            let error = classify(
+                StatusCode::from_u16(status).unwrap(),
+                br#"{"error":"why","id":"rr-7"}"#,
+                wait,
+                "skill-1",
+                update.then_some("rr-7"),
+            );
+            assert_eq!(error.is_transient(), transient, "{status}: {error:?}");
+            assert!(
+                format!("{error:?}").starts_with(kind),
+                "{status}: {error:?}"
+            );
+        }
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, b"", wait, "s", None),
+            MarketplaceError::RateLimited { retry_after: wait }
+        );
+        assert_eq!(
+            classify(StatusCode::CONFLICT, br#"{"id":"rr-7"}"#, None, "s", None),
+            MarketplaceError::AlreadyRated {
+                existing_id: Some("rr-7".into())
+            }
+        );
     }
 
     #[test]
