@@ -170,6 +170,9 @@ class Simulator:
             self.config = copy.deepcopy(self.base_config)
             self.rng = random.Random(self.seed)
             self.ratings = {}  # id -> rating
+            # (skill_id, user_id) -> id: the one-rating-per-user rule without a
+            # scan, so a backlog of 10,000 does not slow every create down.
+            self.by_user = {}
             self.next_seq = 1
             self.idempotency = {}  # (method, path, key) -> (status, body bytes)
             self.creates = self.updates = 0
@@ -255,11 +258,12 @@ class Simulator:
                   "updated_at": updated_at, "instance_id": instance_id}
         self.next_seq += 1
         self.ratings[rating["id"]] = rating
+        self.by_user[(skill_id, user_id)] = rating["id"]
         return rating
 
     def _find(self, skill_id, user_id):
-        return next((r for r in self.ratings.values()
-                     if r.get("skill_id") == skill_id and r.get("user_id") == user_id), None)
+        rating_id = self.by_user.get((skill_id, user_id))
+        return self.ratings.get(rating_id) if rating_id else None
 
     def _public(self, rating):
         out = {k: rating[k] for k in RATING_FIELDS if k in rating}
@@ -362,8 +366,10 @@ class Simulator:
 
     def delete(self, rating_id):
         with self.lock:
-            if self.ratings.pop(rating_id, None) is None:
+            rating = self.ratings.pop(rating_id, None)
+            if rating is None:
                 raise SimError(404, "rating not found")
+            self.by_user.pop((rating.get("skill_id"), rating.get("user_id")), None)
 
 
 class Handler(BaseHTTPRequestHandler):
