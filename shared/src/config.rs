@@ -160,29 +160,20 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// The configuration of a deployed function: the environment, with the
-    /// secrets read from Secrets Manager where their ARNs are given (see
-    /// [`crate::secrets`]). Called once per cold start.
+    /// The configuration of a deployed function (see [`Environment`]).
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let secrets = crate::secrets::load_from_secrets_manager(aws).await?;
-        Self::from_lookup(|name| {
-            secrets
-                .get(name)
-                .cloned()
-                .or_else(|| std::env::var(name).ok())
-        })
+        Self::from_environment(&Environment::load(aws).await?)
+    }
+
+    pub fn from_environment(environment: &Environment) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| environment.get(name))
     }
 
     /// Reads the configuration through `lookup`, so that tests need not touch
     /// the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
-        let defaults = TableNames::with_prefix("");
-        let tables = TableNames {
-            ratings: env.or("RATINGS_TABLE", defaults.ratings),
-            failed_uploads: env.or("FAILED_UPLOADS_TABLE", defaults.failed_uploads),
-            sync_state: env.or("SYNC_STATE_TABLE", defaults.sync_state),
-        };
+        let tables = env.tables();
 
         let base_url = env.required("ATOM_SAAS_API_URL")?;
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
@@ -302,23 +293,17 @@ impl AdminConfig {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// The configuration of a deployed admin function: the environment,
-    /// with `ADMIN_JWT_SECRET` read from Secrets Manager when
-    /// `ADMIN_JWT_SECRET_SECRET_ARN` is given (see [`crate::secrets`]).
-    /// Called once per cold start.
+    /// The configuration of a deployed admin function (see [`Environment`]).
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let secrets = crate::secrets::load_from_secrets_manager(aws).await?;
-        Self::from_lookup(|name| {
-            secrets
-                .get(name)
-                .cloned()
-                .or_else(|| std::env::var(name).ok())
-        })
+        Self::from_environment(&Environment::load(aws).await?)
+    }
+
+    pub fn from_environment(environment: &Environment) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| environment.get(name))
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
-        let defaults = TableNames::with_prefix("");
         let secret = env.required("ADMIN_JWT_SECRET")?;
         if secret.len() < MIN_ADMIN_SECRET_BYTES {
             return Err(ConfigError::Invalid {
@@ -332,13 +317,43 @@ impl AdminConfig {
             });
         }
         Ok(Self {
-            tables: TableNames {
-                ratings: env.or("RATINGS_TABLE", defaults.ratings),
-                failed_uploads: env.or("FAILED_UPLOADS_TABLE", defaults.failed_uploads),
-                sync_state: env.or("SYNC_STATE_TABLE", defaults.sync_state),
-            },
+            tables: env.tables(),
             jwt_secret: Secret::new(secret),
         })
+    }
+}
+
+/// What a deployed function reads its settings from: the process
+/// environment, with the secrets read from Secrets Manager in place where
+/// their ARNs are given (see [`crate::secrets`]). Loaded once per cold
+/// start, and shared by [`Config`] and [`AdminConfig`] where a function
+/// needs both, so each secret is read once.
+#[derive(Clone, Default)]
+pub struct Environment {
+    secrets: std::collections::HashMap<String, String>,
+}
+
+impl fmt::Debug for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&String> = self.secrets.keys().collect();
+        f.debug_struct("Environment")
+            .field("secrets_read", &names)
+            .finish()
+    }
+}
+
+impl Environment {
+    pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            secrets: crate::secrets::load_from_secrets_manager(aws).await?,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.secrets
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
     }
 }
 
@@ -346,6 +361,16 @@ impl AdminConfig {
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
+    /// The three table names, each with its default.
+    fn tables(&self) -> TableNames {
+        let defaults = TableNames::with_prefix("");
+        TableNames {
+            ratings: self.or("RATINGS_TABLE", defaults.ratings),
+            failed_uploads: self.or("FAILED_UPLOADS_TABLE", defaults.failed_uploads),
+            sync_state: self.or("SYNC_STATE_TABLE", defaults.sync_state),
+        }
+    }
+
     /// A set but blank variable counts as unset.
     fn get(&self, name: &str) -> Option<String> {
         (self.0)(name)

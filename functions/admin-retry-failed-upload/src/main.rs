@@ -8,15 +8,17 @@
 
 use lambda_http::{service_fn, Error, Request};
 use shared::api::{invocation_deadline, retry, AdminContext, SyncApi};
-use shared::config::{AdminConfig, Config};
+use shared::config::{AdminConfig, Config, Environment};
 use shared::store::Store;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
     let aws = shared::aws_config().await;
-    let config = Config::load(&aws).await?;
-    let admin = AdminConfig::load(&aws).await?;
+    // One read of the environment and its secrets for both configurations.
+    let environment = Environment::load(&aws).await?;
+    let config = Config::from_environment(&environment)?;
+    let admin = AdminConfig::from_environment(&environment)?;
     let (dynamodb, requests) = shared::counted_dynamodb_client_from(&aws);
     let engine = shared::sync_engine(&config, dynamodb.clone())?.counting_requests_with(requests);
     let context = AdminContext::new(Store::new(dynamodb, admin.tables), &admin.jwt_secret)?;
