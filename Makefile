@@ -4,19 +4,22 @@
 # Each installs what it needs (pinned, into ./.venv) on first use.
 
 SHELL := /bin/bash
+# The SAM CLI, from its own virtualenv; it needs a region even offline.
+SAM := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam
 .DEFAULT_GOAL := help
-.PHONY: help demo test bench package bootstrap fmt-check clippy simulator-tests cfn-lint integration openapi
+.PHONY: help demo test bench package sam-build bootstrap bootstrap-sam fmt-check clippy simulator-tests cfn-lint sam-validate integration openapi
 
 help:
 	@echo "make demo   run one scheduled sync against the local stack and show what it did"
-	@echo "make test   format check, clippy, unit and integration tests, cfn-lint"
+	@echo "make test   format check, clippy, unit and integration tests, cfn-lint, sam validate"
 	@echo "make bench  measure the drain rate against C/L; writes BENCHMARKS.md"
 	@echo "make package  release arm64 binaries of every function (target/lambda/)"
+	@echo "make sam-build  sam build: the same binaries, staged in .aws-sam/ for sam deploy"
 
 demo:
 	infra/demo.sh
 
-test: bootstrap fmt-check clippy simulator-tests cfn-lint integration openapi
+test: bootstrap fmt-check clippy simulator-tests cfn-lint sam-validate integration openapi
 	@echo "make test: all checks passed"
 
 # Not part of the tests: numbers, written down in BENCHMARKS.md.
@@ -24,12 +27,25 @@ bench: bootstrap
 	python3 infra/bench.py
 
 # Release arm64 binaries for Lambda, with cargo-lambda and its zig (pinned in
-# infra/requirements.txt): target/lambda/<function>/bootstrap.
+# infra/requirements.txt): target/lambda/<function>/bootstrap. Only the
+# functions' binaries, so that their dependencies' features are the ones
+# `sam build` gives them (it builds each with --bin), not the test crates'.
+FUNCTIONS := $(notdir $(wildcard functions/*))
 package: bootstrap
-	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
+
+# `sam build` before `sam deploy`: cargo-lambda (from .venv) builds each
+# function's release arm64 binary, no Docker. Not part of make test: a cold
+# release build takes many minutes.
+sam-build: bootstrap bootstrap-sam
+	PATH="$(CURDIR)/.venv/bin:$$PATH" $(SAM) build
 
 bootstrap:
 	infra/bootstrap.sh
+
+# The SAM CLI lives in its own virtualenv, .venv-sam (its pins clash with moto's).
+bootstrap-sam:
+	infra/bootstrap-sam.sh
 
 fmt-check:
 	cargo fmt --all -- --check
@@ -42,6 +58,11 @@ simulator-tests:
 
 cfn-lint: bootstrap
 	.venv/bin/cfn-lint template.yaml
+
+# SAM's own validation of the transform, and its cfn-lint pass; offline, but
+# it wants a region.
+sam-validate: bootstrap-sam
+	$(SAM) validate --lint
 
 # Unit tests and the integration tests, with moto and the simulator running.
 # The admin API tests record every answer in target/admin-api-responses/ for
