@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # The SAM CLI, from its own virtualenv; it needs a region even offline.
 SAM := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam
 .DEFAULT_GOAL := help
-.PHONY: help demo test bench package sam-build bootstrap bootstrap-sam fmt-check clippy simulator-tests cfn-lint sam-validate integration openapi
+.PHONY: help demo test bench package sam-build bootstrap bootstrap-sam fmt-check clippy simulator-tests cfn-lint sam-validate template-tests integration openapi
 
 help:
 	@echo "make demo   run one scheduled sync against the local stack and show what it did"
@@ -19,7 +19,7 @@ help:
 demo:
 	infra/demo.sh
 
-test: bootstrap fmt-check clippy simulator-tests cfn-lint sam-validate integration openapi
+test: bootstrap fmt-check clippy simulator-tests cfn-lint sam-validate template-tests integration openapi
 	@echo "make test: all checks passed"
 
 # Not part of the tests: numbers, written down in BENCHMARKS.md.
@@ -63,6 +63,11 @@ cfn-lint: bootstrap
 # it wants a region.
 sam-validate: bootstrap-sam
 	$(SAM) validate --lint
+
+# template.yaml against the code and the README: secrets only as ARNs, IAM
+# without wildcards, alarms CloudWatch accepts, every setting documented.
+template-tests: bootstrap
+	.venv/bin/python -m unittest infra/test_template.py
 
 # Unit tests and the integration tests, with moto and the simulator running.
 # The admin API tests record every answer in target/admin-api-responses/ for

@@ -1,0 +1,441 @@
+"""template.yaml checked against the code, CloudWatch's limits and the README.
+
+cfn-lint and `sam validate --lint` check that the template is well formed;
+these tests check what they cannot know:
+
+* every function is built by cargo-lambda for provided.al2023 on arm64, with
+  timeouts that fit its trigger, and the schedule follows its parameter;
+* no secret value is configuration: the functions get `*_SECRET_ARN`
+  variables only, and each may read exactly the secrets its `main.rs` loads
+  (a `Config` needs the marketplace token, an `AdminConfig` the admin
+  secret);
+* IAM has no wildcard, DynamoDB rights name the template's tables and
+  indexes, and the rights granted are the operations `shared/src/store` sends;
+* every alarm is one CloudWatch accepts for every allowed parameter value
+  (period times evaluation periods: at most one day under an hour's period,
+  seven days otherwise), and watches metrics the code emits;
+* the dashboard body is JSON and shows every alarm;
+* the README's configuration tables list every environment variable the code
+  reads or the template sets, and every parameter with its default.
+
+The template is read with a plain YAML parser: it is written in long-form
+intrinsics (`Ref:`, `Fn::Sub:`), never `!Ref`.
+"""
+
+import json
+import pathlib
+import re
+import unittest
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TEMPLATE = yaml.safe_load((ROOT / "template.yaml").read_text())
+RESOURCES = TEMPLATE["Resources"]
+PARAMETERS = TEMPLATE["Parameters"]
+GLOBAL_FUNCTION = TEMPLATE["Globals"]["Function"]
+README = (ROOT / "README.md").read_text()
+
+# The API Gateway HTTP API answers 503 after 30 s, whatever the function does.
+HTTP_API_TIMEOUT_SECONDS = 30
+# Lambda's longest timeout, which the scheduled run uses whole.
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+
+
+def rust_source(path):
+    """The file without its `#[cfg(test)]` module."""
+    return (ROOT / path).read_text().split("#[cfg(test)]")[0]
+
+
+def of_type(kind):
+    return {name: r for name, r in RESOURCES.items() if r["Type"] == kind}
+
+
+FUNCTIONS = of_type("AWS::Serverless::Function")
+ALARMS = of_type("AWS::CloudWatch::Alarm")
+TABLES = of_type("AWS::DynamoDB::Table")
+
+
+def binary(function):
+    return function["Metadata"]["BuildProperties"]["Binary"]
+
+
+def environment(function):
+    merged = dict(GLOBAL_FUNCTION.get("Environment", {}).get("Variables", {}))
+    merged.update(function["Properties"].get("Environment", {}).get("Variables", {}))
+    return merged
+
+
+def statements(function):
+    found = []
+    for policy in function["Properties"].get("Policies", []):
+        found.extend(policy["Statement"])
+    return found
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def event_types(function):
+    return {e["Type"] for e in function["Properties"].get("Events", {}).values()}
+
+
+def secret_settings():
+    """SECRET_SETTINGS in shared/src/secrets.rs: the settings that may come
+    from Secrets Manager."""
+    source = rust_source("shared/src/secrets.rs")
+    match = re.search(r"SECRET_SETTINGS: \[&str; \d+\] = \[([^\]]*)\]", source)
+    return re.findall(r'"([A-Z_]+)"', match.group(1))
+
+
+def emitted_metrics():
+    """The metric names of the EMF line (shared/src/metrics.rs)."""
+    source = rust_source("shared/src/metrics.rs")
+    return set(re.findall(r'\("([A-Za-z]+)", "(?:Count|Milliseconds)"', source))
+
+
+def metric_function_dimensions():
+    """The values of the Function dimension: the FUNCTION constants of the
+    code that emits the metrics."""
+    values = set()
+    for path in ["functions/scheduled-rating-sync/src/main.rs", "shared/src/api/sync_ratings.rs"]:
+        values.update(re.findall(r'const FUNCTION: &str = "([a-z-]+)"', rust_source(path)))
+    return values
+
+
+def parameter_range(value):
+    """(smallest, largest) a number in the template can be: itself, or the
+    bounds of the parameter it refers to."""
+    if isinstance(value, dict):
+        parameter = PARAMETERS[value["Ref"]]
+        if "AllowedValues" in parameter:
+            allowed = [int(v) for v in parameter["AllowedValues"]]
+            return min(allowed), max(allowed)
+        return int(parameter["MinValue"]), int(parameter["MaxValue"])
+    return int(value), int(value)
+
+
+class Functions(unittest.TestCase):
+    def test_every_function_is_built_by_cargo_lambda_for_al2023_on_arm64(self):
+        self.assertEqual(GLOBAL_FUNCTION["Runtime"], "provided.al2023")
+        self.assertEqual(GLOBAL_FUNCTION["Architectures"], ["arm64"])
+        self.assertEqual(GLOBAL_FUNCTION["Handler"], "bootstrap")
+        self.assertEqual(len(FUNCTIONS), 5)
+        for name, function in FUNCTIONS.items():
+            with self.subTest(name):
+                self.assertEqual(function["Metadata"]["BuildMethod"], "rust-cargolambda")
+                self.assertTrue((ROOT / "functions" / binary(function) / "src/main.rs").exists())
+                properties = function["Properties"]
+                for key in ["Runtime", "Architectures", "Handler"]:
+                    self.assertNotIn(key, properties, "set once, in Globals")
+                self.assertEqual(properties["CodeUri"], ".", "built in the workspace")
+
+    def test_timeouts_fit_the_trigger(self):
+        for name, function in FUNCTIONS.items():
+            with self.subTest(name):
+                timeout = function["Properties"]["Timeout"]
+                env = environment(function)
+                if "HttpApi" in event_types(function):
+                    self.assertLess(timeout, HTTP_API_TIMEOUT_SECONDS)
+                else:
+                    self.assertEqual(event_types(function), {"Schedule"})
+                    self.assertEqual(timeout, LAMBDA_MAX_TIMEOUT_SECONDS)
+                # A run stops starting uploads this long before its deadline,
+                # which must leave room for one whole request.
+                if "RATING_SYNC_DEADLINE_MARGIN_SECONDS" in env:
+                    margin = int(env["RATING_SYNC_DEADLINE_MARGIN_SECONDS"])
+                    request = int(env.get("ATOM_SAAS_TIMEOUT_SECONDS", 10))
+                    self.assertGreater(margin, request)
+                    self.assertLess(margin, timeout)
+
+    def test_the_schedule_and_the_function_get_the_interval_parameter(self):
+        interval = PARAMETERS["RatingSyncIntervalMinutes"]
+        self.assertEqual((interval["Default"], interval["MinValue"]), (30, 5))
+        scheduled = [f for f in FUNCTIONS.values() if "Schedule" in event_types(f)]
+        self.assertEqual(len(scheduled), 1)
+        (function,) = scheduled
+        (event,) = function["Properties"]["Events"].values()
+        self.assertEqual(
+            event["Properties"]["Schedule"],
+            {"Fn::Sub": "rate(${RatingSyncIntervalMinutes} minutes)"},
+        )
+        self.assertEqual(
+            environment(function)["RATING_SYNC_INTERVAL_MINUTES"],
+            {"Ref": "RatingSyncIntervalMinutes"},
+        )
+
+    def test_the_metrics_namespace_reaches_the_functions_that_emit_metrics(self):
+        self.assertEqual(PARAMETERS["MetricsNamespace"]["Default"], "AtomRatingSync")
+        self.assertIn('"AtomRatingSync"', rust_source("shared/src/metrics.rs"))
+        emitting = {
+            n for n, f in FUNCTIONS.items() if binary(f) in metric_function_dimensions()
+        }
+        self.assertEqual(len(emitting), 2)
+        for name in emitting:
+            self.assertEqual(
+                environment(FUNCTIONS[name])["RATING_SYNC_METRICS_NAMESPACE"],
+                {"Ref": "MetricsNamespace"},
+            )
+
+
+class Secrets(unittest.TestCase):
+    TOKEN_ARN = {
+        "Fn::If": [
+            "CreateMarketplaceTokenSecret",
+            {"Ref": "MarketplaceTokenSecret"},
+            {"Ref": "AtomSaasApiTokenSecretArn"},
+        ]
+    }
+    ADMIN_ARN = {"Ref": "AdminJwtSecret"}
+
+    def test_no_secret_value_is_a_parameter_or_an_environment_variable(self):
+        self.assertEqual(secret_settings(), ["ATOM_SAAS_API_TOKEN", "ADMIN_JWT_SECRET"])
+        for name, parameter in PARAMETERS.items():
+            self.assertNotIn("NoEcho", parameter, f"{name}: secrets live in Secrets Manager")
+        for name, function in FUNCTIONS.items():
+            for setting in secret_settings():
+                self.assertNotIn(setting, environment(function), name)
+
+    def test_the_secrets_are_secrets_manager_secrets(self):
+        admin = RESOURCES["AdminJwtSecret"]
+        self.assertEqual(admin["Type"], "AWS::SecretsManager::Secret")
+        generated = admin["Properties"]["GenerateSecretString"]
+        self.assertGreaterEqual(generated["PasswordLength"], 32, "MIN_ADMIN_SECRET_BYTES")
+        self.assertIn("MIN_ADMIN_SECRET_BYTES: usize = 32", rust_source("shared/src/config.rs"))
+        token = RESOURCES["MarketplaceTokenSecret"]
+        self.assertEqual(token["Type"], "AWS::SecretsManager::Secret")
+        self.assertEqual(token["Condition"], "CreateMarketplaceTokenSecret")
+        # Created empty: the operator sets the value; the template never has it.
+        self.assertNotIn("SecretString", token["Properties"])
+        self.assertNotIn("GenerateSecretString", token["Properties"])
+        self.assertEqual(PARAMETERS["AtomSaasApiTokenSecretArn"]["Default"], "")
+
+    def test_each_function_may_read_exactly_the_secrets_it_loads(self):
+        for name, function in FUNCTIONS.items():
+            with self.subTest(name):
+                main = rust_source(f"functions/{binary(function)}/src/main.rs")
+                # Config (the sync's) holds the token, AdminConfig the admin
+                # secret; each is built by load, from_environment or from_env.
+                built = set(re.findall(r"\b(Admin)?Config::(?:load|from_environment|from_env)\(", main))
+                wanted = {}
+                if "" in built:
+                    wanted["ATOM_SAAS_API_TOKEN_SECRET_ARN"] = self.TOKEN_ARN
+                if "Admin" in built:
+                    wanted["ADMIN_JWT_SECRET_SECRET_ARN"] = self.ADMIN_ARN
+                self.assertTrue(wanted)
+                env = environment(function)
+                given = {k: v for k, v in env.items() if k.endswith("_SECRET_ARN")}
+                self.assertEqual(given, wanted)
+                readable = [
+                    resource
+                    for statement in statements(function)
+                    if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
+                    for resource in as_list(statement["Resource"])
+                ]
+                self.assertCountEqual(readable, list(wanted.values()))
+
+
+class Permissions(unittest.TestCase):
+    def test_no_wildcard_and_no_broad_policy(self):
+        for name, function in FUNCTIONS.items():
+            for policy in function["Properties"].get("Policies", []):
+                self.assertIsInstance(policy, dict, f"{name}: only inline statements")
+                self.assertEqual(list(policy), ["Statement"], name)
+            for statement in statements(function):
+                self.assertEqual(statement["Effect"], "Allow")
+                for action in as_list(statement["Action"]):
+                    self.assertNotIn("*", action, name)
+                for resource in as_list(statement["Resource"]):
+                    self.assertNotIn("*", json.dumps(resource), name)
+
+    def test_dynamodb_rights_name_the_tables_and_their_indexes(self):
+        indexes = {
+            table: {i["IndexName"] for i in r["Properties"].get("GlobalSecondaryIndexes", [])}
+            for table, r in TABLES.items()
+        }
+        for name, function in FUNCTIONS.items():
+            for statement in statements(function):
+                actions = as_list(statement["Action"])
+                if not any(a.startswith("dynamodb:") for a in actions):
+                    continue
+                self.assertTrue(all(a.startswith("dynamodb:") for a in actions), name)
+                for resource in as_list(statement["Resource"]):
+                    if "Fn::GetAtt" in resource:
+                        table, attribute = resource["Fn::GetAtt"].split(".")
+                        self.assertEqual(attribute, "Arn")
+                        self.assertIn(table, TABLES)
+                    else:
+                        match = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/([\w-]+)", resource["Fn::Sub"])
+                        self.assertIsNotNone(match, resource)
+                        table, index = match.groups()
+                        self.assertIn(index, indexes[table], name)
+                        self.assertEqual(actions, ["dynamodb:Query"], f"{name}: an index is only queried")
+
+    def test_the_rights_granted_are_the_operations_the_store_sends(self):
+        operations = {
+            "get_item": "GetItem", "put_item": "PutItem", "update_item": "UpdateItem",
+            "delete_item": "DeleteItem", "query": "Query", "scan": "Scan",
+            "batch_write_item": "BatchWriteItem", "batch_get_item": "BatchGetItem",
+            "transact_write_items": "TransactWriteItems", "transact_get_items": "TransactGetItems",
+        }
+        sent = set()
+        queried_indexes = set()
+        store = ROOT / "shared/src/store"
+        for path in sorted(store.glob("*.rs")):
+            if path.name == "mock_tests.rs":
+                continue
+            source = rust_source(path.relative_to(ROOT))
+            for call in re.findall(r"\.(\w+)\(\)\s*\n?\s*\.table_name", source):
+                if call in operations:
+                    sent.add("dynamodb:" + operations[call])
+            if "batch_write_item()" in source:
+                sent.add("dynamodb:BatchWriteItem")
+            for constant in re.findall(r"\.index_name\((\w+)\)", source):
+                queried_indexes.add(constant)
+        granted = set()
+        granted_indexes = set()
+        for function in FUNCTIONS.values():
+            for statement in statements(function):
+                granted.update(a for a in as_list(statement["Action"]) if a.startswith("dynamodb:"))
+                for resource in as_list(statement["Resource"]):
+                    if isinstance(resource, dict) and "/index/" in resource.get("Fn::Sub", ""):
+                        granted_indexes.add(resource["Fn::Sub"].rsplit("/", 1)[1])
+        self.assertIn("dynamodb:Query", sent)
+        self.assertEqual(granted, sent, "granted to some function vs sent by shared/src/store")
+        values = {}
+        for path in store.glob("*.rs"):
+            values.update(re.findall(r'pub const (\w+_INDEX): &str = "([\w-]+)"', path.read_text()))
+        self.assertEqual({values[c] for c in queried_indexes}, granted_indexes)
+
+
+class Tables(unittest.TestCase):
+    def test_on_demand_recoverable_encrypted_and_protected(self):
+        self.assertEqual(PARAMETERS["TableDeletionProtection"]["Default"], "true")
+        self.assertEqual(set(TABLES), {"RatingsTable", "FailedUploadsTable", "SyncStateTable"})
+        for name, table in TABLES.items():
+            with self.subTest(name):
+                properties = table["Properties"]
+                self.assertEqual(properties["BillingMode"], "PAY_PER_REQUEST")
+                self.assertIs(
+                    properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], True
+                )
+                self.assertIs(properties["SSESpecification"]["SSEEnabled"], True)
+                self.assertEqual(
+                    properties["DeletionProtectionEnabled"], {"Ref": "TableDeletionProtection"}
+                )
+
+    def test_outputs_name_the_api_and_the_tables(self):
+        outputs = TEMPLATE["Outputs"]
+        for name in ["AdminApiUrl", "RatingsTableName", "FailedUploadsTableName", "SyncStateTableName"]:
+            self.assertIn(name, outputs)
+        self.assertEqual(outputs["RatingsTableName"]["Value"], {"Ref": "RatingsTable"})
+
+
+class Alarms(unittest.TestCase):
+    def test_every_alarm_is_accepted_by_cloudwatch_for_every_parameter_value(self):
+        self.assertTrue(ALARMS)
+        for name, alarm in ALARMS.items():
+            with self.subTest(name):
+                properties = alarm["Properties"]
+                period = int(properties["Period"])
+                self.assertTrue(period in (10, 20, 30) or period % 60 == 0)
+                low, high = parameter_range(properties["EvaluationPeriods"])
+                self.assertGreaterEqual(low, 1)
+                limit = 86_400 if period < 3_600 else 604_800
+                self.assertLessEqual(period * high, limit, "evaluation range too long")
+                if "DatapointsToAlarm" in properties:
+                    self.assertEqual(properties["DatapointsToAlarm"], properties["EvaluationPeriods"])
+                # The stack's topic always, AlarmTopicArn as well when given.
+                topic, given = {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}
+                actions = {"Fn::If": ["HasAlarmTopicArn", [topic, given], [topic]]}
+                self.assertEqual(properties["AlarmActions"], actions)
+                self.assertEqual(properties.get("OKActions", actions), actions)
+
+    def test_the_sync_alarms_watch_metrics_the_code_emits(self):
+        metrics = emitted_metrics()
+        self.assertEqual(
+            metrics,
+            {"Uploaded", "Updated", "Failed", "Parked", "Conflicts", "Backlog",
+             "DurationMs", "BreakerOpen", "RunSucceeded", "RunFailed"},
+        )
+        watched = set()
+        for name, alarm in ALARMS.items():
+            properties = alarm["Properties"]
+            if properties["Namespace"] == "AWS/Lambda":
+                continue
+            self.assertEqual(properties["Namespace"], {"Ref": "MetricsNamespace"}, name)
+            self.assertIn(properties["MetricName"], metrics, name)
+            (dimension,) = properties["Dimensions"]
+            self.assertEqual(dimension["Name"], "Function")
+            self.assertIn(dimension["Value"], metric_function_dimensions(), name)
+            watched.add(properties["MetricName"])
+        self.assertEqual(watched, {"RunSucceeded", "RunFailed", "Failed", "Parked"})
+
+    def test_no_successful_run_in_two_intervals(self):
+        (alarm,) = [a["Properties"] for a in ALARMS.values() if a["Properties"]["MetricName"] == "RunSucceeded"]
+        # N periods of 120 s: 2N minutes, two intervals, without arithmetic.
+        self.assertEqual(alarm["Period"], 120)
+        self.assertEqual(alarm["EvaluationPeriods"], {"Ref": "RatingSyncIntervalMinutes"})
+        self.assertEqual(alarm["DatapointsToAlarm"], {"Ref": "RatingSyncIntervalMinutes"})
+        self.assertEqual(alarm["TreatMissingData"], "breaching")
+        self.assertEqual((alarm["Statistic"], alarm["Threshold"]), ("Sum", 1))
+        self.assertEqual(alarm["ComparisonOperator"], "LessThanThreshold")
+
+    def test_every_function_has_an_errors_alarm(self):
+        watched = {
+            a["Properties"]["Dimensions"][0]["Value"]["Ref"]
+            for a in ALARMS.values()
+            if a["Properties"]["Namespace"] == "AWS/Lambda"
+        }
+        self.assertEqual(watched, set(FUNCTIONS))
+
+    def test_the_dashboard_is_json_and_shows_every_alarm(self):
+        (dashboard,) = of_type("AWS::CloudWatch::Dashboard").values()
+        body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+        references = set(re.findall(r"\$\{([\w:.]+)\}", body))
+        for reference in references:
+            head = reference.split(".")[0]
+            self.assertTrue(head in RESOURCES or head in PARAMETERS or head.startswith("AWS::"), reference)
+        parsed = json.loads(re.sub(r"\$\{([\w:.]+)\}", r"<\1>", body))
+        widgets = parsed["widgets"]
+        (alarm_widget,) = [w for w in widgets if w["type"] == "alarm"]
+        self.assertEqual(
+            set(alarm_widget["properties"]["alarms"]), {f"<{name}.Arn>" for name in ALARMS}
+        )
+        shown = set()
+        for widget in widgets:
+            for metric in widget["properties"].get("metrics", []):
+                if metric[0] == "<MetricsNamespace>":
+                    shown.add(metric[1])
+        self.assertEqual(shown, emitted_metrics())
+
+
+class Readme(unittest.TestCase):
+    def rows(self):
+        """The first cell of every table row of the README, unquoted."""
+        return set(re.findall(r"^\| `([A-Za-z0-9_]+)` \|", README, re.MULTILINE))
+
+    def test_every_environment_variable_is_documented(self):
+        variables = set(re.findall(r'"([A-Z][A-Z0-9_]{3,})"', rust_source("shared/src/config.rs")))
+        variables.update(f"{name}_SECRET_ARN" for name in secret_settings())
+        variables.update(re.findall(r'std::env::var\("([A-Z_]+)"\)', rust_source("shared/src/metrics.rs")))
+        variables.update({"RUST_LOG", "AWS_ENDPOINT_URL_DYNAMODB"})
+        for function in FUNCTIONS.values():
+            variables.update(environment(function))
+        self.assertIn("RATING_SYNC_METRICS_NAMESPACE", variables)
+        self.assertEqual(variables - self.rows(), set(), "missing from the README's tables")
+
+    def test_every_parameter_is_documented_with_its_default(self):
+        for name, parameter in PARAMETERS.items():
+            with self.subTest(name):
+                row = re.search(rf"^\| `{name}` \|([^\n]*)$", README, re.MULTILINE)
+                self.assertIsNotNone(row, "missing from the README's parameter table")
+                default = str(parameter.get("Default", "required"))
+                if default == "":
+                    default = "empty"
+                self.assertIn(default, row.group(1).split("|")[0])
+
+
+if __name__ == "__main__":
+    unittest.main()
