@@ -479,13 +479,16 @@ class Handler(BaseHTTPRequestHandler):
             except Exception as err:  # a simulator bug still gets an answer
                 traceback.print_exc()
                 status, body, headers = 500, {"error": f"simulator bug: {err!r}"}, None
-            sim.record(entry, status=status)
-            self.send(status, body, headers)
-            # Arrival to answer sent: the latency knob plus the simulator's own
+            # Arrival to answer ready: the latency knob plus the simulator's own
             # time, so a benchmark can tell when the simulator is the bottleneck.
-            sim.record(entry, took_ms=round((time.time() - entry["at"]) * 1000, 1))
+            sim.record(entry, status=status,
+                       took_ms=round((time.time() - entry["at"]) * 1000, 1))
         finally:
+            # Out of flight before the answer is written: a client can send its
+            # next request only once it has this answer, so counting it in
+            # flight any longer would show a cap overshoot that never happened.
             sim.leave(generation)
+        self.send(status, body, headers)
 
     def process(self, path, parts, raw, key, entry):
         """Auth, script, failure roll, then the real work: (status, body, headers)."""
