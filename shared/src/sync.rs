@@ -320,7 +320,11 @@ impl SyncEngine {
             outcome => outcome,
         };
         Ok(match outcome {
-            Outcome::Created | Outcome::Updated => {
+            Outcome::Created
+            | Outcome::Updated
+            | Outcome::Linked
+            | Outcome::Pulled
+            | Outcome::InSync => {
                 let item = self.store.rating_item(rating_id).await?;
                 match item.as_ref().and_then(|i| i.get("remote_rating_id")) {
                     Some(remote) => RatingRetry::Synced {
@@ -329,24 +333,14 @@ impl SyncEngine {
                     None => RatingRetry::RatingGone,
                 }
             }
-            Outcome::Linked | Outcome::Pulled | Outcome::InSync => {
-                let item = self.store.rating_item(rating_id).await?;
-                match item.as_ref().and_then(|i| i.get("remote_rating_id")) {
-                    Some(remote) => RatingRetry::Synced {
-                        remote_id: remote.as_s().cloned().unwrap_or_default(),
-                    },
-                    None => RatingRetry::RatingGone,
-                }
-            }
-            Outcome::Unresolved(reason) => RatingRetry::Failed { error: reason },
             Outcome::ChangedDuringUpload | Outcome::Skipped => RatingRetry::ChangedMeanwhile,
-            Outcome::Failed { message, .. } => RatingRetry::Failed { error: message },
+            Outcome::Failed { message, .. } | Outcome::Unresolved(message) => {
+                RatingRetry::Failed { error: message }
+            }
+            // Turned into recorded failures above.
             Outcome::NotStarted | Outcome::Stop { .. } | Outcome::TransientFailure(_) => {
                 RatingRetry::Failed {
-                    error: run
-                        .delivery
-                        .breaker_reason()
-                        .unwrap_or_else(|| "No time left to reach the marketplace".into()),
+                    error: "No time left to reach the marketplace".into(),
                 }
             }
         })
