@@ -12,13 +12,14 @@
 //! | `requeue` | `upload-all` | how far the current full re-push got |
 //! | `conflict` | (written by the conflict log) | counted for the status page |
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
 use super::conflicts::CONFLICT_PARTITION;
 use super::lease::LEASE_PARTITION;
 use super::{
-    condition_held, n, number, request_error, s, text, timestamp, Item, Store, StoreError,
+    condition_held, count_all, n, number, request_error, s, text, timestamp, Item, Store,
+    StoreError,
 };
 
 /// The partition of the audit trail.
@@ -190,26 +191,13 @@ impl Store {
 
     async fn count_state_partition(&self, partition: &str) -> Result<u64, StoreError> {
         let table = &self.tables.sync_state;
-        let mut total = 0u64;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(partition))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| request_error(table, "Query", e))?;
-            total += u64::try_from(out.count()).unwrap_or(0);
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(total),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(partition));
+        count_all(query, table).await
     }
 
     /// The full re-push under way, if one is.

@@ -14,12 +14,13 @@
 //! first, one partition per status, for the admin API; the base table's key
 //! (the rating's id) cannot order anything.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::ratings::Disposition;
 use super::{
-    condition_held, n, number, request_error, s, text, timestamp, Item, Store, StoreError,
+    condition_held, count_all, n, number, request_error, s, text, timestamp, Item, Store,
+    StoreError,
 };
 use crate::rating::SyncFailure;
 
@@ -283,28 +284,15 @@ impl Store {
     /// The dead-letter items of one status, counted through [`FAILED_INDEX`].
     pub async fn count_failed_uploads(&self, status: &str) -> Result<u64, StoreError> {
         let table = &self.tables.failed_uploads;
-        let mut total = 0u64;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(table)
-                .index_name(FAILED_INDEX)
-                .key_condition_expression("#status = :status")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", s(status))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| request_error(table, "Query", e))?;
-            total += u64::try_from(out.count()).unwrap_or(0);
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(total),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(table)
+            .index_name(FAILED_INDEX)
+            .key_condition_expression("#status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status));
+        count_all(query, table).await
     }
 }
 

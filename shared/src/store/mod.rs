@@ -139,6 +139,30 @@ where
     }
 }
 
+/// Counts every item a query matches, page after page (`Select::Count`
+/// reads no attributes but still pages at 1 MB).
+async fn count_all(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    table: &str,
+) -> Result<u64, StoreError> {
+    let mut total = 0u64;
+    let mut start = None;
+    loop {
+        let out = query
+            .clone()
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| request_error(table, "Query", e))?;
+        total += u64::try_from(out.count()).unwrap_or(0);
+        match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(total),
+        }
+    }
+}
+
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }

@@ -21,11 +21,11 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::Select;
 use chrono::{DateTime, Utc};
 
 use super::{
-    condition_held, n, number, request_error, s, text, timestamp, Item, Store, StoreError,
+    condition_held, count_all, n, number, request_error, s, text, timestamp, Item, Store,
+    StoreError,
 };
 use crate::conflict::RemoteRating;
 use crate::rating::{MalformedRating, PendingRating, Rating, SyncFailure, SyncState};
@@ -161,22 +161,7 @@ impl Store {
 
     /// Every item of the partition of `source`, due or not.
     async fn count(&self, source: WorkSource) -> Result<u64, StoreError> {
-        let mut total = 0u64;
-        let mut start = None;
-        loop {
-            let out = self
-                .work_query(source)
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| request_error(&self.tables.ratings, "Query", e))?;
-            total += u64::try_from(out.count()).unwrap_or(0);
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(total),
-            }
-        }
+        count_all(self.work_query(source), &self.tables.ratings).await
     }
 
     /// Records that the marketplace holds `rating` under `remote_id`.
