@@ -45,7 +45,7 @@ bootstrap:
 
 # The SAM CLI lives in its own virtualenv, .venv-sam (its pins clash with moto's).
 bootstrap-sam:
-	infra/bootstrap-sam.sh
+	infra/bootstrap.sh sam
 
 fmt-check:
 	cargo fmt --all -- --check

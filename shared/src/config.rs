@@ -156,10 +156,6 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     /// The configuration of a deployed function (see [`Environment`]).
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Self::from_environment(&Environment::load(aws).await?)
@@ -289,10 +285,6 @@ pub struct AdminConfig {
 }
 
 impl AdminConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     /// The configuration of a deployed admin function (see [`Environment`]).
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Self::from_environment(&Environment::load(aws).await?)
