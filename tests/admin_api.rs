@@ -1542,6 +1542,13 @@ async fn the_status_page_counts_everything_and_shows_the_lease_and_the_last_runs
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["run_id"], report.run_id);
     assert_eq!(runs[0]["uploaded"], 8);
+    // Recorded as the run ended (the same format orders as text).
+    let last_success = body["last_success_at"].as_str().expect("a time");
+    assert!(last_success >= report.finished_at.as_str(), "{body}");
+    assert!(
+        last_success <= body["checked_at"].as_str().unwrap(),
+        "{body}"
+    );
     assert_eq!(
         admin.snapshot().await,
         before,
@@ -1568,4 +1575,5 @@ async fn the_status_page_of_a_fresh_install_is_all_zeros() {
         json!({ "held": false, "holder": null, "until": null })
     );
     assert_eq!(answer.body["recent_runs"], json!([]));
+    assert!(answer.body["last_success_at"].is_null());
 }

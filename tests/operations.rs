@@ -3,8 +3,12 @@
 
 use std::process::Stdio;
 
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::*;
 use serde_json::{json, Value};
+use shared::config::SyncSettings;
 
 /// A secret in the local Secrets Manager (moto); its ARN.
 async fn put_secret(name: &str, value: &str) -> String {
@@ -64,8 +68,14 @@ async fn the_token_comes_from_secrets_manager_and_never_reaches_a_log() {
     env.put(&env.ratings(20, 2)).await;
     let arn = put_secret(&format!("{}marketplace-token", env.prefix), TOKEN).await;
 
-    let (output, report) =
-        sync_in_a_process(&env, &[("ATOM_SAAS_API_TOKEN_SECRET_ARN", &arn)]).await;
+    let (output, report) = sync_in_a_process(
+        &env,
+        &[
+            ("ATOM_SAAS_API_TOKEN_SECRET_ARN", &arn),
+            ("RATING_SYNC_INTERVAL_MINUTES", "30"),
+        ],
+    )
+    .await;
 
     // The simulator accepts only TOKEN: the uploads prove it was read.
     assert_eq!(report["uploaded"], 18, "{report}");
@@ -86,6 +96,8 @@ async fn the_token_comes_from_secrets_manager_and_never_reaches_a_log() {
         .expect("an EMF line");
     assert_eq!(emf["Uploaded"], 18);
     assert_eq!(emf["Parked"], 2);
+    assert_eq!(emf["RunSucceeded"], 1);
+    assert_eq!(emf["IntervalsSinceSuccess"], 0, "the interval was given");
     assert_eq!(
         emf["_aws"]["CloudWatchMetrics"][0]["Namespace"],
         "AtomRatingSync"
@@ -139,4 +151,100 @@ async fn a_secret_that_cannot_be_read_stops_the_function_with_a_clear_error() {
         text.contains("could not be read from Secrets Manager"),
         "{text}"
     );
+}
+
+/// Moves a time of the health item `ago` into the past: the test cannot
+/// wait for schedule intervals to pass, so it makes them have passed.
+async fn backdate(env: &TestEnv, attribute: &str, ago: chrono::Duration) {
+    let at = (chrono::Utc::now() - ago).timestamp_millis();
+    env.client
+        .update_item()
+        .table_name(&env.tables.sync_state)
+        .key("pk", AttributeValue::S("health".into()))
+        .key("sk", AttributeValue::S("sync".into()))
+        .update_expression("SET #at = :at")
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_names("#at", attribute)
+        .expression_attribute_values(":at", AttributeValue::N(at.to_string()))
+        .send()
+        .await
+        .expect("backdate the health item");
+}
+
+/// Ratings `from..to`, new and pending.
+async fn put_new(env: &TestEnv, from: usize, to: usize) {
+    let start = chrono::Utc::now();
+    let ratings: Vec<_> = (from..to)
+        .map(|i| local_stack::seed::sample_rating(&env.prefix, i, start))
+        .collect();
+    env.put(&ratings).await;
+}
+
+/// The no-successful-run alarm watches IntervalsSinceSuccess, which each
+/// scheduled run computes from the health item: counted from the last
+/// success, or from the first run before any, whichever engine ran.
+#[tokio::test]
+async fn each_scheduled_run_reports_the_intervals_since_a_run_last_succeeded() {
+    let env = TestEnv::new().await;
+    let every_30_minutes = SyncSettings {
+        schedule_interval: Some(Duration::from_secs(30 * 60)),
+        ..SyncSettings::default()
+    };
+    // A wrong token: one 401 opens the breaker, the run fails.
+    let failing = env.engine_with_token(every_30_minutes.clone(), "wrong-token");
+    let working = env.engine_with(every_30_minutes);
+    env.put(&env.ratings(3, 0)).await;
+
+    let first = failing.run(generous_deadline()).await;
+    assert!(!first.success, "{first:?}");
+    assert_eq!(first.intervals_since_success, Some(0), "the first run");
+    assert_eq!(
+        env.store()
+            .sync_health()
+            .await
+            .unwrap()
+            .unwrap()
+            .last_success_at,
+        None
+    );
+
+    backdate(&env, "first_run_ms", chrono::Duration::minutes(61)).await;
+    let never = failing.run(generous_deadline()).await;
+    assert_eq!(never.intervals_since_success, Some(2), "no success yet");
+
+    let success = working.run(generous_deadline()).await;
+    assert!(success.success && success.uploaded == 3, "{success:?}");
+    assert_eq!(success.intervals_since_success, Some(0));
+
+    put_new(&env, 100, 102).await;
+    for (minutes_ago, expected) in [(31, 1), (59, 2), (95, 3)] {
+        backdate(
+            &env,
+            "last_success_ms",
+            chrono::Duration::minutes(minutes_ago),
+        )
+        .await;
+        let failed = failing.run(generous_deadline()).await;
+        assert!(!failed.success);
+        assert_eq!(
+            failed.intervals_since_success,
+            Some(expected),
+            "{minutes_ago} minutes after the last success"
+        );
+    }
+
+    // The admin function has no interval: it records its outcome, and a
+    // success there counts for the scheduled runs too.
+    let admin = env
+        .engine_with(SyncSettings::default())
+        .run(generous_deadline())
+        .await;
+    assert!(admin.success && admin.uploaded == 2, "{admin:?}");
+    assert_eq!(admin.intervals_since_success, None);
+    let health = env.store().sync_health().await.unwrap().unwrap();
+    let since = chrono::Utc::now() - health.last_success_at.expect("a success");
+    assert!(since < chrono::Duration::minutes(1), "{since}");
+    put_new(&env, 200, 201).await;
+    let next = failing.run(generous_deadline()).await;
+    assert_eq!(next.intervals_since_success, Some(0));
 }

@@ -101,7 +101,7 @@ pub fn namespace() -> String {
 
 /// The EMF document of one run: the metrics, under a `Function` dimension.
 pub fn run_metrics(report: &SyncReport, namespace: &str, function: &str) -> serde_json::Value {
-    let metrics = [
+    let mut metrics = vec![
         ("Uploaded", "Count", report.uploaded),
         ("Updated", "Count", report.updated),
         ("Failed", "Count", report.failed),
@@ -113,6 +113,9 @@ pub fn run_metrics(report: &SyncReport, namespace: &str, function: &str) -> serd
         ("RunSucceeded", "Count", u64::from(report.success)),
         ("RunFailed", "Count", u64::from(!report.success)),
     ];
+    if let Some(intervals) = report.intervals_since_success {
+        metrics.push(("IntervalsSinceSuccess", "Count", intervals));
+    }
     let mut document = serde_json::json!({
         "_aws": {
             "Timestamp": chrono::Utc::now().timestamp_millis(),
@@ -204,5 +207,21 @@ mod tests {
         assert_eq!(doc["BreakerOpen"], 0);
         assert_eq!(doc["RunSucceeded"], 1);
         assert_eq!(doc["Function"], "scheduled-rating-sync");
+        assert!(
+            doc.get("IntervalsSinceSuccess").is_none(),
+            "only where the schedule's interval is known"
+        );
+
+        let scheduled = SyncReport {
+            intervals_since_success: Some(2),
+            ..report
+        };
+        let doc = run_metrics(&scheduled, "Ns", "scheduled-rating-sync");
+        assert_eq!(doc["IntervalsSinceSuccess"], 2);
+        assert!(doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|metric| metric["Name"] == "IntervalsSinceSuccess"));
     }
 }

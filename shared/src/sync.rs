@@ -199,11 +199,13 @@ impl SyncEngine {
                     holder,
                     until, "another sync run holds the lease; nothing done"
                 );
-                return SyncReport::already_running(run_id, timestamp(started));
+                let mut report = SyncReport::already_running(run_id, timestamp(started));
+                self.record_outcome(&mut report).await;
+                return report;
             }
             Err(err) => {
                 error!(error = %err, "could not take the run lease");
-                return SyncReport {
+                let mut report = SyncReport {
                     run_id,
                     started_at: timestamp(started),
                     finished_at: timestamp(Utc::now()),
@@ -211,6 +213,8 @@ impl SyncEngine {
                     error: Some(format!("Could not take the run lease: {err}")),
                     ..SyncReport::default()
                 };
+                self.record_outcome(&mut report).await;
+                return report;
             }
         }
         info!(
@@ -257,6 +261,7 @@ impl SyncEngine {
         report.message = summary(&report);
         report.finished_at = timestamp(Utc::now());
         report.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.record_outcome(&mut report).await;
         // The report's own write is the one request not counted.
         report.dynamodb_requests = self
             .requests
@@ -268,6 +273,24 @@ impl SyncEngine {
         }
         log_report(&report);
         report
+    }
+
+    /// Records whether the run succeeded in the health item and, where the
+    /// schedule's interval is known, puts the intervals since a run last
+    /// succeeded into the report (the no-successful-run alarm's metric). If
+    /// DynamoDB cannot take it the report goes without: the run has failed
+    /// anyway, and its RunFailed metric says so.
+    async fn record_outcome(&self, report: &mut SyncReport) {
+        let now = Utc::now();
+        match self.store.record_run_outcome(report.success, now).await {
+            Ok(health) => {
+                report.intervals_since_success = self
+                    .settings
+                    .schedule_interval
+                    .map(|interval| health.intervals_since_success(now, interval));
+            }
+            Err(err) => warn!(error = %err, "could not record the run's outcome"),
+        }
     }
 
     /// Uploads one rating now, whatever its state, parked ones included (the

@@ -6,7 +6,7 @@
 //! and waiting, as a run's report counts it, and `waiting_count`), the
 //! dead-letter items (`failed_count`, of which `parked_count` are parked) and
 //! the conflicts in the conflict log. Then the reports of the last runs, who
-//! holds the run lease until when, and how far a full re-push got if one is
+//! holds the run lease until when, when a run last succeeded, and how far a full re-push got if one is
 //! under way.
 
 use lambda_http::http::Method;
@@ -46,6 +46,7 @@ async fn status(store: &Store) -> Result<Answer, ApiError> {
     let conflicts = store.count_conflicts().await?;
     let lease = store.lease_state(LEASE_NAME, now).await?;
     let requeue = store.requeue_pass().await?;
+    let health = store.sync_health().await?;
     let runs = store.recent_reports(RECENT_RUNS).await?;
 
     let pending = backlog.pending + backlog.waiting;
@@ -71,6 +72,7 @@ async fn status(store: &Store) -> Result<Answer, ApiError> {
             "conflict_count": conflicts,
             "lease": lease,
             "requeue_pass": requeue,
+            "last_success_at": health.and_then(|h| h.last_success_at).map(timestamp),
             "recent_runs": runs,
             "checked_at": timestamp(now),
         }),

@@ -6,7 +6,7 @@
 //!   ([`ratings`]);
 //! - the dead-letter table, one item per failing rating ([`dead_letters`]);
 //! - the state table: the run lease ([`lease`]), the reports of recent
-//!   runs ([`reports`]), and what the admin API keeps: its audit trail and
+//!   runs ([`reports`]), when a run last succeeded ([`health`]), and what the admin API keeps: its audit trail and
 //!   the progress of a full re-push ([`admin`]).
 //!
 //! Every write that could race with the Atom app or another run carries a
@@ -16,6 +16,7 @@
 mod admin;
 mod conflicts;
 mod dead_letters;
+mod health;
 mod lease;
 #[cfg(test)]
 mod mock_tests;
@@ -39,6 +40,7 @@ pub use conflicts::CONFLICT_PARTITION;
 pub use dead_letters::{
     FailedUpload, FailurePage, FailurePosition, FailureRecorded, DEAD, FAILED_INDEX, RETRYING,
 };
+pub use health::SyncHealth;
 pub use lease::LeaseOutcome;
 pub use ratings::{
     new_rating_item, rating_from_item, sync_state, BacklogCount, Disposition, MarkOutcome, PageKey,
