@@ -357,7 +357,7 @@ class Alarms(unittest.TestCase):
         self.assertEqual(
             metrics,
             {"Uploaded", "Updated", "Failed", "Parked", "Conflicts", "Backlog",
-             "DurationMs", "BreakerOpen", "RunSucceeded", "RunFailed"},
+             "DurationMs", "BreakerOpen", "RunSucceeded", "RunFailed", "IntervalsSinceSuccess"},
         )
         watched = set()
         for name, alarm in ALARMS.items():
@@ -370,23 +370,49 @@ class Alarms(unittest.TestCase):
             self.assertEqual(dimension["Name"], "Function")
             self.assertIn(dimension["Value"], metric_function_dimensions(), name)
             watched.add(properties["MetricName"])
-        self.assertEqual(watched, {"RunSucceeded", "RunFailed", "Failed", "Parked"})
+        self.assertEqual(watched, {"IntervalsSinceSuccess", "RunFailed", "Failed", "Parked"})
 
     def test_no_successful_run_in_two_intervals(self):
-        (alarm,) = [a["Properties"] for a in ALARMS.values() if a["Properties"]["MetricName"] == "RunSucceeded"]
-        # N periods of 120 s: 2N minutes, two intervals, without arithmetic.
-        self.assertEqual(alarm["Period"], 120)
-        self.assertEqual(alarm["EvaluationPeriods"], {"Ref": "RatingSyncIntervalMinutes"})
-        self.assertEqual(alarm["DatapointsToAlarm"], {"Ref": "RatingSyncIntervalMinutes"})
+        (alarm,) = [
+            a["Properties"] for a in ALARMS.values()
+            if a["Properties"]["MetricName"] == "IntervalsSinceSuccess"
+        ]
+        # The function counts the intervals (shared/src/store/health.rs); the
+        # alarm follows the latest scheduled run's count.
+        self.assertEqual(alarm["Dimensions"], [{"Name": "Function", "Value": "scheduled-rating-sync"}])
+        self.assertEqual((alarm["Statistic"], alarm["Threshold"]), ("Maximum", 2))
+        self.assertEqual(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold")
+        self.assertEqual(alarm["TreatMissingData"], "ignore")
+        # The range, and the code accepts every value of it.
+        interval = PARAMETERS["RatingSyncIntervalMinutes"]
+        self.assertEqual((interval["MinValue"], interval["MaxValue"]), (5, 1440))
+        accepted = re.search(
+            r'"RATING_SYNC_INTERVAL_MINUTES",\s*\d+,\s*(\d+)\.\.=(\d+)',
+            rust_source("shared/src/config.rs"),
+        )
+        self.assertIsNotNone(accepted, "config.rs reads RATING_SYNC_INTERVAL_MINUTES")
+        low, high = int(accepted.group(1)), int(accepted.group(2))
+        self.assertTrue(low <= 5 and 1440 <= high, (low, high))
+
+    def test_a_schedule_that_stopped_invoking_is_noticed(self):
+        (alarm,) = [
+            a["Properties"] for a in ALARMS.values()
+            if a["Properties"]["MetricName"] == "Invocations"
+        ]
+        self.assertEqual(alarm["Dimensions"][0]["Value"], {"Ref": "ScheduledRatingSyncFunction"})
         self.assertEqual(alarm["TreatMissingData"], "breaching")
         self.assertEqual((alarm["Statistic"], alarm["Threshold"]), ("Sum", 1))
         self.assertEqual(alarm["ComparisonOperator"], "LessThanThreshold")
+        # Its window holds two of the longest intervals, so a healthy
+        # schedule always has an invocation in it.
+        longest = int(PARAMETERS["RatingSyncIntervalMinutes"]["MaxValue"]) * 60
+        self.assertGreaterEqual(alarm["Period"] * alarm["EvaluationPeriods"], 2 * longest)
 
     def test_every_function_has_an_errors_alarm(self):
         watched = {
             a["Properties"]["Dimensions"][0]["Value"]["Ref"]
             for a in ALARMS.values()
-            if a["Properties"]["Namespace"] == "AWS/Lambda"
+            if a["Properties"]["Namespace"] == "AWS/Lambda" and a["Properties"]["MetricName"] == "Errors"
         }
         self.assertEqual(watched, set(FUNCTIONS))
 
