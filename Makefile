@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # The SAM CLI, from its own virtualenv; it needs a region even offline.
 SAM := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam
 .DEFAULT_GOAL := help
-.PHONY: help demo test bench package sam-build bootstrap bootstrap-sam fmt-check clippy simulator-tests cfn-lint sam-validate template-tests integration openapi
+.PHONY: help demo test bench package sam-build bootstrap bootstrap-sam fmt-check clippy simulator-tests cfn-lint sam-validate template-tests integration openapi iam
 
 help:
 	@echo "make demo   run one scheduled sync against the local stack and show what it did"
@@ -19,7 +19,7 @@ help:
 demo:
 	infra/demo.sh
 
-test: bootstrap fmt-check clippy simulator-tests cfn-lint sam-validate template-tests integration openapi
+test: bootstrap fmt-check clippy simulator-tests cfn-lint sam-validate template-tests integration openapi iam
 	@echo "make test: all checks passed"
 
 # Not part of the tests: numbers, written down in BENCHMARKS.md.
@@ -71,11 +71,18 @@ template-tests: bootstrap
 
 # Unit tests and the integration tests, with moto and the simulator running.
 # The admin API tests record every answer in target/admin-api-responses/ for
-# the openapi check; start from an empty directory so that none is stale.
+# the openapi check, and the functions' DynamoDB requests in
+# target/dynamodb-access/ for the IAM check; start from empty directories so
+# that nothing is stale.
 integration: bootstrap
-	rm -rf target/admin-api-responses
+	rm -rf target/admin-api-responses target/dynamodb-access
 	infra/with-local-stack.sh cargo test --workspace
 
 # The admin API's recorded answers against openapi.yaml (after integration).
 openapi: bootstrap
 	.venv/bin/python -m unittest infra/test_openapi.py
+
+# template.yaml's DynamoDB permissions against the requests each function
+# sent in the integration tests (after integration): all allowed, none spare.
+iam: bootstrap
+	.venv/bin/python -m unittest infra/test_iam.py

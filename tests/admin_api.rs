@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use integration_tests::access::AccessRecorder;
 use integration_tests::*;
 use lambda_http::http::{self, Method};
 use lambda_http::Body;
@@ -26,7 +27,7 @@ use shared::api::{
     MAX_BODY_BYTES,
 };
 use shared::config::{Secret, SyncSettings, TableNames};
-use shared::rating::SyncState;
+use shared::rating::{Rating, SyncState};
 use shared::store::{sync_state, timestamp, Item, Store, AUDIT_PARTITION, DEAD, RETRYING};
 use shared::sync::LEASE_NAME;
 
@@ -54,6 +55,16 @@ impl Endpoint {
             Self::List => (Method::GET, "/api/admin/ratings/failed-uploads"),
             Self::Retry => (Method::POST, "/api/admin/ratings/failed-uploads/{id}/retry"),
             Self::Status => (Method::GET, "/api/admin/sync/ratings/status"),
+        }
+    }
+
+    /// The Lambda function (its binary) that serves the endpoint.
+    fn function(self) -> &'static str {
+        match self {
+            Self::Sync => "admin-sync-ratings",
+            Self::List => "admin-list-failed-uploads",
+            Self::Retry => "admin-retry-failed-upload",
+            Self::Status => "admin-sync-status",
         }
     }
 
@@ -170,6 +181,8 @@ struct Admin {
     env: TestEnv,
     context: AdminContext,
     api: SyncApi,
+    /// Records the handlers' DynamoDB requests as their function's.
+    recorder: AccessRecorder,
 }
 
 impl Admin {
@@ -179,16 +192,22 @@ impl Admin {
 
     async fn with(settings: SyncSettings) -> Self {
         let env = TestEnv::new().await;
-        let context = AdminContext::new(env.store(), &Secret::new(SECRET)).unwrap();
-        let api = SyncApi::new(
-            context.clone(),
-            env.engine_with(settings.clone()),
-            &settings,
-        );
-        Self { env, context, api }
+        let recorder = AccessRecorder::new(&env.tables, None);
+        let client = recorder.client(&env.client);
+        let store = Store::new(client.clone(), env.tables.clone());
+        let context = AdminContext::new(store, &Secret::new(SECRET)).unwrap();
+        let engine = shared::sync_engine(&env.config(settings.clone()), client).unwrap();
+        let api = SyncApi::new(context.clone(), engine, &settings);
+        Self {
+            env,
+            context,
+            api,
+            recorder,
+        }
     }
 
     async fn call(&self, request: Req) -> Answer {
+        self.recorder.act_as(Some(request.endpoint.function()));
         let answer = match request.endpoint {
             Endpoint::Sync => {
                 sync_ratings::handle(&self.api, request.build(), generous_deadline()).await
@@ -197,6 +216,7 @@ impl Admin {
             Endpoint::List => failed_uploads::handle(&self.context, request.build()).await,
             Endpoint::Status => status::handle(&self.context, request.build()).await,
         };
+        self.recorder.act_as(None);
         read_answer(request.endpoint, answer)
     }
 
@@ -940,6 +960,93 @@ async fn an_admin_sync_runs_the_engine_and_answers_its_report() {
     assert_eq!(lease, None, "the lease was released");
 }
 
+/// `count` ratings that failed once, transiently: each waiting, with a
+/// dead-letter item. The marketplace still answers 500 to everything.
+async fn failed_once(admin: &Admin, count: usize) -> Vec<Rating> {
+    let ratings = admin.env.ratings(count, 0);
+    admin.env.put(&ratings).await;
+    admin
+        .env
+        .configure(json!({ "fail_rate": 1.0, "fail_status": 500 }))
+        .await;
+    admin
+        .env
+        .engine_with(retry_at_once())
+        .run(generous_deadline())
+        .await;
+    ratings
+}
+
+#[tokio::test]
+async fn an_admin_sync_takes_due_failures_and_records_them_as_a_scheduled_run_does() {
+    let admin = Admin::new().await;
+    let ratings = failed_once(&admin, 2).await;
+    assert_eq!(admin.env.waiting_ids().await.len(), 2);
+    // Now the first one's skill is unknown at the marketplace (404: parked),
+    // and the second uploads.
+    admin
+        .env
+        .configure(json!({ "fail_rate": 0.0, "unknown_skills": [ratings[0].skill_id] }))
+        .await;
+
+    let answer = admin.call(Endpoint::Sync.request().admin()).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["uploaded"], 1, "{}", answer.body);
+    assert_eq!(answer.body["failed"], 1, "{}", answer.body);
+    let store = admin.env.store();
+    assert_eq!(
+        store.failed_upload(&ratings[1].id).await.unwrap(),
+        None,
+        "the uploaded rating's failure is removed"
+    );
+    let parked = store.failed_upload(&ratings[0].id).await.unwrap().unwrap();
+    assert_eq!((parked.retry_count, parked.status.as_str()), (2, DEAD));
+}
+
+#[tokio::test]
+async fn a_retry_that_finds_a_newer_rating_by_the_user_at_the_marketplace_takes_it() {
+    let admin = Admin::new().await;
+    let ratings = failed_once(&admin, 1).await;
+    let rating = &ratings[0];
+    // Meanwhile the user rated the skill at the marketplace, an hour later.
+    let rated_at = chrono::DateTime::parse_from_rfc3339(&rating.updated_at).unwrap();
+    let existing = admin
+        .env
+        .simulator
+        .insert_rating(json!({
+            "skill_id": rating.skill_id,
+            "user_id": rating.user_id,
+            "rating": 5,
+            "comment": "from elsewhere",
+            "updated_at": timestamp(rated_at.to_utc() + chrono::Duration::hours(1)),
+        }))
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    admin.env.configure(json!({ "fail_rate": 0.0 })).await;
+
+    let answer = admin.call(retry_request(&rating.id)).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["success"], true, "{}", answer.body);
+    assert_eq!(answer.body["remote_id"], existing);
+    let item = admin.env.item(&rating.id).await;
+    assert_eq!(sync_state(&item), SyncState::Synced);
+    assert_eq!(text(&item, "review"), "from elsewhere", "newest wins");
+    assert!(admin.env.dead_letters().await.is_empty());
+    let logged = admin.env.store().conflicts_of(&rating.id).await.unwrap();
+    assert_eq!(logged.len(), 1);
+    assert_eq!(text(&logged[0], "strategy"), "remote_wins");
+    assert_eq!(
+        admin.env.stats().await["creates"],
+        0,
+        "no second remote rating"
+    );
+}
+
 #[tokio::test]
 async fn pending_count_is_the_whole_backlog_however_large() {
     let env_settings = retry_at_once();
@@ -1428,18 +1535,8 @@ async fn retrying_a_parked_rating_that_now_uploads_syncs_it_and_removes_its_fail
 #[tokio::test]
 async fn a_retry_that_fails_again_counts_the_attempt() {
     let admin = Admin::new().await;
-    let ratings = admin.env.ratings(1, 0);
-    admin.env.put(&ratings).await;
+    let ratings = failed_once(&admin, 1).await;
     let id = &ratings[0].id;
-    admin
-        .env
-        .configure(json!({ "fail_rate": 1.0, "fail_status": 500 }))
-        .await;
-    admin
-        .env
-        .engine_with(retry_at_once())
-        .run(generous_deadline())
-        .await;
     let before = admin.env.store().failed_upload(id).await.unwrap().unwrap();
     assert_eq!(before.retry_count, 1);
     assert_eq!(before.last_retry_at, None);
@@ -1465,6 +1562,25 @@ async fn a_retry_that_fails_again_counts_the_attempt() {
         after.last_failed_at,
         Some(timestamp(retried_at.with_timezone(&chrono::Utc)))
     );
+}
+
+#[tokio::test]
+async fn a_retry_of_a_rating_the_app_rewrote_since_it_failed_adds_to_its_failure() {
+    let admin = Admin::new().await;
+    let ratings = failed_once(&admin, 1).await;
+    let id = &ratings[0].id;
+    // The Atom app writes the whole item again: its failure count is gone,
+    // the dead-letter item stays.
+    admin.env.put(&ratings).await;
+
+    let answer = admin.call(retry_request(id)).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["success"], false, "{}", answer.body);
+    let letters = admin.env.dead_letters().await;
+    assert_eq!(letters.len(), 1, "still one item");
+    let failure = admin.env.store().failed_upload(id).await.unwrap().unwrap();
+    assert_eq!(failure.retry_count, 2, "counted on, not started again");
 }
 
 // ---------------------------------------------------------------------------

@@ -78,17 +78,20 @@ impl Intercept for RequestCounter {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        // DynamoDB's JSON protocol names the operation in X-Amz-Target:
-        // "DynamoDB_20120810.UpdateItem".
-        let operation = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .and_then(|target| target.rsplit('.').next())
-            .unwrap_or("unknown");
-        self.count(operation);
+        self.count(dynamodb_operation(context));
         Ok(())
     }
+}
+
+/// The operation a DynamoDB request is: DynamoDB's JSON protocol names it in
+/// X-Amz-Target ("DynamoDB_20120810.UpdateItem" is "UpdateItem").
+pub fn dynamodb_operation<'a>(context: &'a BeforeTransmitInterceptorContextRef<'_>) -> &'a str {
+    context
+        .request()
+        .headers()
+        .get("x-amz-target")
+        .and_then(|target| target.rsplit('.').next())
+        .unwrap_or("unknown")
 }
 
 /// The namespace of the metrics, from `RATING_SYNC_METRICS_NAMESPACE`.

@@ -7,6 +7,8 @@
 //! starts it, and drops it with all its tables when the run ends. The
 //! simulator is started here, one per test, and killed with the test.
 
+pub mod access;
+
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
@@ -23,7 +25,11 @@ use shared::sync::SyncEngine;
 pub const TOKEN: &str = "test-token-5f1c";
 
 pub struct TestEnv {
+    /// For the test's own reads and writes.
     pub client: Client,
+    /// The engines' client: its requests are recorded as the scheduled
+    /// function's (see [`access`]).
+    pub scheduled_client: Client,
     pub tables: TableNames,
     pub simulator: Simulator,
     /// Prefix of every id this test writes.
@@ -40,8 +46,11 @@ impl TestEnv {
             .await
             .expect("create tables");
         let simulator = Simulator::start(TOKEN).await.expect("start simulator");
+        let scheduled_client =
+            access::AccessRecorder::new(&tables, Some("scheduled-rating-sync")).client(&client);
         Self {
             client,
+            scheduled_client,
             tables,
             simulator,
             prefix,
@@ -66,7 +75,7 @@ impl TestEnv {
     }
 
     pub fn engine_with(&self, sync: SyncSettings) -> SyncEngine {
-        shared::sync_engine(&self.config(sync), self.client.clone()).expect("engine")
+        shared::sync_engine(&self.config(sync), self.scheduled_client.clone()).expect("engine")
     }
 
     /// An engine whose DynamoDB client counts its requests (see each
@@ -74,7 +83,7 @@ impl TestEnv {
     pub fn counting_engine(&self, sync: SyncSettings) -> SyncEngine {
         let counter = shared::metrics::RequestCounter::default();
         let client = Client::from_conf(
-            self.client
+            self.scheduled_client
                 .config()
                 .to_builder()
                 .interceptor(counter.clone())
@@ -89,7 +98,7 @@ impl TestEnv {
     pub fn engine_with_token(&self, sync: SyncSettings, token: &str) -> SyncEngine {
         let mut config = self.config(sync);
         config.marketplace.api_token = Secret::new(token);
-        shared::sync_engine(&config, self.client.clone()).expect("engine")
+        shared::sync_engine(&config, self.scheduled_client.clone()).expect("engine")
     }
 
     pub fn store(&self) -> Store {
