@@ -15,9 +15,6 @@ if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
 fi
 cd "$root"
 export PATH="$root/.venv/bin:$PATH"
-# As the template configures the deployed function: the schedule's interval,
-# for the report's intervals_since_success and its metric.
-export RATING_SYNC_INTERVAL_MINUTES=${RATING_SYNC_INTERVAL_MINUTES:-30}
 count=${DEMO_RATINGS:-300}
 invalid=${DEMO_INVALID:-5}
 

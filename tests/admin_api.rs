@@ -1665,6 +1665,7 @@ async fn the_status_page_counts_everything_and_shows_the_lease_and_the_last_runs
         last_success <= body["checked_at"].as_str().unwrap(),
         "{body}"
     );
+    assert_eq!(body["consecutive_failed_runs"], 0);
     assert_eq!(
         admin.snapshot().await,
         before,
@@ -1692,4 +1693,5 @@ async fn the_status_page_of_a_fresh_install_is_all_zeros() {
     );
     assert_eq!(answer.body["recent_runs"], json!([]));
     assert!(answer.body["last_success_at"].is_null());
+    assert_eq!(answer.body["consecutive_failed_runs"], 0);
 }

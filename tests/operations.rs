@@ -3,9 +3,8 @@
 
 use std::process::Stdio;
 
-use std::time::Duration;
-
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use integration_tests::*;
 use serde_json::{json, Value};
 use shared::config::SyncSettings;
@@ -68,14 +67,8 @@ async fn the_token_comes_from_secrets_manager_and_never_reaches_a_log() {
     env.put(&env.ratings(20, 2)).await;
     let arn = put_secret(&format!("{}marketplace-token", env.prefix), TOKEN).await;
 
-    let (output, report) = sync_in_a_process(
-        &env,
-        &[
-            ("ATOM_SAAS_API_TOKEN_SECRET_ARN", &arn),
-            ("RATING_SYNC_INTERVAL_MINUTES", "30"),
-        ],
-    )
-    .await;
+    let (output, report) =
+        sync_in_a_process(&env, &[("ATOM_SAAS_API_TOKEN_SECRET_ARN", &arn)]).await;
 
     // The simulator accepts only TOKEN: the uploads prove it was read.
     assert_eq!(report["uploaded"], 18, "{report}");
@@ -97,7 +90,7 @@ async fn the_token_comes_from_secrets_manager_and_never_reaches_a_log() {
     assert_eq!(emf["Uploaded"], 18);
     assert_eq!(emf["Parked"], 2);
     assert_eq!(emf["RunSucceeded"], 1);
-    assert_eq!(emf["IntervalsSinceSuccess"], 0, "the interval was given");
+    assert_eq!(emf["ConsecutiveFailedRuns"], 0);
     assert_eq!(
         emf["_aws"]["CloudWatchMetrics"][0]["Namespace"],
         "AtomRatingSync"
@@ -153,24 +146,6 @@ async fn a_secret_that_cannot_be_read_stops_the_function_with_a_clear_error() {
     );
 }
 
-/// Moves a time of the health item `ago` into the past: the test cannot
-/// wait for schedule intervals to pass, so it makes them have passed.
-async fn backdate(env: &TestEnv, attribute: &str, ago: chrono::Duration) {
-    let at = (chrono::Utc::now() - ago).timestamp_millis();
-    env.client
-        .update_item()
-        .table_name(&env.tables.sync_state)
-        .key("pk", AttributeValue::S("health".into()))
-        .key("sk", AttributeValue::S("sync".into()))
-        .update_expression("SET #at = :at")
-        .condition_expression("attribute_exists(pk)")
-        .expression_attribute_names("#at", attribute)
-        .expression_attribute_values(":at", AttributeValue::N(at.to_string()))
-        .send()
-        .await
-        .expect("backdate the health item");
-}
-
 /// Ratings `from..to`, new and pending.
 async fn put_new(env: &TestEnv, from: usize, to: usize) {
     let start = chrono::Utc::now();
@@ -180,71 +155,140 @@ async fn put_new(env: &TestEnv, from: usize, to: usize) {
     env.put(&ratings).await;
 }
 
-/// The no-successful-run alarm watches IntervalsSinceSuccess, which each
-/// scheduled run computes from the health item: counted from the last
-/// success, or from the first run before any, whichever engine ran.
+/// The no-successful-run alarm watches ConsecutiveFailedRuns: the scheduled
+/// runs that failed since a run last succeeded, kept in the state table
+/// across engines (cold starts); an admin success resets it, an admin
+/// failure does not count.
 #[tokio::test]
-async fn each_scheduled_run_reports_the_intervals_since_a_run_last_succeeded() {
+async fn each_scheduled_run_reports_the_scheduled_runs_failed_since_a_success() {
     let env = TestEnv::new().await;
-    let every_30_minutes = SyncSettings {
-        schedule_interval: Some(Duration::from_secs(30 * 60)),
-        ..SyncSettings::default()
-    };
     // A wrong token: one 401 opens the breaker, the run fails.
-    let failing = env.engine_with_token(every_30_minutes.clone(), "wrong-token");
-    let working = env.engine_with(every_30_minutes);
+    let failing = || env.engine_with_token(SyncSettings::default(), "wrong-token");
+    let working = || env.engine_with(SyncSettings::default());
+    let failed_scheduled_run = || async {
+        let report = failing().run(generous_deadline()).await;
+        assert!(!report.success, "{report:?}");
+        report.consecutive_failed_runs
+    };
     env.put(&env.ratings(3, 0)).await;
 
-    let first = failing.run(generous_deadline()).await;
-    assert!(!first.success, "{first:?}");
-    assert_eq!(first.intervals_since_success, Some(0), "the first run");
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        counts.push(failed_scheduled_run().await);
+    }
+    assert_eq!(counts, [Some(1), Some(2), Some(3)]);
+    let health = env.store().sync_health().await.unwrap().unwrap();
+    assert_eq!(health.last_success_at, None);
+
+    let admin_failure = failing().run_on_request(generous_deadline()).await;
+    assert!(!admin_failure.success);
     assert_eq!(
-        env.store()
-            .sync_health()
-            .await
-            .unwrap()
-            .unwrap()
-            .last_success_at,
-        None
+        admin_failure.consecutive_failed_runs, None,
+        "not a scheduled run"
+    );
+    let health = env.store().sync_health().await.unwrap().unwrap();
+    assert_eq!(
+        health.consecutive_failed_runs, 3,
+        "an admin failure is not counted"
     );
 
-    backdate(&env, "first_run_ms", chrono::Duration::minutes(61)).await;
-    let never = failing.run(generous_deadline()).await;
-    assert_eq!(never.intervals_since_success, Some(2), "no success yet");
-
-    let success = working.run(generous_deadline()).await;
+    let success = working().run(generous_deadline()).await;
     assert!(success.success && success.uploaded == 3, "{success:?}");
-    assert_eq!(success.intervals_since_success, Some(0));
-
-    put_new(&env, 100, 102).await;
-    for (minutes_ago, expected) in [(31, 1), (59, 2), (95, 3)] {
-        backdate(
-            &env,
-            "last_success_ms",
-            chrono::Duration::minutes(minutes_ago),
-        )
-        .await;
-        let failed = failing.run(generous_deadline()).await;
-        assert!(!failed.success);
-        assert_eq!(
-            failed.intervals_since_success,
-            Some(expected),
-            "{minutes_ago} minutes after the last success"
-        );
-    }
-
-    // The admin function has no interval: it records its outcome, and a
-    // success there counts for the scheduled runs too.
-    let admin = env
-        .engine_with(SyncSettings::default())
-        .run(generous_deadline())
-        .await;
-    assert!(admin.success && admin.uploaded == 2, "{admin:?}");
-    assert_eq!(admin.intervals_since_success, None);
+    assert_eq!(success.consecutive_failed_runs, Some(0));
     let health = env.store().sync_health().await.unwrap().unwrap();
+    assert_eq!(health.consecutive_failed_runs, 0);
     let since = chrono::Utc::now() - health.last_success_at.expect("a success");
     assert!(since < chrono::Duration::minutes(1), "{since}");
+
+    put_new(&env, 100, 102).await;
+    assert_eq!(failed_scheduled_run().await, Some(1));
+    // An admin success resets the count for the scheduled runs.
+    let admin = working().run_on_request(generous_deadline()).await;
+    assert!(admin.success && admin.uploaded == 2, "{admin:?}");
+    assert_eq!(admin.consecutive_failed_runs, None);
     put_new(&env, 200, 201).await;
-    let next = failing.run(generous_deadline()).await;
-    assert_eq!(next.intervals_since_success, Some(0));
+    assert_eq!(failed_scheduled_run().await, Some(1));
+
+    // A tick that finds another run going is no failure of the sync.
+    let until = chrono::Utc::now() + chrono::Duration::seconds(60);
+    env.store()
+        .acquire_lease(
+            shared::sync::LEASE_NAME,
+            "admin-run",
+            until,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let blocked = working().run(generous_deadline()).await;
+    assert_eq!(
+        blocked.error.as_deref(),
+        Some(shared::report::ALREADY_RUNNING)
+    );
+    assert_eq!(blocked.consecutive_failed_runs, None);
+    let health = env.store().sync_health().await.unwrap().unwrap();
+    assert_eq!(health.consecutive_failed_runs, 1);
+}
+
+/// Refuses the health item's writes, as DynamoDB would refuse a throttled
+/// or denied request; every other request goes through.
+#[derive(Debug)]
+struct RefuseHealthWrites;
+
+impl Intercept for RefuseHealthWrites {
+    fn name(&self) -> &'static str {
+        "RefuseHealthWrites"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let body = context.request().body().bytes().unwrap_or_default();
+        let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        if shared::metrics::dynamodb_operation(context) == "UpdateItem"
+            && body["Key"]["pk"]["S"] == "health"
+        {
+            return Err("the health item's write is refused (test)".into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_health_item_that_cannot_be_written_loses_no_report() {
+    let env = TestEnv::new().await;
+    env.put(&env.ratings(3, 0)).await;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        env.client
+            .config()
+            .to_builder()
+            .interceptor(RefuseHealthWrites)
+            .build(),
+    );
+    let engine = |token: &str| {
+        let mut config = env.config(SyncSettings::default());
+        config.marketplace.api_token = shared::config::Secret::new(token);
+        shared::sync_engine(&config, client.clone()).expect("engine")
+    };
+
+    // A failure that cannot be counted reports no count (its RunFailed
+    // metric still says it failed) ...
+    let failed = engine("wrong-token").run(generous_deadline()).await;
+    assert!(!failed.success);
+    assert_eq!(failed.consecutive_failed_runs, None);
+    // ... and a success is 0 whatever the item says.
+    let succeeded = engine(TOKEN).run(generous_deadline()).await;
+    assert!(
+        succeeded.success && succeeded.uploaded == 3,
+        "{succeeded:?}"
+    );
+    assert_eq!(succeeded.consecutive_failed_runs, Some(0));
+    // The reports are stored all the same; the item was never written.
+    let stored = env.store().recent_reports(5).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].run_id, succeeded.run_id);
+    assert_eq!(env.store().sync_health().await.unwrap(), None);
 }

@@ -122,11 +122,6 @@ pub struct SyncSettings {
     /// Skills whose remote ratings a run reads to pull remote changes in;
     /// 0 turns pulling off.
     pub pull_skills_per_run: u32,
-    /// The schedule's interval (`RATING_SYNC_INTERVAL_MINUTES`, set by the
-    /// template on the scheduled function): each run then reports how many
-    /// intervals have passed since a run last succeeded, the metric of the
-    /// no-successful-run alarm. `None` where runs are not scheduled.
-    pub schedule_interval: Option<Duration>,
 }
 
 impl Default for SyncSettings {
@@ -149,7 +144,6 @@ impl Default for SyncSettings {
             rate_limit: None,
             lease_ttl: Duration::from_secs(60),
             pull_skills_per_run: 50,
-            schedule_interval: None,
         }
     }
 }
@@ -263,12 +257,6 @@ impl Config {
                 defaults.pull_skills_per_run.into(),
                 0..=10_000,
             )? as u32,
-            schedule_interval: match env.get("RATING_SYNC_INTERVAL_MINUTES") {
-                None => None,
-                Some(_) => Some(Duration::from_secs(
-                    60 * env.number("RATING_SYNC_INTERVAL_MINUTES", 0, 1..=1440)?,
-                )),
-            },
         };
 
         Ok(Self {
@@ -463,7 +451,6 @@ mod tests {
             ("RATING_SYNC_REQUEST_ATTEMPTS", "1"),
             ("RATING_SYNC_LEASE_SECONDS", "30"),
             ("RATING_SYNC_PULL_SKILLS_PER_RUN", "0"),
-            ("RATING_SYNC_INTERVAL_MINUTES", "1440"),
         ]);
         let sync = config_from(&pairs).unwrap().sync;
         assert_eq!(
@@ -484,7 +471,6 @@ mod tests {
         assert_eq!(sync.request_attempts, 1);
         assert_eq!(sync.lease_ttl, Duration::from_secs(30));
         assert_eq!(sync.pull_skills_per_run, 0, "pulling off");
-        assert_eq!(sync.schedule_interval, Some(Duration::from_secs(86_400)));
     }
 
     #[test]
@@ -504,9 +490,6 @@ mod tests {
             ("ATOM_SAAS_TIMEOUT_SECONDS", "-1"),
             ("ATOM_SAAS_MAX_REQUESTS_PER_MINUTE", "0"),
             ("RATING_SYNC_MAX_ATTEMPTS", "many"),
-            ("RATING_SYNC_INTERVAL_MINUTES", "0"),
-            ("RATING_SYNC_INTERVAL_MINUTES", "1441"),
-            ("RATING_SYNC_INTERVAL_MINUTES", "30m"),
         ] {
             let mut pairs = REQUIRED.to_vec();
             pairs.push((name, value));

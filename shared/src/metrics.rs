@@ -116,8 +116,8 @@ pub fn run_metrics(report: &SyncReport, namespace: &str, function: &str) -> serd
         ("RunSucceeded", "Count", u64::from(report.success)),
         ("RunFailed", "Count", u64::from(!report.success)),
     ];
-    if let Some(intervals) = report.intervals_since_success {
-        metrics.push(("IntervalsSinceSuccess", "Count", intervals));
+    if let Some(count) = report.consecutive_failed_runs {
+        metrics.push(("ConsecutiveFailedRuns", "Count", count));
     }
     let mut document = serde_json::json!({
         "_aws": {
@@ -211,20 +211,20 @@ mod tests {
         assert_eq!(doc["RunSucceeded"], 1);
         assert_eq!(doc["Function"], "scheduled-rating-sync");
         assert!(
-            doc.get("IntervalsSinceSuccess").is_none(),
-            "only where the schedule's interval is known"
+            doc.get("ConsecutiveFailedRuns").is_none(),
+            "only for scheduled runs"
         );
 
         let scheduled = SyncReport {
-            intervals_since_success: Some(2),
+            consecutive_failed_runs: Some(2),
             ..report
         };
         let doc = run_metrics(&scheduled, "Ns", "scheduled-rating-sync");
-        assert_eq!(doc["IntervalsSinceSuccess"], 2);
+        assert_eq!(doc["ConsecutiveFailedRuns"], 2);
         assert!(doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|metric| metric["Name"] == "IntervalsSinceSuccess"));
+            .any(|metric| metric["Name"] == "ConsecutiveFailedRuns"));
     }
 }

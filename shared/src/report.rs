@@ -51,11 +51,11 @@ pub struct SyncReport {
     /// DynamoDB requests this run sent (retries included), if counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamodb_requests: Option<crate::metrics::RequestCount>,
-    /// Schedule intervals since a run last succeeded, 0 when this one did
-    /// (see [`crate::store::SyncHealth`]); only where the interval is known,
-    /// on the scheduled function.
+    /// Scheduled runs that failed in a row, this one included; 0 when this
+    /// one succeeded (see [`crate::store::RunOutcome`]). Only on scheduled
+    /// runs, and not on one that found another run going.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub intervals_since_success: Option<u64>,
+    pub consecutive_failed_runs: Option<u64>,
     pub started_at: String,
     pub finished_at: String,
     pub duration_ms: u64,

@@ -46,7 +46,8 @@ use crate::metrics::RequestCounter;
 use crate::rating::{PendingRating, Rating, SyncFailure, SyncState};
 use crate::report::{SyncReport, NOTHING_PENDING};
 use crate::store::{
-    timestamp, Disposition, FailureRecorded, LeaseOutcome, MarkOutcome, PageKey, Store, WorkSource,
+    timestamp, Disposition, FailureRecorded, LeaseOutcome, MarkOutcome, PageKey, RunOutcome, Store,
+    WorkSource,
 };
 
 /// The work budget of a run whose runtime gave no usable deadline.
@@ -138,6 +139,15 @@ enum Outcome {
     },
 }
 
+/// Who started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// The schedule (the scheduled function).
+    Schedule,
+    /// An admin (the admin sync endpoint).
+    Request,
+}
+
 /// What an admin retry of one rating did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RatingRetry {
@@ -174,13 +184,33 @@ impl SyncEngine {
 
     /// Runs one sync that must be done by `deadline` (the Lambda
     /// invocation's deadline; the configured margin is kept free).
+    ///
+    /// This is the scheduled run: a failure counts towards the
+    /// no-successful-run alarm (see [`crate::store::RunOutcome`]).
     pub async fn run(&self, deadline: SystemTime) -> SyncReport {
-        let run_id = uuid::Uuid::new_v4().to_string();
-        let span = tracing::info_span!("sync_run", run_id = %run_id);
-        self.run_with_id(run_id, deadline).instrument(span).await
+        self.run_for(Trigger::Schedule, deadline).await
     }
 
-    async fn run_with_id(&self, run_id: String, deadline: SystemTime) -> SyncReport {
+    /// The same run, asked for by an admin: its success resets the count of
+    /// failed scheduled runs, its failure is not counted.
+    pub async fn run_on_request(&self, deadline: SystemTime) -> SyncReport {
+        self.run_for(Trigger::Request, deadline).await
+    }
+
+    async fn run_for(&self, trigger: Trigger, deadline: SystemTime) -> SyncReport {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!("sync_run", run_id = %run_id);
+        self.run_with_id(run_id, trigger, deadline)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_with_id(
+        &self,
+        run_id: String,
+        trigger: Trigger,
+        deadline: SystemTime,
+    ) -> SyncReport {
         let requests_before = self.requests.as_ref().map(RequestCounter::now);
         let started = Utc::now();
         let clock = Instant::now();
@@ -199,9 +229,9 @@ impl SyncEngine {
                     holder,
                     until, "another sync run holds the lease; nothing done"
                 );
-                let mut report = SyncReport::already_running(run_id, timestamp(started));
-                self.record_outcome(&mut report).await;
-                return report;
+                // Not a failure of the sync: the run that holds the lease
+                // records its own outcome.
+                return SyncReport::already_running(run_id, timestamp(started));
             }
             Err(err) => {
                 error!(error = %err, "could not take the run lease");
@@ -213,7 +243,7 @@ impl SyncEngine {
                     error: Some(format!("Could not take the run lease: {err}")),
                     ..SyncReport::default()
                 };
-                self.record_outcome(&mut report).await;
+                self.record_outcome(trigger, &mut report).await;
                 return report;
             }
         }
@@ -261,7 +291,11 @@ impl SyncEngine {
         report.message = summary(&report);
         report.finished_at = timestamp(Utc::now());
         report.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.record_outcome(&mut report).await;
+        if !run.fenced.load(Ordering::SeqCst) {
+            // A run that lost its lease writes nothing more; the run that
+            // took over records its own outcome.
+            self.record_outcome(trigger, &mut report).await;
+        }
         // The report's own write is the one request not counted.
         report.dynamodb_requests = self
             .requests
@@ -275,21 +309,27 @@ impl SyncEngine {
         report
     }
 
-    /// Records whether the run succeeded in the health item and, where the
-    /// schedule's interval is known, puts the intervals since a run last
-    /// succeeded into the report (the no-successful-run alarm's metric). If
-    /// DynamoDB cannot take it the report goes without: the run has failed
-    /// anyway, and its RunFailed metric says so.
-    async fn record_outcome(&self, report: &mut SyncReport) {
-        let now = Utc::now();
-        match self.store.record_run_outcome(report.success, now).await {
-            Ok(health) => {
-                report.intervals_since_success = self
-                    .settings
-                    .schedule_interval
-                    .map(|interval| health.intervals_since_success(now, interval));
-            }
-            Err(err) => warn!(error = %err, "could not record the run's outcome"),
+    /// Records how the run ended in the health item and, for a scheduled
+    /// run, puts the count of scheduled runs that failed in a row into the
+    /// report (the no-successful-run alarm's metric). A success is 0 even if
+    /// DynamoDB cannot take the write; a failure that cannot be recorded
+    /// reports no count (its RunFailed metric still says it failed).
+    async fn record_outcome(&self, trigger: Trigger, report: &mut SyncReport) {
+        let outcome = match (report.success, trigger) {
+            (true, _) => RunOutcome::Succeeded,
+            (false, Trigger::Schedule) => RunOutcome::ScheduledRunFailed,
+            (false, Trigger::Request) => RunOutcome::RequestedRunFailed,
+        };
+        let recorded = self.store.record_run_outcome(outcome, Utc::now()).await;
+        if let Err(err) = &recorded {
+            warn!(error = %err, "could not record the run's outcome");
+        }
+        if trigger == Trigger::Schedule {
+            report.consecutive_failed_runs = match (report.success, recorded) {
+                (true, _) => Some(0),
+                (false, Ok(health)) => Some(health.consecutive_failed_runs),
+                (false, Err(_)) => None,
+            };
         }
     }
 

@@ -6,7 +6,8 @@
 //! and waiting, as a run's report counts it, and `waiting_count`), the
 //! dead-letter items (`failed_count`, of which `parked_count` are parked) and
 //! the conflicts in the conflict log. Then the reports of the last runs, who
-//! holds the run lease until when, when a run last succeeded, and how far a full re-push got if one is
+//! holds the run lease until when, when a run last succeeded and how many
+//! scheduled runs failed since, and how far a full re-push got if one is
 //! under way.
 
 use lambda_http::http::Method;
@@ -46,7 +47,11 @@ async fn status(store: &Store) -> Result<Answer, ApiError> {
     let conflicts = store.count_conflicts().await?;
     let lease = store.lease_state(LEASE_NAME, now).await?;
     let requeue = store.requeue_pass().await?;
-    let health = store.sync_health().await?;
+    // Not worth a 500 on the page operators read in an incident.
+    let health = store.sync_health().await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "could not read the health item");
+        None
+    });
     let runs = store.recent_reports(RECENT_RUNS).await?;
 
     let pending = backlog.pending + backlog.waiting;
@@ -73,6 +78,7 @@ async fn status(store: &Store) -> Result<Answer, ApiError> {
             "lease": lease,
             "requeue_pass": requeue,
             "last_success_at": health.and_then(|h| h.last_success_at).map(timestamp),
+            "consecutive_failed_runs": health.map_or(0, |h| h.consecutive_failed_runs),
             "recent_runs": runs,
             "checked_at": timestamp(now),
         }),

@@ -125,7 +125,7 @@ async fn sync(api: &SyncApi, upload_all: bool, deadline: SystemTime) -> Result<A
         None
     };
 
-    let report = api.engine.run(deadline).await;
+    let report = api.engine.run_on_request(deadline).await;
     crate::metrics::emit_run_metrics(&report, FUNCTION);
     if report.error.as_deref() == Some(ALREADY_RUNNING) {
         // A run took the lease after the look at it above.

@@ -40,7 +40,7 @@ pub use conflicts::CONFLICT_PARTITION;
 pub use dead_letters::{
     FailedUpload, FailurePage, FailurePosition, FailureRecorded, DEAD, FAILED_INDEX, RETRYING,
 };
-pub use health::SyncHealth;
+pub use health::{RunOutcome, SyncHealth};
 pub use lease::LeaseOutcome;
 pub use ratings::{
     new_rating_item, rating_from_item, sync_state, BacklogCount, Disposition, MarkOutcome, PageKey,
