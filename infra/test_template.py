@@ -58,6 +58,21 @@ ALARMS = of_type("AWS::CloudWatch::Alarm")
 TABLES = of_type("AWS::DynamoDB::Table")
 
 
+def configs_built(source):
+    """Which configurations `source` builds: "" for Config (the sync's, it
+    holds the marketplace token), "Admin" for AdminConfig (the admin secret),
+    each built by load, from_environment or from_env, directly or through
+    the admin API's loaders (`AdminContext::load`, `SyncApi::load`)."""
+    built = set(re.findall(r"\b(Admin)?Config::(?:load|from_environment|from_env)\(", source))
+    api = rust_source("shared/src/api/mod.rs")
+    for loader in set(re.findall(r"\b(AdminContext|SyncApi)::load\(", source)):
+        body = re.search(
+            rf"impl {loader} {{.*?pub async fn load\(.*?\n    }}\n", api, re.DOTALL
+        )
+        built |= configs_built(body.group(0))
+    return built
+
+
 def binary(function):
     return function["Metadata"]["BuildProperties"]["Binary"]
 
@@ -216,10 +231,7 @@ class Secrets(unittest.TestCase):
     def test_each_function_may_read_exactly_the_secrets_it_loads(self):
         for name, function in FUNCTIONS.items():
             with self.subTest(name):
-                main = rust_source(f"functions/{binary(function)}/src/main.rs")
-                # Config (the sync's) holds the token, AdminConfig the admin
-                # secret; each is built by load, from_environment or from_env.
-                built = set(re.findall(r"\b(Admin)?Config::(?:load|from_environment|from_env)\(", main))
+                built = configs_built(rust_source(f"functions/{binary(function)}/src/main.rs"))
                 wanted = {}
                 if "" in built:
                     wanted["ATOM_SAAS_API_TOKEN_SECRET_ARN"] = self.TOKEN_ARN

@@ -8,22 +8,13 @@
 //! [`shared::api::sync_ratings::handle`] with its invocation's deadline.
 
 use lambda_http::{service_fn, Error, Request};
-use shared::api::{invocation_deadline, sync_ratings, AdminContext, SyncApi};
-use shared::config::{AdminConfig, Config, Environment};
-use shared::store::Store;
+use shared::api::{invocation_deadline, sync_ratings, SyncApi};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
     let aws = shared::aws_config().await;
-    // One read of the environment and its secrets for both configurations.
-    let environment = Environment::load(&aws).await?;
-    let config = Config::from_environment(&environment)?;
-    let admin = AdminConfig::from_environment(&environment)?;
-    let (dynamodb, requests) = shared::counted_dynamodb_client_from(&aws);
-    let engine = shared::sync_engine(&config, dynamodb.clone())?.counting_requests_with(requests);
-    let context = AdminContext::new(Store::new(dynamodb, admin.tables), &admin.jwt_secret)?;
-    let api = SyncApi::new(context, engine, &config.sync);
+    let api = SyncApi::load(&aws).await?;
     lambda_http::run(service_fn(|request: Request| {
         let api = &api;
         async move {

@@ -9,17 +9,12 @@
 
 use lambda_http::{service_fn, Error, Request};
 use shared::api::{status, AdminContext};
-use shared::config::AdminConfig;
-use shared::store::Store;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
     let aws = shared::aws_config().await;
-    let config = AdminConfig::load(&aws).await?;
-    let (dynamodb, _) = shared::counted_dynamodb_client_from(&aws);
-    let store = Store::new(dynamodb, config.tables.clone());
-    let context = AdminContext::new(store, &config.jwt_secret)?;
+    let context = AdminContext::load(&aws).await?;
     lambda_http::run(service_fn(|request: Request| {
         let context = &context;
         async move { Ok::<_, Error>(status::handle(context, request).await) }

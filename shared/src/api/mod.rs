@@ -54,7 +54,8 @@ use thiserror::Error;
 use tracing::{error, info, warn};
 
 use crate::auth::{AdminVerifier, AuthError, SecretError};
-use crate::config::{Secret, SyncSettings};
+use crate::config::{AdminConfig, Config, ConfigError, Environment, Secret, SyncSettings};
+use crate::marketplace::MarketplaceError;
 use crate::store::{timestamp, AuditRecord, Store, StoreError};
 use crate::sync::SyncEngine;
 
@@ -205,7 +206,27 @@ pub struct AdminContext {
     cursors: CursorSigner,
 }
 
+/// Why an admin function could not start: a setting or secret is missing or
+/// invalid, or the marketplace client could not be built.
+#[derive(Debug, Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Marketplace(#[from] MarketplaceError),
+}
+
 impl AdminContext {
+    /// What an admin function that only reads builds once per cold start:
+    /// its configuration, a DynamoDB client, the token checks.
+    pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, StartupError> {
+        let config = AdminConfig::load(aws).await?;
+        let store = Store::new(aws_sdk_dynamodb::Client::new(aws), config.tables);
+        Ok(Self::new(store, &config.jwt_secret)?)
+    }
+
     /// `secret` signs the admin tokens; the cursors' key is derived from it.
     pub fn new(store: Store, secret: &Secret) -> Result<Self, SecretError> {
         Ok(Self {
@@ -231,6 +252,21 @@ pub struct SyncApi {
 }
 
 impl SyncApi {
+    /// What an admin function that uploads builds once per cold start: one
+    /// read of the environment and its secrets for both configurations, one
+    /// DynamoDB client (counting its requests for the run reports) shared by
+    /// the engine and the admin context.
+    pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, StartupError> {
+        let environment = Environment::load(aws).await?;
+        let config = Config::from_environment(&environment)?;
+        let admin = AdminConfig::from_environment(&environment)?;
+        let (dynamodb, requests) = crate::counted_dynamodb_client_from(aws);
+        let engine =
+            crate::sync_engine(&config, dynamodb.clone())?.counting_requests_with(requests);
+        let context = AdminContext::new(Store::new(dynamodb, admin.tables), &admin.jwt_secret)?;
+        Ok(Self::new(context, engine, &config.sync))
+    }
+
     pub fn new(admin: AdminContext, engine: SyncEngine, settings: &SyncSettings) -> Self {
         Self {
             admin,

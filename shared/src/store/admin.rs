@@ -138,16 +138,28 @@ impl Store {
 
     /// The most recent audit records, newest first, as stored.
     pub async fn recent_audit_records(&self, limit: u32) -> Result<Vec<Item>, StoreError> {
+        self.newest_in_state_partition(AUDIT_PARTITION, limit, true)
+            .await
+    }
+
+    /// The newest `limit` items of a partition of the state table whose sort
+    /// keys begin with their time (reports, audit records).
+    pub(super) async fn newest_in_state_partition(
+        &self,
+        partition: &str,
+        limit: u32,
+        consistent_read: bool,
+    ) -> Result<Vec<Item>, StoreError> {
         let table = &self.tables.sync_state;
         let out = self
             .client
             .query()
             .table_name(table)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(AUDIT_PARTITION))
+            .expression_attribute_values(":pk", s(partition))
             .scan_index_forward(false)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .consistent_read(true)
+            .consistent_read(consistent_read)
             .send()
             .await
             .map_err(|e| request_error(table, "Query", e))?;

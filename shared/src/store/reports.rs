@@ -34,18 +34,8 @@ impl Store {
     /// The most recent reports, newest first.
     pub async fn recent_reports(&self, limit: u32) -> Result<Vec<SyncReport>, StoreError> {
         let table = &self.tables.sync_state;
-        let out = self
-            .client
-            .query()
-            .table_name(table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(REPORT_PARTITION))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| request_error(table, "Query", e))?;
-        out.items()
+        self.newest_in_state_partition(REPORT_PARTITION, limit, false)
+            .await?
             .iter()
             .map(|item| {
                 let body = text(item, "report").unwrap_or_default();
