@@ -614,9 +614,9 @@ async fn an_action_that_cannot_be_recorded_is_not_done() {
     let before = admin.snapshot().await;
     let requests_before = admin.env.stats().await["requests_total"].clone();
 
-    // The same tables, but a state table (where the trail goes) that is not there.
+    // The same tables, but an audit table that is not there.
     let tables = TableNames {
-        sync_state: format!("{}missing_state", admin.env.prefix),
+        audit: format!("{}missing_audit", admin.env.prefix),
         ..admin.env.tables.clone()
     };
     let store = Store::new(admin.env.client.clone(), tables.clone());

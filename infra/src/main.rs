@@ -38,6 +38,7 @@ fn table_names() -> TableNames {
         ratings: pick("RATINGS_TABLE", defaults.ratings),
         failed_uploads: pick("FAILED_UPLOADS_TABLE", defaults.failed_uploads),
         sync_state: pick("SYNC_STATE_TABLE", defaults.sync_state),
+        audit: pick("AUDIT_TABLE", defaults.audit),
     }
 }
 

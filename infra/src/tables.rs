@@ -144,6 +144,7 @@ pub fn table_name<'a>(logical_id: &str, names: &'a TableNames) -> Option<&'a str
         "RatingsTable" => Some(&names.ratings),
         "FailedUploadsTable" => Some(&names.failed_uploads),
         "SyncStateTable" => Some(&names.sync_state),
+        "AuditTable" => Some(&names.audit),
         _ => None,
     }
 }

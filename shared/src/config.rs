@@ -49,12 +49,15 @@ impl fmt::Display for Secret {
     }
 }
 
-/// The names of the three tables.
+/// The names of the four tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
     pub ratings: String,
     pub failed_uploads: String,
     pub sync_state: String,
+    /// The admin API's audit trail: its own table, so that the functions
+    /// may only add to it (IAM grants PutItem alone).
+    pub audit: String,
 }
 
 impl TableNames {
@@ -65,6 +68,7 @@ impl TableNames {
             ratings: format!("{prefix}skill_ratings"),
             failed_uploads: format!("{prefix}failed_rating_uploads"),
             sync_state: format!("{prefix}rating_sync_state"),
+            audit: format!("{prefix}admin_audit_log"),
         }
     }
 }
@@ -77,7 +81,14 @@ pub struct MarketplaceConfig {
     pub instance_id: String,
     /// Upper bound on one HTTP request, connection included.
     pub request_timeout: Duration,
+    /// The most read of one skill's ratings; a larger answer is invalid.
+    /// Bounds the memory a hostile or broken marketplace can make a pull use.
+    pub max_skill_response_bytes: usize,
 }
+
+/// The default of [`MarketplaceConfig::max_skill_response_bytes`]: about
+/// 15,000 ratings with full comments.
+pub const DEFAULT_MAX_SKILL_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Exponential backoff between `base` and `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +133,10 @@ pub struct SyncSettings {
     /// Skills whose remote ratings a run reads to pull remote changes in;
     /// 0 turns pulling off.
     pub pull_skills_per_run: u32,
+    /// How far in the future a remote rating's time may lie (clocks differ
+    /// a little); one further ahead is not taken, or it would win every
+    /// later comparison.
+    pub max_clock_skew: Duration,
 }
 
 impl Default for SyncSettings {
@@ -144,6 +159,7 @@ impl Default for SyncSettings {
             rate_limit: None,
             lease_ttl: Duration::from_secs(60),
             pull_skills_per_run: 50,
+            max_clock_skew: Duration::from_secs(300),
         }
     }
 }
@@ -172,11 +188,11 @@ impl Config {
         let tables = env.tables();
 
         let base_url = env.required("ATOM_SAAS_API_URL")?;
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        if let Some(reason) = marketplace_url_problem(&base_url) {
             return Err(ConfigError::Invalid {
                 name: "ATOM_SAAS_API_URL",
                 value: base_url,
-                reason: "must start with http:// or https://".into(),
+                reason,
             });
         }
         let marketplace = MarketplaceConfig {
@@ -188,6 +204,11 @@ impl Config {
                 10,
                 1..=300,
             )?),
+            max_skill_response_bytes: env.number(
+                "ATOM_SAAS_MAX_SKILL_RESPONSE_BYTES",
+                DEFAULT_MAX_SKILL_RESPONSE_BYTES as u64,
+                64 * 1024..=64 * 1024 * 1024,
+            )? as usize,
         };
 
         let defaults = SyncSettings::default();
@@ -257,6 +278,11 @@ impl Config {
                 defaults.pull_skills_per_run.into(),
                 0..=10_000,
             )? as u32,
+            max_clock_skew: seconds(
+                "RATING_SYNC_MAX_CLOCK_SKEW_SECONDS",
+                defaults.max_clock_skew,
+                0..=3600,
+            )?,
         };
 
         Ok(Self {
@@ -264,6 +290,31 @@ impl Config {
             marketplace,
             sync,
         })
+    }
+}
+
+/// Why `url` may not be the marketplace's: it must be an absolute https
+/// URL, so that the token never travels in the clear; plain http only to a
+/// loopback host (the local stack and tests).
+fn marketplace_url_problem(url: &str) -> Option<String> {
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(parsed) => parsed,
+        Err(e) => return Some(format!("not an absolute URL: {e}")),
+    };
+    let Some(host) = parsed.host_str() else {
+        return Some("the URL names no host".into());
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => None,
+        "http" if loopback => None,
+        "http" => Some("must be https:// (plain http only to a loopback host)".into()),
+        other => Some(format!("must be https://, not {other}://")),
     }
 }
 
@@ -282,6 +333,8 @@ pub struct AdminConfig {
     /// `ADMIN_JWT_SECRET`, required: without it nobody could be let in, and a
     /// function that starts anyway would only answer 401.
     pub jwt_secret: Secret,
+    /// How long an audit record is kept (`AUDIT_RETENTION_DAYS`), in days.
+    pub audit_retention_days: u32,
 }
 
 impl AdminConfig {
@@ -311,6 +364,11 @@ impl AdminConfig {
         Ok(Self {
             tables: env.tables(),
             jwt_secret: Secret::new(secret),
+            audit_retention_days: env.number(
+                "AUDIT_RETENTION_DAYS",
+                crate::store::AUDIT_RETENTION_DAYS as u64,
+                1..=3650,
+            )? as u32,
         })
     }
 }
@@ -353,13 +411,14 @@ impl Environment {
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
-    /// The three table names, each with its default.
+    /// The four table names, each with its default.
     fn tables(&self) -> TableNames {
         let defaults = TableNames::with_prefix("");
         TableNames {
             ratings: self.or("RATINGS_TABLE", defaults.ratings),
             failed_uploads: self.or("FAILED_UPLOADS_TABLE", defaults.failed_uploads),
             sync_state: self.or("SYNC_STATE_TABLE", defaults.sync_state),
+            audit: self.or("AUDIT_TABLE", defaults.audit),
         }
     }
 
@@ -471,6 +530,40 @@ mod tests {
         assert_eq!(sync.request_attempts, 1);
         assert_eq!(sync.lease_ttl, Duration::from_secs(30));
         assert_eq!(sync.pull_skills_per_run, 0, "pulling off");
+    }
+
+    #[test]
+    fn the_marketplace_url_is_https_except_on_loopback() {
+        let with_url = |url: &str| {
+            let mut pairs = REQUIRED.to_vec();
+            pairs.retain(|(name, _)| *name != "ATOM_SAAS_API_URL");
+            pairs.push(("ATOM_SAAS_API_URL", url));
+            config_from(&pairs)
+        };
+        for good in [
+            "https://marketplace.example/api",
+            "http://127.0.0.1:8080",
+            "http://127.0.0.2:9",
+            "http://localhost:3000/api",
+            "http://[::1]:8080",
+        ] {
+            assert!(with_url(good).is_ok(), "{good}");
+        }
+        for (bad, says) in [
+            ("http://marketplace.example/api", "must be https://"),
+            ("http://10.0.0.1/api", "must be https://"),
+            ("http://127.0.0.1.evil.example/", "must be https://"),
+            ("ftp://marketplace.example/", "not ftp://"),
+            ("marketplace.example/api", "not an absolute URL"),
+        ] {
+            match with_url(bad) {
+                Err(ConfigError::Invalid { name, reason, .. }) => {
+                    assert_eq!(name, "ATOM_SAAS_API_URL");
+                    assert!(reason.contains(says), "{bad}: {reason}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -7,11 +7,46 @@
 //! written with no zone at all (read as UTC) compare correctly. Equal times
 //! change nothing; a remote rating with no usable time is left alone, with a
 //! reason, rather than guessed at.
+//!
+//! A remote rating is outside data: before it is compared with anything it
+//! must pass [`RemoteRating::check`] (stars 1 to 5, a comment within the
+//! marketplace's limit, an id of the safe form, times that parse and are not
+//! in the future beyond the allowed clock skew). One that does not is
+//! skipped with its reason, and the local rating is left as it was.
+
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::rating::Rating;
+use crate::rating::{id_problem, shorten, Rating, MAX_COMMENT_CHARS, STARS};
+
+/// One entry of a skill's remote ratings as the marketplace listed it: a
+/// rating of the right shape, or why it is not one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// Whose it is, when that could be read: the entry is matched with the
+    /// local rating of this user.
+    pub user_id: Option<String>,
+    pub rating: Result<RemoteRating, String>,
+}
+
+impl Listed {
+    /// Decodes one entry on its own, so that a bad one costs only itself.
+    pub fn decode(value: serde_json::Value) -> Self {
+        let user_id = value
+            .get("user_id")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        let rating = serde_json::from_value::<RemoteRating>(value).map_err(|e| {
+            format!(
+                "Remote rating of the wrong shape: {}",
+                shorten(&e.to_string(), 200)
+            )
+        });
+        Self { user_id, rating }
+    }
+}
 
 /// A remote rating as `GET /skills/{skill_id}` lists it.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -94,6 +129,47 @@ pub fn local_modified(local: &Rating) -> Option<DateTime<Utc>> {
     parse_time(&local.updated_at).or_else(|| parse_time(&local.created_at))
 }
 
+impl RemoteRating {
+    /// Whether its values may touch local data at all, as of `now`, with
+    /// `max_skew` of clock difference allowed; else the reason.
+    pub fn check(&self, now: DateTime<Utc>, max_skew: Duration) -> Result<(), String> {
+        if let Some(problem) = id_problem(&self.id) {
+            return Err(format!("Remote rating id unusable: {problem}"));
+        }
+        if !(i64::from(*STARS.start())..=i64::from(*STARS.end())).contains(&self.rating) {
+            return Err(format!(
+                "Remote rating has {} stars; only 1 to 5 are valid",
+                self.rating
+            ));
+        }
+        let comment = self.comment.as_deref().map_or(0, |c| c.chars().count());
+        if comment > MAX_COMMENT_CHARS {
+            return Err(format!(
+                "Remote comment has {comment} characters; the limit is {MAX_COMMENT_CHARS}"
+            ));
+        }
+        let latest = chrono::Duration::from_std(max_skew)
+            .ok()
+            .and_then(|skew| now.checked_add_signed(skew))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        for text in [&self.updated_at, &self.created_at, &self.timestamp]
+            .into_iter()
+            .flatten()
+            .filter(|t| !t.trim().is_empty())
+        {
+            let at = parse_time(text).ok_or(INVALID_REMOTE_TIMESTAMP)?;
+            if at > latest {
+                return Err(format!(
+                    "Remote timestamp {} is in the future, beyond the allowed clock skew of {}s",
+                    shorten(text, 40),
+                    max_skew.as_secs()
+                ));
+            }
+        }
+        self.modified().map(|_| ()).map_err(str::to_owned)
+    }
+}
+
 /// Newest wins.
 pub fn resolve(local: &Rating, remote: &RemoteRating) -> Resolution {
     let remote_time = match remote.modified() {
@@ -118,36 +194,70 @@ pub fn resolve(local: &Rating, remote: &RemoteRating) -> Resolution {
 /// A resolved conflict, as the conflict log keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Conflict {
+    /// [`Conflict::TYPE`], or [`Conflict::INVALID_REMOTE`] for a remote
+    /// rating that was not taken.
+    pub kind: &'static str,
     pub rating_id: String,
     pub skill_id: String,
     pub user_id: String,
+    /// Empty when the remote id itself was unusable.
     pub remote_rating_id: String,
-    /// `remote_wins` or `local_wins`.
+    /// `remote_wins`, `local_wins` or `skipped`.
     pub strategy: &'static str,
+    /// Why a remote rating was skipped.
+    pub reason: Option<String>,
     pub local_rating: String,
     pub local_comment: Option<String>,
     pub local_updated_at: String,
-    pub remote_rating: i64,
+    /// `None` for a skipped remote rating: its values are not kept.
+    pub remote_rating: Option<i64>,
     pub remote_comment: Option<String>,
     pub remote_modified_at: Option<String>,
 }
 
 impl Conflict {
     pub const TYPE: &'static str = "CONTENT_MISMATCH";
+    /// A remote rating that failed [`RemoteRating::check`].
+    pub const INVALID_REMOTE: &'static str = "INVALID_REMOTE";
     pub const SEVERITY: &'static str = "LOW";
     pub const RESOLVED_BY: &'static str = "system";
 
+    /// A remote rating that was not taken, and why: none of its values are
+    /// kept (they may be anything), only its id if that is of the safe form.
+    pub fn skipped(local: &Rating, remote_id: Option<&str>, reason: &str) -> Self {
+        Self {
+            kind: Self::INVALID_REMOTE,
+            rating_id: local.id.clone(),
+            skill_id: local.skill_id.clone(),
+            user_id: local.user_id.clone(),
+            remote_rating_id: remote_id
+                .filter(|id| id_problem(id).is_none())
+                .unwrap_or_default()
+                .to_owned(),
+            strategy: SKIPPED,
+            reason: Some(reason.to_owned()),
+            local_rating: local.rating.clone(),
+            local_comment: local.review.clone(),
+            local_updated_at: local.updated_at.clone(),
+            remote_rating: None,
+            remote_comment: None,
+            remote_modified_at: None,
+        }
+    }
+
     pub fn new(local: &Rating, remote: &RemoteRating, strategy: &'static str) -> Self {
         Self {
+            kind: Self::TYPE,
             rating_id: local.id.clone(),
             skill_id: local.skill_id.clone(),
             user_id: local.user_id.clone(),
             remote_rating_id: remote.id.clone(),
             strategy,
+            reason: None,
             local_rating: local.rating.clone(),
             local_comment: local.review.clone(),
             local_updated_at: local.updated_at.clone(),
-            remote_rating: remote.rating,
+            remote_rating: Some(remote.rating),
             remote_comment: remote.comment.clone(),
             remote_modified_at: remote
                 .updated_at
@@ -160,6 +270,8 @@ impl Conflict {
 
 pub const REMOTE_WINS: &str = "remote_wins";
 pub const LOCAL_WINS: &str = "local_wins";
+/// A remote rating that failed its checks: nothing was changed.
+pub const SKIPPED: &str = "skipped";
 
 #[cfg(test)]
 mod tests {
@@ -280,6 +392,89 @@ mod tests {
             Resolution::Skip {
                 reason: INVALID_REMOTE_TIMESTAMP
             }
+        );
+    }
+
+    #[test]
+    fn a_remote_rating_is_checked_before_it_is_compared() {
+        let now = parse_time("2026-12-01T12:00:00Z").unwrap();
+        let skew = Duration::from_secs(300);
+        let good = remote(4, Some("fine"), Some("2026-12-01T12:04:59Z"));
+        assert_eq!(good.check(now, skew), Ok(()));
+        let with = |change: &Change| {
+            let mut remote = good.clone();
+            change(&mut remote);
+            remote.check(now, skew).unwrap_err()
+        };
+        // (what is wrong, what the reason says)
+        type Change = dyn Fn(&mut RemoteRating);
+        let table: [(&Change, &str); 11] = [
+            (&|r| r.rating = 99, "99 stars"),
+            (&|r| r.rating = 0, "0 stars"),
+            (&|r| r.rating = -3, "-3 stars"),
+            (&|r| r.comment = Some("x".repeat(1001)), "1001 characters"),
+            (&|r| r.id = "../x".into(), "not '/'"),
+            (&|r| r.id = "..".into(), "dots alone"),
+            (&|r| r.id = String::new(), "it has 0"),
+            (
+                &|r| r.updated_at = Some("9999-12-31T23:59:59Z".into()),
+                "in the future",
+            ),
+            (
+                &|r| r.updated_at = Some("2026-12-01T12:05:01Z".into()),
+                "in the future",
+            ),
+            (
+                &|r| r.created_at = Some("yesterday".into()),
+                INVALID_REMOTE_TIMESTAMP,
+            ),
+            (&|r| r.updated_at = None, NO_REMOTE_TIMESTAMP),
+        ];
+        for (change, says) in table {
+            let reason = with(change);
+            assert!(reason.contains(says), "{reason} lacks {says}");
+        }
+        let mut at_limit = good.clone();
+        at_limit.comment = Some("é".repeat(1000));
+        assert_eq!(at_limit.check(now, skew), Ok(()), "characters, not bytes");
+    }
+
+    #[test]
+    fn each_listed_rating_is_decoded_on_its_own() {
+        let listed: Vec<Listed> = serde_json::from_str::<Vec<serde_json::Value>>(
+            r#"[{"id": "rr-1", "user_id": "u1", "rating": 4.5, "updated_at": "2026-01-01T00:00:00Z"},
+                {"id": "rr-2", "user_id": "u2", "rating": 4, "updated_at": "2026-01-01T00:00:00Z"},
+                {"id": {}, "user_id": "u3", "rating": 4},
+                {"id": "rr-4", "user_id": 7, "rating": 4}]"#,
+        )
+        .unwrap()
+        .into_iter()
+        .map(Listed::decode)
+        .collect();
+        assert_eq!(listed[0].user_id.as_deref(), Some("u1"));
+        assert!(listed[0]
+            .rating
+            .as_ref()
+            .unwrap_err()
+            .contains("wrong shape"));
+        assert_eq!(listed[1].rating.as_ref().unwrap().id, "rr-2");
+        assert!(listed[2].rating.is_err());
+        assert_eq!(
+            listed[3].user_id, None,
+            "a user id that is no string matches no one"
+        );
+    }
+
+    #[test]
+    fn a_skipped_remote_keeps_none_of_its_values() {
+        let mine = local("3", None, "2026-03-01T10:00:00Z");
+        let skipped = Conflict::skipped(&mine, Some("../x"), "Remote rating has 99 stars");
+        assert_eq!(skipped.remote_rating_id, "");
+        assert_eq!(skipped.remote_rating, None);
+        assert_eq!(skipped.strategy, SKIPPED);
+        assert_eq!(
+            Conflict::skipped(&mine, Some("rr-9"), "r").remote_rating_id,
+            "rr-9"
         );
     }
 

@@ -10,12 +10,16 @@
 //!   exponential wait with full jitter. Every attempt carries the same
 //!   idempotency key, so a retry never makes a second remote rating.
 //! - **Rate limit.** A 429 pauses the whole run for its `Retry-After`, not
-//!   just the request that got it. An optional ceiling keeps the requests of
-//!   any sliding window under `rate_limit.max`.
+//!   just the request that got it. A pause that would reach past the
+//!   deadline ends the run early instead ([`Delivery::stop_reason`]): the
+//!   rating that got the 429 and all the rest stay pending. An optional
+//!   ceiling keeps the requests of any sliding window under `rate_limit.max`.
 //! - **Circuit breaker.** `breaker_threshold` transient failures in a row, or
-//!   one answer that refuses our credentials, open the breaker: the run sends
-//!   nothing more, and the ratings it did not finish stay pending.
-//! - **Deadline.** No wait reaches past the run's `stop_at`.
+//!   one answer that says no request of this run can succeed (credentials
+//!   refused, a redirect), open the breaker: the run sends nothing more, and
+//!   the ratings it did not finish stay pending.
+//! - **Deadline.** No wait reaches past the run's `stop_at`, and no wait is
+//!   added to an instant unchecked: a `Retry-After` of any size is safe.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -39,14 +43,32 @@ impl Backoff {
 
     /// Full jitter: anywhere from zero to the ceiling. `random` is in [0, 1).
     pub fn full_jitter(&self, attempt: u32, random: f64) -> Duration {
-        self.ceiling(attempt).mul_f64(random.clamp(0.0, 1.0))
+        self.ceiling(attempt).mul_f64(unit(random))
     }
 
     /// Equal jitter: at least half the ceiling, so that spacing grows while
     /// many failed ratings still spread out.
     pub fn equal_jitter(&self, attempt: u32, random: f64) -> Duration {
         let half = self.ceiling(attempt) / 2;
-        half + half.mul_f64(random.clamp(0.0, 1.0))
+        half.saturating_add(half.mul_f64(unit(random)))
+    }
+}
+
+/// `text` with its first letter in upper case: an error's message as the
+/// first word of a report.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+/// `random` within [0, 1], NaN as 0: `Duration::mul_f64` panics on NaN.
+fn unit(random: f64) -> f64 {
+    if random.is_nan() {
+        0.0
+    } else {
+        random.clamp(0.0, 1.0)
     }
 }
 
@@ -82,6 +104,8 @@ pub struct Delivery {
     answered: AtomicBool,
     consecutive_failures: AtomicU32,
     breaker: Mutex<Option<String>>,
+    /// Set when the marketplace asked for a pause past the deadline.
+    stopped: Mutex<Option<String>>,
     pause_until: Mutex<Option<Instant>>,
     limit: Option<(RateLimit, tokio::sync::Mutex<VecDeque<Instant>>)>,
 }
@@ -99,6 +123,7 @@ impl Delivery {
             answered: AtomicBool::new(false),
             consecutive_failures: AtomicU32::new(0),
             breaker: Mutex::new(None),
+            stopped: Mutex::new(None),
             pause_until: Mutex::new(None),
             limit: settings
                 .rate_limit
@@ -123,8 +148,27 @@ impl Delivery {
         }
     }
 
-    fn may_send(&self) -> bool {
-        self.breaker_reason().is_none() && Instant::now() < self.stop_at
+    /// Why the run ended early without an error, if it did: the
+    /// marketplace asked for a pause that reaches past the deadline.
+    pub fn stop_reason(&self) -> Option<String> {
+        self.stopped.lock().ok().and_then(|reason| reason.clone())
+    }
+
+    fn stop_early(&self, reason: String) {
+        if let Ok(mut stopped) = self.stopped.lock() {
+            if stopped.is_none() {
+                tracing::warn!(reason, "this run sends nothing more");
+                *stopped = Some(reason);
+            }
+        }
+    }
+
+    /// Whether requests may still go out: no breaker, no early stop, and
+    /// time left before the deadline.
+    pub fn may_send(&self) -> bool {
+        self.breaker_reason().is_none()
+            && self.stop_reason().is_none()
+            && Instant::now() < self.stop_at
     }
 
     /// Sends `request` until it is accepted, fails for good, or may not be
@@ -160,10 +204,13 @@ impl Delivery {
                 }
                 Err(error) => error,
             };
-            if let MarketplaceError::Unauthorized { status } = error {
-                self.open_breaker(format!(
-                    "Marketplace rejected our credentials ({status}); check ATOM_SAAS_API_TOKEN"
-                ));
+            if error.stops_the_run() {
+                self.open_breaker(match &error {
+                    MarketplaceError::Unauthorized { status } => format!(
+                        "Marketplace rejected our credentials ({status}); check ATOM_SAAS_API_TOKEN"
+                    ),
+                    other => sentence(&other.to_string()),
+                });
                 return Delivered::Failed(error);
             }
             if !error.is_transient() {
@@ -182,11 +229,20 @@ impl Delivery {
             let mut wait = self.backoff.full_jitter(attempt, fastrand::f64());
             if let MarketplaceError::RateLimited { retry_after } = &error {
                 let pause = retry_after.unwrap_or(self.backoff.ceiling(attempt));
-                self.pause_all(pause);
+                let Some(until) = self.later(pause) else {
+                    self.stop_early(format!(
+                        "Marketplace asked for a pause of {}s (429 Retry-After), past this run's deadline; the rest waits for the next run",
+                        pause.as_secs()
+                    ));
+                    return Delivered::NotSent;
+                };
+                self.pause_all(until);
                 wait = wait.max(pause);
             }
-            let resume = Instant::now() + wait;
-            if attempt >= self.attempts || resume >= self.stop_at {
+            let Some(resume) = self.later(wait) else {
+                return Delivered::Failed(error);
+            };
+            if attempt >= self.attempts {
                 return Delivered::Failed(error);
             }
             if self.answered.load(Ordering::SeqCst) {
@@ -205,9 +261,16 @@ impl Delivery {
         }
     }
 
-    /// Holds every request of the run back for `pause`.
-    fn pause_all(&self, pause: Duration) {
-        let until = Instant::now() + pause;
+    /// `wait` from now, if that is before the deadline; `None` past it
+    /// (however large `wait` is: the sum is checked).
+    fn later(&self, wait: Duration) -> Option<Instant> {
+        Instant::now()
+            .checked_add(wait)
+            .filter(|at| *at < self.stop_at)
+    }
+
+    /// Holds every request of the run back until `until`.
+    fn pause_all(&self, until: Instant) {
         if let Ok(mut current) = self.pause_until.lock() {
             if current.is_none_or(|at| at < until) {
                 *current = Some(until);
@@ -251,10 +314,9 @@ impl Delivery {
             let Some(oldest) = sent.front() else {
                 return true;
             };
-            let free_at = *oldest + window;
-            if free_at >= self.stop_at {
+            let Some(free_at) = oldest.checked_add(window).filter(|at| *at < self.stop_at) else {
                 return false;
-            }
+            };
             sleep_until(free_at).await;
         }
     }
@@ -299,6 +361,13 @@ mod tests {
             }
         }
         assert_eq!(backoff.full_jitter(3, 0.0), Duration::ZERO);
+        assert_eq!(backoff.full_jitter(3, f64::NAN), Duration::ZERO);
+        let huge = Backoff {
+            base: Duration::MAX,
+            max: Duration::MAX,
+        };
+        assert_eq!(huge.ceiling(40), Duration::MAX);
+        assert!(huge.equal_jitter(40, 0.999) >= Duration::MAX / 2);
     }
 
     #[tokio::test]
@@ -513,20 +582,52 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_pause_past_the_deadline_sends_nothing() {
-        let delivery = Delivery::new(&settings(), Instant::now() + Duration::from_secs(5));
+    async fn a_pause_past_the_deadline_ends_the_run_with_the_reason() {
+        // (Retry-After, said in the reason)
+        let table = [
+            (Some(Duration::from_secs(60)), "60s"),
+            (Some(Duration::from_secs(u64::MAX)), "18446744073709551615s"),
+            (Some(Duration::MAX), "18446744073709551615s"),
+        ];
+        for (retry_after, says) in table {
+            let delivery = Delivery::new(&settings(), Instant::now() + Duration::from_secs(5));
+            let first: Delivered<()> = delivery
+                .send(|| async { Err(MarketplaceError::RateLimited { retry_after }) })
+                .await;
+            assert!(
+                matches!(first, Delivered::NotSent),
+                "the rating that got the 429 is not recorded as failed"
+            );
+            let reason = delivery.stop_reason().expect("stopped early");
+            assert!(
+                reason.contains(says) && reason.contains("deadline"),
+                "{reason}"
+            );
+            assert_eq!(delivery.breaker_reason(), None, "not an outage");
+            let second: Delivered<()> = delivery.send(|| async { Ok(()) }).await;
+            assert!(matches!(second, Delivered::NotSent));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_redirect_opens_the_breaker_and_names_the_setting() {
+        let delivery = Delivery::new(&settings(), far());
         let first: Delivered<()> = delivery
             .send(|| async {
-                Err(MarketplaceError::RateLimited {
-                    retry_after: Some(Duration::from_secs(60)),
+                Err(MarketplaceError::Redirected {
+                    status: 303,
+                    target: "host 127.0.0.2".into(),
                 })
             })
             .await;
         assert!(matches!(
             first,
-            Delivered::Failed(MarketplaceError::RateLimited { .. })
+            Delivered::Failed(MarketplaceError::Redirected { .. })
         ));
-        let second: Delivered<()> = delivery.send(|| async { Ok(()) }).await;
-        assert!(matches!(second, Delivered::NotSent));
+        let reason = delivery.breaker_reason().expect("open");
+        assert!(
+            reason.starts_with("Marketplace answered 303") && reason.contains("ATOM_SAAS_API_URL"),
+            "{reason}"
+        );
     }
 }

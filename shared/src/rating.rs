@@ -9,6 +9,55 @@
 /// The lowest and highest number of stars the marketplace accepts.
 pub const STARS: std::ops::RangeInclusive<u8> = 1..=5;
 
+/// The longest comment the marketplace accepts (its documented limit), in
+/// characters. A longer local review is parked, never sent; a longer remote
+/// comment is never taken.
+pub const MAX_COMMENT_CHARS: usize = 1000;
+
+/// The longest id accepted anywhere: a rating's, a remote rating's, the
+/// admin API's path parameter.
+pub const MAX_ID_CHARS: usize = 256;
+
+/// Why `id` is not of the one safe form every id here has: 1 to
+/// [`MAX_ID_CHARS`] characters, each a letter, a digit or one of `. _ : -`,
+/// and not dots alone. Such an id is one path segment and one key, never a
+/// path (`../x`) or a segment that URL handling drops (`..`).
+pub fn id_problem(id: &str) -> Option<String> {
+    let length = id.chars().count();
+    if length == 0 || length > MAX_ID_CHARS {
+        return Some(format!(
+            "the id must have 1 to {MAX_ID_CHARS} characters, it has {length}"
+        ));
+    }
+    if let Some(bad) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        return Some(format!(
+            "the id {} may contain only letters, digits and . _ : -, not {bad:?}",
+            quoted(id)
+        ));
+    }
+    if id.chars().all(|c| c == '.') {
+        return Some(format!("the id {} is dots alone", quoted(id)));
+    }
+    None
+}
+
+/// The start of a text from outside, for a message: at most `max_chars`
+/// characters, with `…` where it was cut.
+pub fn shorten(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// A value a client or the marketplace sent, quoted and cut short.
+pub fn quoted(value: &str) -> String {
+    format!("{:?}", shorten(value, 40))
+}
+
 /// A rating waiting to be synced, as read from the ratings table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rating {
@@ -56,6 +105,21 @@ impl Rating {
     pub fn stars(&self) -> Result<u8, String> {
         parse_stars(&self.rating)
             .ok_or_else(|| format!("Invalid rating value: {}. Must be 1-5", self.rating))
+    }
+
+    /// What is sent for it, or the reason this rating may not be sent at
+    /// all: the stars, and the review if it is within the marketplace's
+    /// limit.
+    pub fn upload_values(&self) -> Result<(u8, Option<&str>), String> {
+        let stars = self.stars()?;
+        let review = self.review.as_deref();
+        let length = review.map_or(0, |review| review.chars().count());
+        if length > MAX_COMMENT_CHARS {
+            return Err(format!(
+                "Review too long: {length} characters; the marketplace takes at most {MAX_COMMENT_CHARS}"
+            ));
+        }
+        Ok((stars, review))
     }
 
     /// A failed attempt at this version of the rating.

@@ -28,6 +28,8 @@
 //! being created twice.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::convert::Infallible;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -39,7 +41,9 @@ use tokio::time::Instant;
 use tracing::{error, info, warn, Instrument};
 
 use crate::config::SyncSettings;
-use crate::conflict::{resolve, Conflict, RemoteRating, Resolution, LOCAL_WINS, REMOTE_WINS};
+use crate::conflict::{
+    resolve, Conflict, Listed, RemoteRating, Resolution, LOCAL_WINS, REMOTE_WINS,
+};
 use crate::delivery::{Delivered, Delivery};
 use crate::marketplace::{MarketplaceClient, MarketplaceError, RatingUpload};
 use crate::metrics::RequestCounter;
@@ -85,7 +89,7 @@ pub struct SyncEngine {
 struct Run {
     id: String,
     started: DateTime<Utc>,
-    stop_at: Instant,
+    /// Knows the deadline: nothing is sent or started past it.
     delivery: Delivery,
     /// Set when the lease is lost: nothing more may be written.
     fenced: AtomicBool,
@@ -97,9 +101,7 @@ struct Run {
 
 impl Run {
     fn may_start(&self) -> bool {
-        !self.fenced.load(Ordering::SeqCst)
-            && self.delivery.breaker_reason().is_none()
-            && Instant::now() < self.stop_at
+        !self.fenced.load(Ordering::SeqCst) && self.delivery.may_send()
     }
 }
 
@@ -188,29 +190,53 @@ impl SyncEngine {
     /// This is the scheduled run: a failure counts towards the
     /// no-successful-run alarm (see [`crate::store::RunOutcome`]).
     pub async fn run(&self, deadline: SystemTime) -> SyncReport {
-        self.run_for(Trigger::Schedule, deadline).await
+        let nothing = async { Ok::<_, Infallible>(()) };
+        let Ok((report, _)) = self.run_for(Trigger::Schedule, deadline, nothing).await;
+        report
     }
 
     /// The same run, asked for by an admin: its success resets the count of
     /// failed scheduled runs, its failure is not counted.
     pub async fn run_on_request(&self, deadline: SystemTime) -> SyncReport {
-        self.run_for(Trigger::Request, deadline).await
+        let nothing = async { Ok::<_, Infallible>(()) };
+        let Ok((report, _)) = self.run_for(Trigger::Request, deadline, nothing).await;
+        report
     }
 
-    async fn run_for(&self, trigger: Trigger, deadline: SystemTime) -> SyncReport {
+    /// An admin's run that first does `prepare` (a re-push's requeue) while
+    /// holding the run lease, so that of two such requests at once only one
+    /// prepares and runs; the other finds the lease held and gets the
+    /// [`ALREADY_RUNNING`](crate::report::ALREADY_RUNNING) report and `None`.
+    /// If `prepare` fails, nothing is uploaded, no run is recorded or
+    /// reported, the lease is released and the error returned.
+    pub async fn run_on_request_after<T, E>(
+        &self,
+        deadline: SystemTime,
+        prepare: impl Future<Output = Result<T, E>> + Send,
+    ) -> Result<(SyncReport, Option<T>), E> {
+        self.run_for(Trigger::Request, deadline, prepare).await
+    }
+
+    async fn run_for<T, E>(
+        &self,
+        trigger: Trigger,
+        deadline: SystemTime,
+        prepare: impl Future<Output = Result<T, E>> + Send,
+    ) -> Result<(SyncReport, Option<T>), E> {
         let run_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("sync_run", run_id = %run_id);
-        self.run_with_id(run_id, trigger, deadline)
+        self.run_with_id(run_id, trigger, deadline, prepare)
             .instrument(span)
             .await
     }
 
-    async fn run_with_id(
+    async fn run_with_id<T, E>(
         &self,
         run_id: String,
         trigger: Trigger,
         deadline: SystemTime,
-    ) -> SyncReport {
+        prepare: impl Future<Output = Result<T, E>> + Send,
+    ) -> Result<(SyncReport, Option<T>), E> {
         let requests_before = self.requests.as_ref().map(RequestCounter::now);
         let started = Utc::now();
         let clock = Instant::now();
@@ -231,20 +257,22 @@ impl SyncEngine {
                 );
                 // Not a failure of the sync: the run that holds the lease
                 // records its own outcome.
-                return SyncReport::already_running(run_id, timestamp(started));
+                return Ok((
+                    SyncReport::already_running(run_id, timestamp(started)),
+                    None,
+                ));
             }
             Err(err) => {
-                error!(error = %err, "could not take the run lease");
                 let mut report = SyncReport {
                     run_id,
                     started_at: timestamp(started),
                     finished_at: timestamp(Utc::now()),
                     message: "Sync did not start".into(),
-                    error: Some(format!("Could not take the run lease: {err}")),
+                    error: Some(err.logged("Could not take the run lease")),
                     ..SyncReport::default()
                 };
                 self.record_outcome(trigger, &mut report).await;
-                return report;
+                return Ok((report, None));
             }
         }
         info!(
@@ -252,11 +280,10 @@ impl SyncEngine {
             "sync run started"
         );
 
-        let stop_at = clock + remaining.saturating_sub(self.settings.deadline_margin);
+        let stop_at = self.stop_at(deadline);
         let run = Run {
             id: run_id.clone(),
             started,
-            stop_at,
             delivery: Delivery::new(&self.settings, stop_at),
             fenced: AtomicBool::new(false),
             synced_skills: Mutex::default(),
@@ -269,10 +296,21 @@ impl SyncEngine {
         };
         let done = Notify::new();
         let work = async {
-            self.drain(&run, &mut report).await;
+            let prepared = prepare.await;
+            if prepared.is_ok() {
+                self.drain(&run, &mut report).await;
+            }
             done.notify_one();
+            prepared
         };
-        tokio::join!(work, self.keep_lease(&run, &done));
+        let (prepared, ()) = tokio::join!(work, self.keep_lease(&run, &done));
+        let prepared = match prepared {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                self.release_lease(&run).await;
+                return Err(err);
+            }
+        };
 
         match self.store.count_backlog().await {
             Ok(count) => {
@@ -281,12 +319,7 @@ impl SyncEngine {
             }
             Err(err) => warn!(error = %err, "could not count the backlog left"),
         }
-        if !run.fenced.load(Ordering::SeqCst) {
-            if let Err(err) = self.store.release_lease(LEASE_NAME, &run_id).await {
-                // It expires by itself within lease_ttl.
-                warn!(error = %err, "could not release the run lease");
-            }
-        }
+        self.release_lease(&run).await;
         report.success = report.error.is_none();
         report.message = summary(&report);
         report.finished_at = timestamp(Utc::now());
@@ -306,7 +339,17 @@ impl SyncEngine {
             warn!(error = %err, "could not store the run report");
         }
         log_report(&report);
-        report
+        Ok((report, Some(prepared)))
+    }
+
+    /// Gives the lease back, unless the run lost it.
+    async fn release_lease(&self, run: &Run) {
+        if !run.fenced.load(Ordering::SeqCst) {
+            if let Err(err) = self.store.release_lease(LEASE_NAME, &run.id).await {
+                // It expires by itself within lease_ttl.
+                warn!(error = %err, "could not release the run lease");
+            }
+        }
     }
 
     /// Records how the run ended in the health item and, for a scheduled
@@ -345,14 +388,10 @@ impl SyncEngine {
         let Some(item) = self.store.rating_item(rating_id).await? else {
             return Ok(RatingRetry::RatingGone);
         };
-        let remaining = deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO);
-        let stop_at = Instant::now() + remaining.saturating_sub(self.settings.deadline_margin);
+        let stop_at = self.stop_at(deadline);
         let run = Run {
             id: format!("retry-{}", uuid::Uuid::new_v4()),
             started: Utc::now(),
-            stop_at,
             delivery: Delivery::new(&self.settings, stop_at),
             fenced: AtomicBool::new(false),
             synced_skills: Mutex::default(),
@@ -368,6 +407,7 @@ impl SyncEngine {
                 let reason = run
                     .delivery
                     .breaker_reason()
+                    .or_else(|| run.delivery.stop_reason())
                     .unwrap_or_else(|| "No time left to reach the marketplace".into());
                 match attempted {
                     Some(rating) => {
@@ -407,6 +447,20 @@ impl SyncEngine {
                 }
             }
         })
+    }
+
+    /// When a run bounded by `deadline` stops starting work: the deadline
+    /// less the margin, on the monotonic clock (checked: a deadline from
+    /// the runtime is outside data too).
+    fn stop_at(&self, deadline: SystemTime) -> Instant {
+        let now = Instant::now();
+        let left = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+            .saturating_sub(self.settings.deadline_margin);
+        now.checked_add(left)
+            .or_else(|| now.checked_add(FALLBACK_RUN_BUDGET))
+            .unwrap_or(now)
     }
 
     fn lease_until(&self) -> DateTime<Utc> {
@@ -515,6 +569,11 @@ impl SyncEngine {
             report.skipped += transient.len() as u64;
             report.stopped_early = Some(reason.clone());
             report.error = Some(reason);
+        } else if let Some(reason) = run.delivery.stop_reason() {
+            // The marketplace asked for a pause past the deadline: not an
+            // error, and not these ratings' fault either.
+            report.skipped += transient.len() as u64;
+            report.stopped_early = Some(reason);
         } else {
             let mut recording = FuturesUnordered::new();
             for failure in transient {
@@ -604,8 +663,10 @@ impl SyncEngine {
             }
             Delivered::NotSent => return false,
         };
-        let by_user: HashMap<&str, &RemoteRating> =
-            remote.iter().map(|r| (r.user_id.as_str(), r)).collect();
+        let by_user: HashMap<&str, &Listed> = remote
+            .iter()
+            .filter_map(|listed| Some((listed.user_id.as_deref()?, listed)))
+            .collect();
         let locals = match self.store.ratings_of_skill(skill).await {
             Ok(locals) => locals,
             Err(err) => {
@@ -618,8 +679,11 @@ impl SyncEngine {
             let (SyncState::Synced, Ok(local)) = (state, local) else {
                 continue;
             };
-            if let Some(remote) = by_user.get(local.user_id.as_str()) {
-                let outcome = self.reconcile(run, &local, remote, false).await;
+            if let Some(listed) = by_user.get(local.user_id.as_str()) {
+                let outcome = match self.checked(listed) {
+                    Ok(remote) => self.reconcile(run, &local, remote, false).await,
+                    Err(reason) => self.skip_remote(run, &local, listed, &reason).await,
+                };
                 tally(report, outcome);
             }
         }
@@ -675,17 +739,17 @@ impl SyncEngine {
                 }
             }
             Resolution::LocalWins => {
-                let Ok(stars) = local.stars() else {
-                    return Outcome::Unresolved(format!(
-                        "rating {}: invalid local value",
-                        local.id
-                    ));
+                let (stars, comment) = match local.upload_values() {
+                    Ok(values) => values,
+                    Err(problem) => {
+                        return Outcome::Unresolved(format!("rating {}: {problem}", local.id))
+                    }
                 };
                 let upload = RatingUpload {
                     skill_id: &local.skill_id,
                     user_id: &local.user_id,
                     rating: stars,
-                    comment: local.review.as_deref(),
+                    comment,
                 };
                 // Stable for this disagreement, different from the key of
                 // any earlier update of the same version.
@@ -708,6 +772,7 @@ impl SyncEngine {
                         self.record_success(run, local, &remote_id, Outcome::Updated)
                             .await
                     }
+                    Delivered::Failed(err) if err.stops_the_run() => Outcome::NotStarted,
                     Delivered::Failed(err) if err.is_transient() => {
                         Outcome::TransientFailure(local.failure(err.to_string(), true))
                     }
@@ -723,6 +788,34 @@ impl SyncEngine {
                 Outcome::Unresolved(format!("rating {}: {reason}", local.id))
             }
         }
+    }
+
+    /// A listed remote rating that may touch local data, or why not.
+    fn checked<'a>(&self, listed: &'a Listed) -> Result<&'a RemoteRating, String> {
+        let remote = listed.rating.as_ref().map_err(String::clone)?;
+        remote.check(Utc::now(), self.settings.max_clock_skew)?;
+        Ok(remote)
+    }
+
+    /// A remote rating that failed its checks: logged, in the conflict log
+    /// and in the report; the local rating is left as it was.
+    async fn skip_remote(
+        &self,
+        run: &Run,
+        local: &Rating,
+        listed: &Listed,
+        reason: &str,
+    ) -> Outcome {
+        if run.fenced.load(Ordering::SeqCst) {
+            return Outcome::Skipped;
+        }
+        warn!(rating_id = %local.id, reason, "remote rating not taken");
+        let remote_id = listed.rating.as_ref().ok().map(|remote| remote.id.as_str());
+        let conflict = Conflict::skipped(local, remote_id, reason);
+        if let Err(err) = self.store.record_conflict(&conflict, Utc::now()).await {
+            warn!(rating_id = %local.id, error = %err, "could not log the skipped remote rating");
+        }
+        Outcome::Unresolved(format!("rating {}: {reason}", local.id))
     }
 
     async fn log_conflict(
@@ -751,6 +844,7 @@ impl SyncEngine {
         {
             Delivered::Accepted(remote) => remote,
             Delivered::NotSent => return Outcome::NotStarted,
+            Delivered::Failed(err) if err.stops_the_run() => return Outcome::NotStarted,
             Delivered::Failed(err) => {
                 let failure = rating.failure(err.to_string(), err.is_transient());
                 return if err.is_transient() {
@@ -760,11 +854,18 @@ impl SyncEngine {
                 };
             }
         };
-        let Some(remote) = remote.into_iter().find(|r| r.user_id == rating.user_id) else {
+        let Some(listed) = remote
+            .iter()
+            .find(|listed| listed.user_id.as_deref() == Some(rating.user_id.as_str()))
+        else {
             let message = "Marketplace answered 409 but lists no rating by this user for the skill";
             return Outcome::TransientFailure(rating.failure(message, true));
         };
-        match self.reconcile(run, rating, &remote, true).await {
+        let outcome = match self.checked(listed) {
+            Ok(remote) => self.reconcile(run, rating, remote, true).await,
+            Err(reason) => self.skip_remote(run, rating, listed, &reason).await,
+        };
+        match outcome {
             Outcome::Unresolved(reason) => {
                 // A pending rating that cannot be reconciled is parked with
                 // the reason, not retried forever.
@@ -810,7 +911,7 @@ impl SyncEngine {
             .work_page(source, after, self.settings.batch_size, run.started)
             .await
             .map_err(|err| Outcome::Stop {
-                reason: format!("Could not read the work to do: {err}"),
+                reason: err.logged("Could not read the work to do"),
                 is_error: true,
             })?;
         Ok((page.ratings, page.next))
@@ -822,8 +923,8 @@ impl SyncEngine {
             Ok(rating) => rating,
             Err(malformed) => return self.record_failure(run, malformed.failure()).await,
         };
-        let stars = match rating.stars() {
-            Ok(stars) => stars,
+        let (stars, comment) = match rating.upload_values() {
+            Ok(values) => values,
             Err(problem) => {
                 return self
                     .record_failure(run, rating.failure(problem, false))
@@ -834,7 +935,7 @@ impl SyncEngine {
             skill_id: &rating.skill_id,
             user_id: &rating.user_id,
             rating: stars,
-            comment: rating.review.as_deref(),
+            comment,
         };
 
         match self.upload(run, &rating, &upload).await {
@@ -842,9 +943,8 @@ impl SyncEngine {
                 self.record_success(run, &rating, &remote_id, uploaded)
                     .await
             }
-            Delivered::NotSent | Delivered::Failed(MarketplaceError::Unauthorized { .. }) => {
-                Outcome::NotStarted
-            }
+            Delivered::NotSent => Outcome::NotStarted,
+            Delivered::Failed(err) if err.stops_the_run() => Outcome::NotStarted,
             Delivered::Failed(MarketplaceError::AlreadyRated { .. }) => {
                 self.resolve_duplicate(run, &rating).await
             }

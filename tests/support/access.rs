@@ -73,6 +73,7 @@ impl AccessRecorder {
             n if n == tables.ratings => "ratings".into(),
             n if n == tables.failed_uploads => "failed_uploads".into(),
             n if n == tables.sync_state => "sync_state".into(),
+            n if n == tables.audit => "audit".into(),
             other => format!("unknown:{other}"),
         }
     }

@@ -65,6 +65,7 @@ impl TestEnv {
                 api_token: Secret::new(TOKEN),
                 instance_id: "test-instance".into(),
                 request_timeout: Duration::from_secs(5),
+                max_skill_response_bytes: shared::config::DEFAULT_MAX_SKILL_RESPONSE_BYTES,
             },
             sync,
         }

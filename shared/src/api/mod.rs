@@ -69,9 +69,6 @@ pub type Response = lambda_http::Response<Body>;
 /// bytes (`{"upload_all": true}`); anything near this is a mistake.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// How much of a value a client sent is repeated in an error message.
-const SHOWN_INPUT_CHARS: usize = 40;
-
 /// Why a request was not answered with 200.
 #[derive(Debug, Error)]
 pub enum ApiError {
@@ -204,6 +201,8 @@ pub struct AdminContext {
     store: Store,
     verifier: AdminVerifier,
     cursors: CursorSigner,
+    /// How long the audit records this function writes are kept.
+    audit_retention_days: u32,
 }
 
 /// Why an admin function could not start: a setting or secret is missing or
@@ -224,7 +223,7 @@ impl AdminContext {
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, StartupError> {
         let config = AdminConfig::load(aws).await?;
         let store = Store::new(aws_sdk_dynamodb::Client::new(aws), config.tables);
-        Ok(Self::new(store, &config.jwt_secret)?)
+        Ok(Self::new(store, &config.jwt_secret)?.keeping_audit_for(config.audit_retention_days))
     }
 
     /// `secret` signs the admin tokens; the cursors' key is derived from it.
@@ -233,7 +232,15 @@ impl AdminContext {
             store,
             verifier: AdminVerifier::new(secret)?,
             cursors: CursorSigner::new(secret)?,
+            audit_retention_days: crate::store::AUDIT_RETENTION_DAYS as u32,
         })
+    }
+
+    /// Keeps the audit records this context writes `days` days
+    /// (`AUDIT_RETENTION_DAYS`).
+    pub fn keeping_audit_for(mut self, days: u32) -> Self {
+        self.audit_retention_days = days;
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -263,7 +270,8 @@ impl SyncApi {
         let (dynamodb, requests) = crate::counted_dynamodb_client_from(aws);
         let engine =
             crate::sync_engine(&config, dynamodb.clone())?.counting_requests_with(requests);
-        let context = AdminContext::new(Store::new(dynamodb, admin.tables), &admin.jwt_secret)?;
+        let context = AdminContext::new(Store::new(dynamodb, admin.tables), &admin.jwt_secret)?
+            .keeping_audit_for(admin.audit_retention_days);
         Ok(Self::new(context, engine, &config.sync))
     }
 
@@ -373,7 +381,7 @@ impl<'a> Call<'a> {
     pub(crate) async fn begin(&mut self) -> Result<(), ApiError> {
         self.context
             .store
-            .record_audit(&self.record)
+            .record_audit(&self.record, self.context.audit_retention_days)
             .await
             .map_err(ApiError::AuditUnavailable)
     }
@@ -381,7 +389,14 @@ impl<'a> Call<'a> {
     /// Answers, logs one line, and writes the audit record.
     pub(crate) async fn answer(mut self, result: Result<Answer, ApiError>) -> Response {
         let now = Utc::now();
-        let (status, body) = match &result {
+        // A DynamoDB failure is answered with an id that finds its detail
+        // in the log, never with DynamoDB's words.
+        let error_id = matches!(
+            result,
+            Err(ApiError::Store(_) | ApiError::AuditUnavailable(_))
+        )
+        .then(uuid::Uuid::new_v4);
+        let (status, mut body) = match &result {
             Ok(answer) => (StatusCode::OK, answer.body.clone()),
             Err(error) => (error.status(), error.body(now)),
         };
@@ -394,7 +409,11 @@ impl<'a> Call<'a> {
             Err(error) => {
                 self.record.outcome = error.outcome().into();
                 self.record.code = Some(error.code().into());
-                self.record.result = error.public_message();
+                self.record.result = match error_id {
+                    Some(id) => format!("{} (error id {id})", error.public_message()),
+                    None => error.public_message(),
+                };
+                body["error"]["message"] = Value::String(self.record.result.clone());
             }
         }
         let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -403,7 +422,7 @@ impl<'a> Call<'a> {
             Err(error @ (ApiError::Store(_) | ApiError::AuditUnavailable(_))) => error!(
                 action = %record.action, status = record.status, sub = record.subject.as_deref(),
                 agent_id = record.agent_id.as_deref(), duration_ms, error = %error,
-                "admin request failed"
+                error_id = error_id.map(|id| id.to_string()), "admin request failed"
             ),
             Err(error) => info!(
                 action = %record.action, status = record.status, outcome = %record.outcome,
@@ -417,7 +436,13 @@ impl<'a> Call<'a> {
                 "admin request done"
             ),
         }
-        if let Err(err) = self.context.store.record_audit(&self.record).await {
+        let retention = self.context.audit_retention_days;
+        if let Err(err) = self
+            .context
+            .store
+            .record_audit(&self.record, retention)
+            .await
+        {
             // The answer stands: for an action that changed state the record
             // written before it began already says who started what.
             warn!(action = %self.record.action, error = %err, "could not complete the audit record");
@@ -455,13 +480,7 @@ fn source_ip(request: &Request) -> Option<String> {
 }
 
 /// The start of a value a client sent, for an error message.
-pub(crate) fn shown(value: &str) -> String {
-    let mut shown: String = value.chars().take(SHOWN_INPUT_CHARS).collect();
-    if shown.len() < value.len() {
-        shown.push('…');
-    }
-    format!("{shown:?}")
-}
+pub(crate) use crate::rating::quoted as shown;
 
 /// The query parameters of `request`, each at most once and each one of
 /// `allowed`: a misspelt parameter is an error, not silently ignored.

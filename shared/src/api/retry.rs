@@ -22,13 +22,14 @@ use lambda_http::http::Method;
 use lambda_http::RequestExt;
 use serde_json::json;
 
-use super::{json_object_body, shown, Answer, ApiError, Call, Request, Response, SyncApi};
+use super::{json_object_body, Answer, ApiError, Call, Request, Response, SyncApi};
+use crate::rating::id_problem;
 use crate::sync::RatingRetry;
 
 /// The action's name in the audit trail.
 pub const ACTION: &str = "retry_failed_upload";
 /// The longest id accepted.
-pub const MAX_ID_CHARS: usize = 256;
+pub use crate::rating::MAX_ID_CHARS;
 
 /// The answer when the rating was deleted after it failed.
 pub const RATING_GONE: &str = "Rating no longer exists, failed record removed";
@@ -132,29 +133,13 @@ fn failed_upload_id(request: &Request) -> Result<String, ApiError> {
     Ok(id)
 }
 
-/// A dead-letter id (a rating id) has 1 to [`MAX_ID_CHARS`] characters, each
-/// a letter, a digit or one of `. _ : -`.
+/// A dead-letter id (a rating id) is of the one safe form every id has
+/// ([`id_problem`]).
 pub fn check_id(id: &str) -> Result<(), ApiError> {
-    let length = id.chars().count();
-    if length == 0 || length > MAX_ID_CHARS {
-        return Err(ApiError::invalid(
-            "id",
-            format!("the id must have 1 to {MAX_ID_CHARS} characters, it has {length}"),
-        ));
+    match id_problem(id) {
+        None => Ok(()),
+        Some(problem) => Err(ApiError::invalid("id", problem)),
     }
-    if let Some(bad) = id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
-    {
-        return Err(ApiError::invalid(
-            "id",
-            format!(
-                "the id {} may contain only letters, digits and . _ : -, not {bad:?}",
-                shown(id)
-            ),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -191,6 +176,7 @@ mod tests {
             ("a%2Fb", "not '%'"),
             ("r/1", "not '/'"),
             ("ré", "not 'é'"),
+            ("..", "dots alone"),
         ] {
             let error = check_id(id).unwrap_err();
             assert_eq!(error.code(), "VALIDATION_ERROR");

@@ -13,7 +13,9 @@
 //! `upload_all: true` is a full re-push: every rating not already pending
 //! goes back into the backlog ([`Store::requeue`], which keeps the
 //! `remote_rating_id`, so a rating the marketplace has travels as an
-//! update), then the run uploads as much as it can. Finding every rating
+//! update), then the run uploads as much as it can. The requeue is done
+//! inside the run, under its lease, so two re-pushes at once never both
+//! requeue: one answers 200, the other 503 `RATING_SYNC_IN_PROGRESS`. Finding every rating
 //! takes a Scan of the ratings table, the one scan in this service, of ids
 //! only. It gets at most half of the time the request has for uploading
 //! ([`requeue_all`]); how far it got is kept in the state table, so on a
@@ -77,7 +79,7 @@ pub async fn handle(api: &SyncApi, request: Request, deadline: SystemTime) -> Re
     call.note_input(json!({ "upload_all": upload_all }));
     match call.store().lease_state(LEASE_NAME, Utc::now()).await {
         Ok(Some(lease)) if lease.held => {
-            let error = in_progress(Some(lease.until), None);
+            let error = in_progress(Some(lease.until));
             return call.answer(Err(error)).await;
         }
         Ok(_) => {}
@@ -103,29 +105,37 @@ fn read_upload_all(request: &Request) -> Result<bool, ApiError> {
     }
 }
 
-fn in_progress(until: Option<String>, requeue: Option<RequeueProgress>) -> ApiError {
+/// 503: a run holds the lease. Nothing was requeued: a re-push requeues
+/// only under the lease.
+fn in_progress(until: Option<String>) -> ApiError {
     ApiError::SyncInProgress {
         until: until.clone().unwrap_or_else(|| "it ends".into()),
-        details: json!({
-            "lease_until": until,
-            "requeue": requeue.map(RequeueProgress::to_json),
-        }),
+        details: json!({ "lease_until": until, "requeue": null }),
     }
 }
 
 async fn sync(api: &SyncApi, upload_all: bool, deadline: SystemTime) -> Result<Answer, ApiError> {
     let store = api.engine.store();
-    let requeue = if upload_all {
+    // The requeue runs inside the run, while it holds the lease: of two
+    // re-pushes at once, one requeues and runs, the other is told a run is
+    // going and has changed nothing.
+    let requeue = async {
+        if !upload_all {
+            return Ok(None);
+        }
         let left = deadline
             .duration_since(SystemTime::now())
             .unwrap_or_default()
             .saturating_sub(api.deadline_margin);
-        Some(requeue_all(store, Instant::now() + left / 2, api.requeue_page_size).await?)
-    } else {
-        None
+        let stop_at = Instant::now()
+            .checked_add(left / 2)
+            .unwrap_or_else(Instant::now);
+        requeue_all(store, stop_at, api.requeue_page_size)
+            .await
+            .map(Some)
     };
-
-    let report = api.engine.run_on_request(deadline).await;
+    let (report, requeue) = api.engine.run_on_request_after(deadline, requeue).await?;
+    let requeue = requeue.flatten();
     crate::metrics::emit_run_metrics(&report, FUNCTION);
     if report.error.as_deref() == Some(ALREADY_RUNNING) {
         // A run took the lease after the look at it above.
@@ -136,7 +146,7 @@ async fn sync(api: &SyncApi, upload_all: bool, deadline: SystemTime) -> Result<A
             .ok()
             .flatten()
             .map(|lease| lease.until);
-        return Err(in_progress(until, requeue));
+        return Err(in_progress(until));
     }
 
     let mut result = report.message.clone();

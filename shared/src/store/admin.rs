@@ -3,12 +3,15 @@
 //! page, the progress of a full re-push, and the removal of dead-letter
 //! items that nothing will retry.
 //!
-//! All of it lives in the state table, each kind under its own partition,
-//! so that one Query reads one kind and IAM can tell them apart:
+//! The audit trail has a table of its own (pk `audit`, sk
+//! `<timestamp>#<uuid>`, one admin request each: who, what, the answer;
+//! kept `AUDIT_RETENTION_DAYS`, [`AUDIT_RETENTION_DAYS`] by default), where
+//! the functions may only put items. The rest lives in the state table, each
+//! kind under its own partition, so that one Query reads one kind and IAM
+//! can tell them apart:
 //!
 //! | `pk` | `sk` | what |
 //! |---|---|---|
-//! | `audit` | `<timestamp>#<uuid>` | one admin request: who, what, the answer; kept [`AUDIT_RETENTION_DAYS`] |
 //! | `requeue` | `upload-all` | how far the current full re-push got |
 //! | `conflict` | (written by the conflict log) | counted for the status page |
 
@@ -24,7 +27,7 @@ use super::{
 
 /// The partition of the audit trail.
 pub const AUDIT_PARTITION: &str = "audit";
-/// How long an audit record is kept (DynamoDB's TTL removes it).
+/// How long an audit record is kept by default (DynamoDB's TTL removes it).
 pub const AUDIT_RETENTION_DAYS: i64 = 400;
 /// The item that holds the progress of a full re-push.
 const REQUEUE_PARTITION: &str = "requeue";
@@ -106,11 +109,16 @@ fn optional(value: &Option<String>) -> AttributeValue {
 }
 
 impl Store {
-    /// Writes `record` (again: a record written as `started` is replaced by
-    /// its outcome, under the same key).
-    pub async fn record_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
-        let table = &self.tables.sync_state;
-        let expires = record.at + Duration::days(AUDIT_RETENTION_DAYS);
+    /// Writes `record` to the audit table, kept `retention_days` (again: a
+    /// record written as `started` is replaced by its outcome, under the
+    /// same key; a PutItem, the one action the functions have there).
+    pub async fn record_audit(
+        &self,
+        record: &AuditRecord,
+        retention_days: u32,
+    ) -> Result<(), StoreError> {
+        let table = &self.tables.audit;
+        let expires = record.at + Duration::days(i64::from(retention_days));
         self.client
             .put_item()
             .table_name(table)
@@ -136,21 +144,22 @@ impl Store {
         Ok(())
     }
 
-    /// The most recent audit records, newest first, as stored.
+    /// The most recent audit records, newest first, as stored (for tests
+    /// and operators: the functions never read the trail).
     pub async fn recent_audit_records(&self, limit: u32) -> Result<Vec<Item>, StoreError> {
-        self.newest_in_state_partition(AUDIT_PARTITION, limit, true)
+        self.newest_in_partition(&self.tables.audit, AUDIT_PARTITION, limit, true)
             .await
     }
 
-    /// The newest `limit` items of a partition of the state table whose sort
-    /// keys begin with their time (reports, audit records).
-    pub(super) async fn newest_in_state_partition(
+    /// The newest `limit` items of a partition whose sort keys begin with
+    /// their time (reports, audit records).
+    pub(super) async fn newest_in_partition(
         &self,
+        table: &str,
         partition: &str,
         limit: u32,
         consistent_read: bool,
     ) -> Result<Vec<Item>, StoreError> {
-        let table = &self.tables.sync_state;
         let out = self
             .client
             .query()

@@ -35,13 +35,19 @@ impl Store {
             .item("skill_id", s(&conflict.skill_id))
             .item("user_id", s(&conflict.user_id))
             .item("remote_rating_id", s(&conflict.remote_rating_id))
-            .item("type", s(Conflict::TYPE))
+            .item("type", s(conflict.kind))
             .item("severity", s(Conflict::SEVERITY))
             .item("strategy", s(conflict.strategy))
             .item("local_rating", n(&conflict.local_rating))
             .item("local_comment", optional(&conflict.local_comment))
             .item("local_updated_at", s(&conflict.local_updated_at))
-            .item("remote_rating", n(conflict.remote_rating))
+            .item(
+                "remote_rating",
+                conflict
+                    .remote_rating
+                    .map_or(aws_sdk_dynamodb::types::AttributeValue::Null(true), n),
+            )
+            .item("reason", optional(&conflict.reason))
             .item("remote_comment", optional(&conflict.remote_comment))
             .item("remote_modified_at", optional(&conflict.remote_modified_at))
             .item("resolved_at", s(timestamp(resolved_at)))

@@ -68,6 +68,17 @@ pub enum StoreError {
     Malformed { table: String, message: String },
 }
 
+impl StoreError {
+    /// Logs this error with a new id and gives the sentence a report or an
+    /// answer may carry instead: what failed and the id, never DynamoDB's
+    /// own words (they can name tables, roles and ARNs).
+    pub fn logged(&self, what: &str) -> String {
+        let error_id = uuid::Uuid::new_v4();
+        tracing::error!(%error_id, error = %self, "{what}");
+        format!("{what}: a DynamoDB request failed (error id {error_id} in the function's log)")
+    }
+}
+
 /// The one handle on all three tables. Cheap to clone: the SDK client is
 /// reference-counted, so a function builds it once in `main`.
 #[derive(Debug, Clone)]

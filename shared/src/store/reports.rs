@@ -34,7 +34,7 @@ impl Store {
     /// The most recent reports, newest first.
     pub async fn recent_reports(&self, limit: u32) -> Result<Vec<SyncReport>, StoreError> {
         let table = &self.tables.sync_state;
-        self.newest_in_state_partition(REPORT_PARTITION, limit, false)
+        self.newest_in_partition(&self.tables.sync_state, REPORT_PARTITION, limit, false)
             .await?
             .iter()
             .map(|item| {
