@@ -12,7 +12,12 @@ async fn the_tables_created_locally_equal_the_templates() {
     let logical: BTreeSet<&str> = definitions.iter().map(|t| t.logical_id.as_str()).collect();
     assert_eq!(
         logical,
-        BTreeSet::from(["RatingsTable", "FailedUploadsTable", "SyncStateTable"])
+        BTreeSet::from([
+            "RatingsTable",
+            "FailedUploadsTable",
+            "SyncStateTable",
+            "AuditTable"
+        ])
     );
 
     for definition in &definitions {

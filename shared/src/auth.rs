@@ -1,8 +1,9 @@
 //! Who may call the admin functions, decided from the request alone.
 //!
-//! The admin HTTP functions have no authorizer in front of them: every
-//! request carries `Authorization: Bearer <JWT>` and the function checks it
-//! here before it touches a table. The token is signed with HS256
+//! Every admin request carries `Authorization: Bearer <JWT>`. The API's
+//! Lambda authorizer ([`crate::api::authorizer`]) checks it here, and so
+//! does each admin function before it touches a table, so that a function
+//! reached some other way is no softer. The token is signed with HS256
 //! (HMAC-SHA256) under a secret shared with whoever issues admin tokens; the
 //! function reads that secret from its configuration (`ADMIN_JWT_SECRET`
 //! locally) and builds one [`AdminVerifier`] per cold start.
@@ -17,9 +18,19 @@
 //!   would have to understand;
 //! - every segment is base64url without padding; padding or a character
 //!   outside that alphabet makes the token malformed;
+//! - the header and the claims are JSON objects whose top-level keys are all
+//!   different: parsers disagree on which of two equal keys counts;
 //! - the signature is compared in constant time (`Mac::verify_slice`);
 //! - `exp` is required and `nbf` is honoured when present, both as numbers
-//!   of seconds since the Unix epoch and both with [`CLOCK_LEEWAY`];
+//!   of seconds since the Unix epoch and both with [`CLOCK_LEEWAY`]. An
+//!   `exp` further away than the policy's `max_ttl` is refused too: a token
+//!   with `exp: 1e308` would otherwise never expire. The numbers are compared
+//!   as floats and never cast to integers, so no value can wrap or panic;
+//! - `iss` and `aud` are checked when the deployment names an issuer or an
+//!   audience ([`AdminPolicy`]): `iss` must equal the issuer, `aud` must be
+//!   the audience or an array of strings that holds it;
+//! - `sub` is required, a non-empty string: every admin call is recorded
+//!   with who made it;
 //! - `role` must be `super_admin`. A token with an `agent_id` claim acts for
 //!   an agent, which also needs `maturity` `AUTONOMOUS` in any letter case.
 //!
@@ -60,6 +71,9 @@ pub const AUTONOMOUS: &str = "AUTONOMOUS";
 /// its `nbf`. Small enough that an expired token is not useful for long.
 pub const CLOCK_LEEWAY: Duration = Duration::from_secs(30);
 
+/// How long an admin token may live by default: a day. See [`AdminPolicy`].
+pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(86_400);
+
 /// Longer than any token this system issues; refusing early keeps a hostile
 /// header from costing more than a few microseconds.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -79,7 +93,7 @@ pub enum SecretError {
 
 /// Why a request may not use the admin functions.
 ///
-/// The first variants (up to [`AuthError::NotYetValid`]) are 401
+/// The first variants (up to [`AuthError::DuplicateKey`]) are 401
 /// `UNAUTHORIZED`: the request did not prove who sent it. The rest are 403
 /// `PERMISSION_DENIED`: it did, and that sender is not allowed.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -100,6 +114,21 @@ pub enum AuthError {
     Expired,
     #[error("the token is not valid yet: its nbf is in the future")]
     NotYetValid,
+    #[error("the token expires more than {max_ttl_seconds} s from now, longer than admin tokens may live")]
+    ExpiryTooFar { max_ttl_seconds: u64 },
+    #[error("the token names no subject: admin tokens must carry a non-empty sub")]
+    MissingSubject,
+    #[error("the token has no iss claim; this deployment trusts one issuer only")]
+    MissingIssuer,
+    #[error("the token's iss is not the issuer this deployment trusts")]
+    WrongIssuer,
+    #[error("the token has no aud claim; this deployment accepts tokens for its audience only")]
+    MissingAudience,
+    #[error("the token's aud does not name this deployment's audience")]
+    WrongAudience,
+    /// Two parsers could read such a token differently; see [`TokenPart`].
+    #[error("the token's {0} repeats a key")]
+    DuplicateKey(TokenPart),
 
     #[error("the token carries no role; the admin functions need super_admin")]
     MissingRole,
@@ -141,7 +170,14 @@ impl AuthError {
             | Self::BadSignature
             | Self::MissingExpiry
             | Self::Expired
-            | Self::NotYetValid => false,
+            | Self::NotYetValid
+            | Self::ExpiryTooFar { .. }
+            | Self::MissingSubject
+            | Self::MissingIssuer
+            | Self::WrongIssuer
+            | Self::MissingAudience
+            | Self::WrongAudience
+            | Self::DuplicateKey(_) => false,
             Self::MissingRole
             | Self::RoleNotAllowed { .. }
             | Self::AgentWithoutMaturity
@@ -154,14 +190,63 @@ impl AuthError {
 /// what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
-    /// The `sub` claim, when the issuer set one.
-    pub subject: Option<String>,
+    /// The `sub` claim: never empty.
+    pub subject: String,
     /// Always [`ADMIN_ROLE`] today; kept so that records need not assume it.
     pub role: String,
     /// Set when the token acts for an agent.
     pub agent_id: Option<String>,
     /// The `maturity` claim as written in the token.
     pub maturity: Option<String>,
+}
+
+/// What a deployment asks of a token beyond its signature: who issued it,
+/// for whom, and how long it may live. Nothing in it is secret.
+///
+/// The default names no issuer and no audience (`iss` and `aud` are then
+/// not compared, though still refused when of the wrong type) and lets a
+/// token live [`DEFAULT_MAX_TTL`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminPolicy {
+    issuer: Option<String>,
+    audience: Option<String>,
+    max_ttl: Duration,
+}
+
+impl Default for AdminPolicy {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: None,
+            max_ttl: DEFAULT_MAX_TTL,
+        }
+    }
+}
+
+impl AdminPolicy {
+    /// `issuer` and `audience`, when given and not blank, must be what the
+    /// token's `iss` and `aud` say; `exp` may be at most `max_ttl` (plus
+    /// [`CLOCK_LEEWAY`]) from now.
+    pub fn new(issuer: Option<String>, audience: Option<String>, max_ttl: Duration) -> Self {
+        let given = |value: Option<String>| value.filter(|value| !value.trim().is_empty());
+        Self {
+            issuer: given(issuer),
+            audience: given(audience),
+            max_ttl,
+        }
+    }
+
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    pub fn audience(&self) -> Option<&str> {
+        self.audience.as_deref()
+    }
+
+    pub fn max_ttl(&self) -> Duration {
+        self.max_ttl
+    }
 }
 
 /// Checks the `Authorization` header of admin requests.
@@ -171,21 +256,27 @@ pub struct Admin {
 #[derive(Clone)]
 pub struct AdminVerifier {
     mac: HmacSha256,
+    policy: AdminPolicy,
 }
 
 impl fmt::Debug for AdminVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AdminVerifier(HS256, ***)")
+        write!(f, "AdminVerifier(HS256, ***, {:?})", self.policy)
     }
 }
 
 impl AdminVerifier {
-    /// A verifier for tokens signed with `secret`. A blank secret is refused:
-    /// anyone could sign with it.
-    pub fn new(secret: &Secret) -> Result<Self, SecretError> {
+    /// A verifier for tokens signed with `secret` that meet `policy`. A
+    /// blank secret is refused: anyone could sign with it.
+    pub fn new(secret: &Secret, policy: AdminPolicy) -> Result<Self, SecretError> {
         Ok(Self {
             mac: keyed_mac(secret)?,
+            policy,
         })
+    }
+
+    pub fn policy(&self) -> &AdminPolicy {
+        &self.policy
     }
 
     /// The admin that `authorization_header` (the header's value, `None` when
@@ -197,7 +288,8 @@ impl AdminVerifier {
     ) -> Result<Admin, AuthError> {
         let token = bearer_token(authorization_header)?;
         let claims = Claims::read(&self.verified_claims(token)?)?;
-        claims.check_validity_at(now)?;
+        claims.check_validity_at(now, self.policy.max_ttl)?;
+        claims.check_issuer_and_audience(&self.policy)?;
         claims.into_admin()
     }
 
@@ -220,9 +312,7 @@ impl AdminVerifier {
             ));
         };
 
-        let header = json_object(header_segment).ok_or(AuthError::Malformed(
-            "the header is not a base64url JSON object",
-        ))?;
+        let header = json_object(header_segment, TokenPart::Header)?;
         if header.get("alg").and_then(Value::as_str) != Some(ALGORITHM) {
             return Err(AuthError::UnsupportedAlgorithm);
         }
@@ -240,16 +330,15 @@ impl AdminVerifier {
         mac.verify_slice(&signature)
             .map_err(|_| AuthError::BadSignature)?;
 
-        json_object(claims_segment).ok_or(AuthError::Malformed(
-            "the claims are not a base64url JSON object",
-        ))
+        json_object(claims_segment, TokenPart::Claims)
     }
 }
 
 /// A token for local use and tests: `claims` signed with HS256 under
 /// `secret`, in the form [`AdminVerifier::authorize`] expects after
-/// `Bearer `. The verifier wants at least `exp` (seconds since the Unix
-/// epoch) and `role`. Production tokens come from the issuer, not from here.
+/// `Bearer `. The verifier wants at least `sub`, `exp` (seconds since the
+/// Unix epoch, within the policy's `max_ttl`) and `role`, and `iss` and
+/// `aud` where the policy names them. Production tokens come from the issuer, not from here.
 pub fn sign_token(secret: &Secret, claims: &Value) -> Result<String, SecretError> {
     let header = json!({ "alg": ALGORITHM, "typ": "JWT" });
     Ok(encode_signed(keyed_mac(secret)?, &header, claims))
@@ -265,10 +354,16 @@ fn keyed_mac(secret: &Secret) -> Result<HmacSha256, SecretError> {
 /// `header.claims.signature`, each base64url without padding, signed by
 /// `mac`. Generic so that tests can sign with other algorithms.
 fn encode_signed(mac: impl Mac, header: &Value, claims: &Value) -> String {
+    encode_signed_json(mac, &header.to_string(), &claims.to_string())
+}
+
+/// The same from JSON text, which may hold what a [`Value`] cannot: a
+/// repeated key, for the tests.
+fn encode_signed_json(mac: impl Mac, header: &str, claims: &str) -> String {
     let signing_input = format!(
         "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims),
     );
     let signature = mac.chain_update(signing_input.as_bytes()).finalize();
     format!(
@@ -291,18 +386,89 @@ fn bearer_token(authorization_header: Option<&str>) -> Result<&str, AuthError> {
     Ok(token.trim_start_matches(' '))
 }
 
-/// A base64url segment holding a JSON object.
-fn json_object(segment: &str) -> Option<Map<String, Value>> {
-    let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(object) => Some(object),
-        _ => None,
+/// The two JSON parts of a token, to say which one is at fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPart {
+    Header,
+    Claims,
+}
+
+impl fmt::Display for TokenPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Header => "header",
+            Self::Claims => "claims",
+        })
+    }
+}
+
+/// A base64url segment holding a JSON object whose keys are all different.
+///
+/// serde_json keeps the last of two equal keys, other parsers the first: a
+/// token with `{"alg": "none", "alg": "HS256"}` or two `role`s would mean
+/// one thing here and another to whoever else reads it. So a repeated key
+/// at the top level refuses the token. (Keys are compared after JSON
+/// unescaping: `"a\u006cg"` is `alg`.)
+fn json_object(segment: &str, part: TokenPart) -> Result<Map<String, Value>, AuthError> {
+    let not_an_object = AuthError::Malformed(match part {
+        TokenPart::Header => "the header is not a base64url JSON object",
+        TokenPart::Claims => "the claims are not a base64url JSON object",
+    });
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| not_an_object.clone())?;
+    match serde_json::from_slice(&bytes) {
+        Ok(UniqueKeys {
+            object,
+            repeated: false,
+        }) => Ok(object),
+        Ok(UniqueKeys { repeated: true, .. }) => Err(AuthError::DuplicateKey(part)),
+        Err(_) => Err(not_an_object),
+    }
+}
+
+/// A JSON object read entry by entry, noting whether a key came twice.
+/// Anything but an object fails to deserialize.
+struct UniqueKeys {
+    object: Map<String, Value>,
+    repeated: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueKeys;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut entries: A,
+            ) -> Result<UniqueKeys, A::Error> {
+                let mut object = Map::new();
+                let mut repeated = false;
+                // Every entry is read, even after a repeat, so that the
+                // parser still sees the whole object through to its end.
+                while let Some((key, value)) = entries.next_entry::<String, Value>()? {
+                    repeated |= object.insert(key, value).is_some();
+                }
+                Ok(UniqueKeys { object, repeated })
+            }
+        }
+
+        deserializer.deserialize_map(Visitor)
     }
 }
 
 /// The claims this module reads, each checked for its type.
 struct Claims {
     subject: Option<String>,
+    issuer: Option<String>,
+    audience: Option<Vec<String>>,
     role: Option<String>,
     agent_id: Option<String>,
     maturity: Option<String>,
@@ -314,6 +480,8 @@ impl Claims {
     fn read(claims: &Map<String, Value>) -> Result<Self, AuthError> {
         Ok(Self {
             subject: string_claim(claims, "sub", "sub is not a string")?,
+            issuer: string_claim(claims, "iss", "iss is not a string")?,
+            audience: audience_claim(claims)?,
             role: string_claim(claims, "role", "role is not a string")?,
             agent_id: string_claim(claims, "agent_id", "agent_id is not a string")?,
             maturity: string_claim(claims, "maturity", "maturity is not a string")?,
@@ -322,12 +490,19 @@ impl Claims {
         })
     }
 
-    fn check_validity_at(&self, now: SystemTime) -> Result<(), AuthError> {
+    /// All in f64 seconds: the claims are finite (see [`number_claim`]), so
+    /// the sums are too, and nothing is cast.
+    fn check_validity_at(&self, now: SystemTime, max_ttl: Duration) -> Result<(), AuthError> {
         let now = seconds_since_epoch(now);
         let leeway = CLOCK_LEEWAY.as_secs_f64();
         let expires_at = self.expires_at.ok_or(AuthError::MissingExpiry)?;
         if now >= expires_at + leeway {
             return Err(AuthError::Expired);
+        }
+        if expires_at > now + max_ttl.as_secs_f64() + leeway {
+            return Err(AuthError::ExpiryTooFar {
+                max_ttl_seconds: max_ttl.as_secs(),
+            });
         }
         if let Some(not_before) = self.not_before {
             if now + leeway < not_before {
@@ -337,7 +512,34 @@ impl Claims {
         Ok(())
     }
 
+    /// Compared exactly, as RFC 7519 has it: case matters.
+    fn check_issuer_and_audience(&self, policy: &AdminPolicy) -> Result<(), AuthError> {
+        if let Some(issuer) = policy.issuer() {
+            match self.issuer.as_deref() {
+                None => return Err(AuthError::MissingIssuer),
+                Some(iss) if iss != issuer => return Err(AuthError::WrongIssuer),
+                Some(_) => {}
+            }
+        }
+        if let Some(audience) = policy.audience() {
+            match &self.audience {
+                None => return Err(AuthError::MissingAudience),
+                Some(aud) if !aud.iter().any(|aud| aud == audience) => {
+                    return Err(AuthError::WrongAudience)
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     fn into_admin(self) -> Result<Admin, AuthError> {
+        // Blank names nobody, so it counts as missing. Checked before the
+        // role: a token that does not say who sent it proves nothing (401).
+        let subject = self
+            .subject
+            .filter(|subject| !subject.trim().is_empty())
+            .ok_or(AuthError::MissingSubject)?;
         let role = self.role.ok_or(AuthError::MissingRole)?;
         if role != ADMIN_ROLE {
             return Err(AuthError::RoleNotAllowed { role });
@@ -354,7 +556,7 @@ impl Claims {
             }
         }
         Ok(Admin {
-            subject: self.subject,
+            subject,
             role,
             agent_id: self.agent_id,
             maturity: self.maturity,
@@ -374,6 +576,25 @@ fn string_claim(
     }
 }
 
+/// `aud`: one string, or an array of strings (RFC 7519, section 4.1.3).
+fn audience_claim(claims: &Map<String, Value>) -> Result<Option<Vec<String>>, AuthError> {
+    const WRONG_TYPE: AuthError =
+        AuthError::Malformed("aud is not a string or an array of strings");
+    match claims.get("aud") {
+        None => Ok(None),
+        Some(Value::String(audience)) => Ok(Some(vec![audience.clone()])),
+        Some(Value::Array(audiences)) => audiences
+            .iter()
+            .map(|audience| audience.as_str().map(str::to_owned).ok_or(WRONG_TYPE))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(WRONG_TYPE),
+    }
+}
+
+/// A finite number. serde_json already refuses what does not fit an f64
+/// (`1e400`), and JSON has no NaN or infinity; the check is there so that
+/// the comparisons in [`Claims::check_validity_at`] never meet one.
 fn number_claim(
     claims: &Map<String, Value>,
     name: &str,
@@ -383,6 +604,7 @@ fn number_claim(
         None => Ok(None),
         Some(Value::Number(value)) => value
             .as_f64()
+            .filter(|value| value.is_finite())
             .map(Some)
             .ok_or(AuthError::Malformed(wrong_type)),
         Some(_) => Err(AuthError::Malformed(wrong_type)),
@@ -441,8 +663,17 @@ mod tests {
         )
     }
 
+    /// A token signed with the test secret from JSON text as given.
+    fn token_from_json(header: &str, claims: &str) -> String {
+        encode_signed_json(
+            HmacSha256::new_from_slice(SECRET.as_bytes()).unwrap(),
+            header,
+            claims,
+        )
+    }
+
     fn authorize_header(header: &str) -> Result<Admin, AuthError> {
-        AdminVerifier::new(&secret())
+        AdminVerifier::new(&secret(), AdminPolicy::default())
             .unwrap()
             .authorize(Some(header), now())
     }
@@ -465,16 +696,16 @@ mod tests {
         assert_eq!(
             authorize(claims(json!({}))),
             Ok(Admin {
-                subject: Some("alice".into()),
+                subject: "alice".into(),
                 role: "super_admin".into(),
                 agent_id: None,
                 maturity: None,
             })
         );
         assert_eq!(
-            authorize(claims_without("sub")).unwrap().subject,
-            None,
-            "sub is optional"
+            authorize(claims_without("sub")),
+            Err(AuthError::MissingSubject),
+            "sub is required"
         );
     }
 
@@ -510,7 +741,7 @@ mod tests {
 
     #[test]
     fn no_header_is_unauthorized() {
-        let verifier = AdminVerifier::new(&secret()).unwrap();
+        let verifier = AdminVerifier::new(&secret(), AdminPolicy::default()).unwrap();
         assert_eq!(
             verifier.authorize(None, now()),
             Err(AuthError::MissingHeader)
@@ -843,6 +1074,16 @@ mod tests {
             AuthError::MissingExpiry,
             AuthError::Expired,
             AuthError::NotYetValid,
+            AuthError::ExpiryTooFar {
+                max_ttl_seconds: 86_400,
+            },
+            AuthError::MissingSubject,
+            AuthError::MissingIssuer,
+            AuthError::WrongIssuer,
+            AuthError::MissingAudience,
+            AuthError::WrongAudience,
+            AuthError::DuplicateKey(TokenPart::Header),
+            AuthError::DuplicateKey(TokenPart::Claims),
         ];
         for error in unauthorized {
             assert_eq!(
@@ -870,11 +1111,318 @@ mod tests {
         }
     }
 
+    /// One row per rule on the token's JSON and its claims: the deployment's
+    /// policy, the token's header and claims as JSON text (which, unlike a
+    /// `Value`, can repeat a key), and the exact answer.
+    #[test]
+    fn each_rule_on_the_token_refuses_with_its_own_error() {
+        const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+        const ISSUER: &str = "https://issuer.example";
+        const AUDIENCE: &str = "atom-rating-sync-admin";
+        let open = AdminPolicy::default;
+        let strict =
+            || AdminPolicy::new(Some(ISSUER.into()), Some(AUDIENCE.into()), DEFAULT_MAX_TTL);
+        let issuer_only = || AdminPolicy::new(Some(ISSUER.into()), None, DEFAULT_MAX_TTL);
+        let audience_only = || AdminPolicy::new(None, Some(AUDIENCE.into()), DEFAULT_MAX_TTL);
+        let exp = NOW + 300;
+        // A good admin's claims with `extra` JSON members appended.
+        let claims =
+            |extra: &str| format!(r#"{{"sub":"alice","role":"super_admin","exp":{exp}{extra}}}"#);
+        let day = DEFAULT_MAX_TTL.as_secs();
+        let leeway = CLOCK_LEEWAY.as_secs();
+        let too_far = AuthError::ExpiryTooFar {
+            max_ttl_seconds: day,
+        };
+        let aud_type = AuthError::Malformed("aud is not a string or an array of strings");
+        let iss = format!(r#","iss":"{ISSUER}""#);
+
+        type Row = (
+            &'static str,
+            AdminPolicy,
+            String,
+            String,
+            Result<(), AuthError>,
+        );
+        let rows: Vec<Row> = vec![
+            ("a good token", open(), HEADER.into(), claims(""), Ok(())),
+            (
+                "duplicate key in the header",
+                open(),
+                r#"{"alg":"none","alg":"HS256"}"#.into(),
+                claims(""),
+                Err(AuthError::DuplicateKey(TokenPart::Header)),
+            ),
+            (
+                "duplicate key in the header, escaped",
+                open(),
+                r#"{"alg":"HS256","a\u006cg":"HS256"}"#.into(),
+                claims(""),
+                Err(AuthError::DuplicateKey(TokenPart::Header)),
+            ),
+            (
+                "duplicate key in the claims",
+                open(),
+                HEADER.into(),
+                claims(r#","role":"member""#),
+                Err(AuthError::DuplicateKey(TokenPart::Claims)),
+            ),
+            (
+                "duplicate key in the claims, same value",
+                open(),
+                HEADER.into(),
+                claims(&format!(r#","exp":{exp}"#)),
+                Err(AuthError::DuplicateKey(TokenPart::Claims)),
+            ),
+            (
+                "exp at the max TTL and its leeway",
+                open(),
+                HEADER.into(),
+                format!(
+                    r#"{{"sub":"alice","role":"super_admin","exp":{}}}"#,
+                    NOW + day + leeway
+                ),
+                Ok(()),
+            ),
+            (
+                "exp too far",
+                open(),
+                HEADER.into(),
+                format!(
+                    r#"{{"sub":"alice","role":"super_admin","exp":{}}}"#,
+                    NOW + day + leeway + 1
+                ),
+                Err(too_far.clone()),
+            ),
+            (
+                "exp too far for a shorter max TTL",
+                AdminPolicy::new(None, None, Duration::from_secs(60)),
+                HEADER.into(),
+                claims(""),
+                Err(AuthError::ExpiryTooFar {
+                    max_ttl_seconds: 60,
+                }),
+            ),
+            (
+                "exp 1e308",
+                open(),
+                HEADER.into(),
+                r#"{"sub":"alice","role":"super_admin","exp":1e308}"#.into(),
+                Err(too_far.clone()),
+            ),
+            (
+                "exp u64::MAX",
+                open(),
+                HEADER.into(),
+                format!(
+                    r#"{{"sub":"alice","role":"super_admin","exp":{}}}"#,
+                    u64::MAX
+                ),
+                Err(too_far),
+            ),
+            (
+                "exp -1e308",
+                open(),
+                HEADER.into(),
+                r#"{"sub":"alice","role":"super_admin","exp":-1e308}"#.into(),
+                Err(AuthError::Expired),
+            ),
+            (
+                "exp 1e400, beyond f64",
+                open(),
+                HEADER.into(),
+                r#"{"sub":"alice","role":"super_admin","exp":1e400}"#.into(),
+                Err(AuthError::Malformed(
+                    "the claims are not a base64url JSON object",
+                )),
+            ),
+            (
+                "missing sub",
+                open(),
+                HEADER.into(),
+                format!(r#"{{"role":"super_admin","exp":{exp}}}"#),
+                Err(AuthError::MissingSubject),
+            ),
+            (
+                "empty sub",
+                open(),
+                HEADER.into(),
+                format!(r#"{{"sub":"","role":"super_admin","exp":{exp}}}"#),
+                Err(AuthError::MissingSubject),
+            ),
+            (
+                "blank sub",
+                open(),
+                HEADER.into(),
+                format!(r#"{{"sub":"  ","role":"super_admin","exp":{exp}}}"#),
+                Err(AuthError::MissingSubject),
+            ),
+            (
+                "missing sub, member role: who comes before what",
+                open(),
+                HEADER.into(),
+                format!(r#"{{"role":"member","exp":{exp}}}"#),
+                Err(AuthError::MissingSubject),
+            ),
+            (
+                "iss matches",
+                issuer_only(),
+                HEADER.into(),
+                claims(&iss),
+                Ok(()),
+            ),
+            (
+                "wrong iss",
+                issuer_only(),
+                HEADER.into(),
+                claims(r#","iss":"https://elsewhere.example""#),
+                Err(AuthError::WrongIssuer),
+            ),
+            (
+                "iss in another letter case",
+                issuer_only(),
+                HEADER.into(),
+                claims(r#","iss":"HTTPS://ISSUER.EXAMPLE""#),
+                Err(AuthError::WrongIssuer),
+            ),
+            (
+                "missing iss when required",
+                issuer_only(),
+                HEADER.into(),
+                claims(""),
+                Err(AuthError::MissingIssuer),
+            ),
+            (
+                "iss not a string, even when not required",
+                open(),
+                HEADER.into(),
+                claims(r#","iss":["https://issuer.example"]"#),
+                Err(AuthError::Malformed("iss is not a string")),
+            ),
+            (
+                "any iss when none is required",
+                open(),
+                HEADER.into(),
+                claims(r#","iss":"anyone""#),
+                Ok(()),
+            ),
+            (
+                "aud string match",
+                audience_only(),
+                HEADER.into(),
+                claims(&format!(r#","aud":"{AUDIENCE}""#)),
+                Ok(()),
+            ),
+            (
+                "aud string mismatch",
+                audience_only(),
+                HEADER.into(),
+                claims(r#","aud":"another-api""#),
+                Err(AuthError::WrongAudience),
+            ),
+            (
+                "aud list containing it",
+                audience_only(),
+                HEADER.into(),
+                claims(&format!(r#","aud":["another-api","{AUDIENCE}"]"#)),
+                Ok(()),
+            ),
+            (
+                "aud list not containing it",
+                audience_only(),
+                HEADER.into(),
+                claims(r#","aud":["another-api","a-third"]"#),
+                Err(AuthError::WrongAudience),
+            ),
+            (
+                "aud empty list",
+                audience_only(),
+                HEADER.into(),
+                claims(r#","aud":[]"#),
+                Err(AuthError::WrongAudience),
+            ),
+            (
+                "missing aud when required",
+                audience_only(),
+                HEADER.into(),
+                claims(""),
+                Err(AuthError::MissingAudience),
+            ),
+            (
+                "aud of wrong type: a number",
+                audience_only(),
+                HEADER.into(),
+                claims(r#","aud":7"#),
+                Err(aud_type.clone()),
+            ),
+            (
+                "aud of wrong type: a list holding a number",
+                audience_only(),
+                HEADER.into(),
+                claims(&format!(r#","aud":["{AUDIENCE}",7]"#)),
+                Err(aud_type.clone()),
+            ),
+            (
+                "aud of wrong type when none is required",
+                open(),
+                HEADER.into(),
+                claims(r#","aud":{"name":"x"}"#),
+                Err(aud_type.clone()),
+            ),
+            (
+                "aud null",
+                open(),
+                HEADER.into(),
+                claims(r#","aud":null"#),
+                Err(aud_type),
+            ),
+            (
+                "iss and aud both required and given",
+                strict(),
+                HEADER.into(),
+                claims(&format!(r#"{iss},"aud":["{AUDIENCE}"]"#)),
+                Ok(()),
+            ),
+            (
+                "iss checked before aud",
+                strict(),
+                HEADER.into(),
+                claims(r#","aud":"another-api""#),
+                Err(AuthError::MissingIssuer),
+            ),
+            (
+                "a wrong audience is 401 even for a member",
+                strict(),
+                HEADER.into(),
+                format!(r#"{{"sub":"bob","role":"member","exp":{exp}{iss},"aud":"another-api"}}"#),
+                Err(AuthError::WrongAudience),
+            ),
+        ];
+        for (name, policy, header, claims, expected) in rows {
+            let verifier = AdminVerifier::new(&secret(), policy).unwrap();
+            let header_value = format!("Bearer {}", token_from_json(&header, &claims));
+            let got = verifier.authorize(Some(&header_value), now()).map(|_| ());
+            assert_eq!(got, expected, "{name}");
+            if let Err(error) = got {
+                assert_eq!(error.status(), 401, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_in_a_nested_object_is_not_looked_for() {
+        let claims = format!(
+            r#"{{"sub":"alice","role":"super_admin","exp":{},"extra":{{"a":1,"a":2}}}}"#,
+            NOW + 300
+        );
+        let token = token_from_json(r#"{"alg":"HS256"}"#, &claims);
+        assert!(authorize_token(&token).is_ok());
+    }
+
     #[test]
     fn a_blank_secret_can_neither_verify_nor_sign() {
         for blank in ["", "   ", "\n"] {
             assert_eq!(
-                AdminVerifier::new(&Secret::new(blank)).unwrap_err(),
+                AdminVerifier::new(&Secret::new(blank), AdminPolicy::default()).unwrap_err(),
                 SecretError::Empty
             );
             assert_eq!(
@@ -886,7 +1434,7 @@ mod tests {
 
     #[test]
     fn neither_the_secret_nor_the_token_shows_in_errors_or_debug_output() {
-        let verifier = AdminVerifier::new(&secret()).unwrap();
+        let verifier = AdminVerifier::new(&secret(), AdminPolicy::default()).unwrap();
         let good = token(&claims(json!({})));
         let member = token(&claims(json!({ "role": "member" })));
         let foreign = sign_token(&Secret::new("other"), &claims(json!({}))).unwrap();

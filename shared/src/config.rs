@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::auth::{AdminPolicy, DEFAULT_MAX_TTL};
+
 #[derive(Debug, Error, PartialEq)]
 pub enum ConfigError {
     #[error("environment variable {0} is required but not set")]
@@ -323,8 +325,11 @@ fn marketplace_url_problem(url: &str) -> Option<String> {
 /// guessed offline from any token.
 pub const MIN_ADMIN_SECRET_BYTES: usize = 32;
 
-/// What the admin functions read: the tables, and the secret that signs
-/// admin tokens (and the listing's cursors). The marketplace settings are
+/// The values `ADMIN_JWT_MAX_TTL_SECONDS` may take: a minute to 30 days.
+pub const ADMIN_JWT_MAX_TTL_SECONDS: std::ops::RangeInclusive<u64> = 60..=2_592_000;
+
+/// What the admin functions read: the tables, the secret that signs admin
+/// tokens (and the listing's cursors), and what a token must say besides. The marketplace settings are
 /// not here: the functions that upload read [`Config`] as well, the others
 /// never see the marketplace token.
 #[derive(Debug, Clone)]
@@ -335,6 +340,10 @@ pub struct AdminConfig {
     pub jwt_secret: Secret,
     /// How long an audit record is kept (`AUDIT_RETENTION_DAYS`), in days.
     pub audit_retention_days: u32,
+    /// `ADMIN_JWT_ISSUER` and `ADMIN_JWT_AUDIENCE` (each optional: unset or
+    /// blank, that claim is not compared) and `ADMIN_JWT_MAX_TTL_SECONDS`
+    /// (default 86400, within [`ADMIN_JWT_MAX_TTL_SECONDS`]).
+    pub policy: AdminPolicy,
 }
 
 impl AdminConfig {
@@ -361,6 +370,15 @@ impl AdminConfig {
                 ),
             });
         }
+        let policy = AdminPolicy::new(
+            env.get("ADMIN_JWT_ISSUER"),
+            env.get("ADMIN_JWT_AUDIENCE"),
+            Duration::from_secs(env.number(
+                "ADMIN_JWT_MAX_TTL_SECONDS",
+                DEFAULT_MAX_TTL.as_secs(),
+                ADMIN_JWT_MAX_TTL_SECONDS,
+            )?),
+        );
         Ok(Self {
             tables: env.tables(),
             jwt_secret: Secret::new(secret),
@@ -369,6 +387,7 @@ impl AdminConfig {
                 crate::store::AUDIT_RETENTION_DAYS as u64,
                 1..=3650,
             )? as u32,
+            policy,
         })
     }
 }
@@ -660,5 +679,65 @@ mod tests {
         assert!(shown.contains("at least 32 bytes"), "{shown}");
         let config = admin_config_from(&[("ADMIN_JWT_SECRET", ADMIN_SECRET)]).unwrap();
         assert!(!format!("{config:?}").contains(ADMIN_SECRET));
+    }
+
+    #[test]
+    fn the_token_policy_defaults_to_no_issuer_no_audience_and_a_day() {
+        let config = admin_config_from(&[("ADMIN_JWT_SECRET", ADMIN_SECRET)]).unwrap();
+        assert_eq!(config.policy, AdminPolicy::default());
+        assert_eq!(config.policy.issuer(), None);
+        assert_eq!(config.policy.audience(), None);
+        assert_eq!(config.policy.max_ttl(), Duration::from_secs(86_400));
+
+        let blank = admin_config_from(&[
+            ("ADMIN_JWT_SECRET", ADMIN_SECRET),
+            ("ADMIN_JWT_ISSUER", " "),
+            ("ADMIN_JWT_AUDIENCE", ""),
+            ("ADMIN_JWT_MAX_TTL_SECONDS", ""),
+        ])
+        .unwrap();
+        assert_eq!(blank.policy, AdminPolicy::default(), "blank is unset");
+    }
+
+    #[test]
+    fn the_token_policy_is_read_from_its_variables() {
+        let config = admin_config_from(&[
+            ("ADMIN_JWT_SECRET", ADMIN_SECRET),
+            ("ADMIN_JWT_ISSUER", " https://issuer.example "),
+            ("ADMIN_JWT_AUDIENCE", "atom-rating-sync-admin"),
+            ("ADMIN_JWT_MAX_TTL_SECONDS", "3600"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.policy,
+            AdminPolicy::new(
+                Some("https://issuer.example".into()),
+                Some("atom-rating-sync-admin".into()),
+                Duration::from_secs(3600),
+            )
+        );
+        for edge in ["60", "2592000"] {
+            let config = admin_config_from(&[
+                ("ADMIN_JWT_SECRET", ADMIN_SECRET),
+                ("ADMIN_JWT_MAX_TTL_SECONDS", edge),
+            ])
+            .unwrap();
+            assert_eq!(config.policy.max_ttl().as_secs().to_string(), edge);
+        }
+    }
+
+    #[test]
+    fn an_admin_max_ttl_out_of_range_or_not_a_number_is_refused_by_name() {
+        for value in ["0", "59", "2592001", "-1", "1e308", "a day", "86400.5"] {
+            match admin_config_from(&[
+                ("ADMIN_JWT_SECRET", ADMIN_SECRET),
+                ("ADMIN_JWT_MAX_TTL_SECONDS", value),
+            ]) {
+                Err(ConfigError::Invalid { name, .. }) => {
+                    assert_eq!(name, "ADMIN_JWT_MAX_TTL_SECONDS", "{value}")
+                }
+                other => panic!("{value}: expected Invalid, got {other:?}"),
+            }
+        }
     }
 }

@@ -15,10 +15,15 @@
 //! | `POST /api/admin/ratings/failed-uploads/{id}/retry` | [`retry::handle`] |
 //! | `GET /api/admin/sync/ratings/status` | [`status::handle`] |
 //!
+//! The API's Lambda authorizer ([`authorizer`]) refuses what the verifier
+//! refuses before a function is called; the functions check the token all
+//! the same.
+//!
 //! Every request goes the same way ([`Call`]):
 //! 1. **Who.** The `Authorization` header is checked by [`AdminVerifier`]
 //!    before anything else is read. No token, a bad signature, an expired
-//!    token or another algorithm: 401 `UNAUTHORIZED`; a valid token that may
+//!    token or one that lives too long, another algorithm, no `sub`, or
+//!    another issuer or audience than configured: 401 `UNAUTHORIZED`; a valid token that may
 //!    not do this (not `super_admin`, or an agent that is not `AUTONOMOUS`):
 //!    403 `PERMISSION_DENIED`.
 //! 2. **What.** The whole input (path, query, body) is read and checked
@@ -34,6 +39,7 @@
 //!    A DynamoDB failure is a 5xx whose message says so and nothing more;
 //!    the details go to the log.
 
+pub mod authorizer;
 pub mod failed_uploads;
 pub mod retry;
 pub mod status;
@@ -53,7 +59,7 @@ use serde_json::{json, Map, Value};
 use thiserror::Error;
 use tracing::{error, info, warn};
 
-use crate::auth::{AdminVerifier, AuthError, SecretError};
+use crate::auth::{AdminPolicy, AdminVerifier, AuthError, SecretError};
 use crate::config::{AdminConfig, Config, ConfigError, Environment, Secret, SyncSettings};
 use crate::marketplace::MarketplaceError;
 use crate::store::{timestamp, AuditRecord, Store, StoreError};
@@ -223,14 +229,16 @@ impl AdminContext {
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, StartupError> {
         let config = AdminConfig::load(aws).await?;
         let store = Store::new(aws_sdk_dynamodb::Client::new(aws), config.tables);
-        Ok(Self::new(store, &config.jwt_secret)?.keeping_audit_for(config.audit_retention_days))
+        Ok(Self::new(store, &config.jwt_secret, config.policy)?
+            .keeping_audit_for(config.audit_retention_days))
     }
 
-    /// `secret` signs the admin tokens; the cursors' key is derived from it.
-    pub fn new(store: Store, secret: &Secret) -> Result<Self, SecretError> {
+    /// `secret` signs the admin tokens, which must also meet `policy`; the
+    /// cursors' key is derived from the secret.
+    pub fn new(store: Store, secret: &Secret, policy: AdminPolicy) -> Result<Self, SecretError> {
         Ok(Self {
             store,
-            verifier: AdminVerifier::new(secret)?,
+            verifier: AdminVerifier::new(secret, policy)?,
             cursors: CursorSigner::new(secret)?,
             audit_retention_days: crate::store::AUDIT_RETENTION_DAYS as u32,
         })
@@ -270,8 +278,12 @@ impl SyncApi {
         let (dynamodb, requests) = crate::counted_dynamodb_client_from(aws);
         let engine =
             crate::sync_engine(&config, dynamodb.clone())?.counting_requests_with(requests);
-        let context = AdminContext::new(Store::new(dynamodb, admin.tables), &admin.jwt_secret)?
-            .keeping_audit_for(admin.audit_retention_days);
+        let context = AdminContext::new(
+            Store::new(dynamodb, admin.tables),
+            &admin.jwt_secret,
+            admin.policy,
+        )?
+        .keeping_audit_for(admin.audit_retention_days);
         Ok(Self::new(context, engine, &config.sync))
     }
 
@@ -345,7 +357,7 @@ impl<'a> Call<'a> {
         };
         match context.verifier.authorize(header, SystemTime::now()) {
             Ok(admin) => {
-                call.record.subject = admin.subject;
+                call.record.subject = Some(admin.subject);
                 call.record.role = Some(admin.role);
                 call.record.agent_id = admin.agent_id;
                 call.record.maturity = admin.maturity;
