@@ -5,6 +5,12 @@ these tests check what they cannot know:
 
 * every function is built by cargo-lambda for provided.al2023 on arm64, with
   timeouts that fit its trigger, and the schedule follows its parameter;
+* the public edge: every route of the admin API is behind the Lambda
+  authorizer, has its own throttle, and is access-logged as JSON; refused
+  requests (401, 403) are counted and alarmed; the admin functions have
+  reserved concurrency; the authorizer has no DynamoDB right at all;
+* the audit trail is a table of its own, expired by TTL, that the admin
+  functions may only add items to;
 * no secret value is configuration: the functions get `*_SECRET_ARN`
   variables only, and each may read exactly the secrets its `main.rs` loads
   (a `Config` needs the marketplace token, an `AdminConfig` the admin
@@ -13,7 +19,8 @@ these tests check what they cannot know:
   indexes, and the rights granted are the operations `shared/src/store` sends;
 * every alarm is one CloudWatch accepts for every allowed parameter value
   (period times evaluation periods: at most one day under an hour's period,
-  seven days otherwise), and watches metrics the code emits; the
+  seven days otherwise), and watches metrics the code emits or a metric
+  filter of the template makes; the
   no-successful-run alarm holds for every interval, and the not-running one
   looks back over two of the longest;
 * the dashboard body is JSON and shows every alarm;
@@ -40,6 +47,10 @@ README = (ROOT / "README.md").read_text()
 
 # The API Gateway HTTP API answers 503 after 30 s, whatever the function does.
 HTTP_API_TIMEOUT_SECONDS = 30
+# API Gateway waits this long for a Lambda authorizer's answer (HTTP API quota).
+AUTHORIZER_TIMEOUT_SECONDS = 10
+# The longest an HTTP API may cache an authorizer's answer.
+AUTHORIZER_MAX_CACHE_SECONDS = 3600
 # Lambda's longest timeout, which the scheduled run uses whole.
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
 
@@ -56,6 +67,15 @@ def of_type(kind):
 FUNCTIONS = of_type("AWS::Serverless::Function")
 ALARMS = of_type("AWS::CloudWatch::Alarm")
 TABLES = of_type("AWS::DynamoDB::Table")
+METRIC_FILTERS = of_type("AWS::Logs::MetricFilter")
+ADMIN_API = RESOURCES["AdminHttpApi"]["Properties"]
+# The JWT claim checks every admin token goes through, by the authorizer and
+# again by each admin function.
+JWT_SETTINGS = {
+    "ADMIN_JWT_ISSUER": {"Ref": "AdminJwtIssuer"},
+    "ADMIN_JWT_AUDIENCE": {"Ref": "AdminJwtAudience"},
+    "ADMIN_JWT_MAX_TTL_SECONDS": {"Ref": "AdminJwtMaxTtlSeconds"},
+}
 
 
 def configs_built(source):
@@ -98,6 +118,69 @@ def event_types(function):
     return {e["Type"] for e in function["Properties"].get("Events", {}).values()}
 
 
+def authorizer_functions():
+    """The functions the admin API's authorizers run: logical id -> authorizer name."""
+    found = {}
+    for name, authorizer in ADMIN_API.get("Auth", {}).get("Authorizers", {}).items():
+        target = authorizer["FunctionArn"]["Fn::GetAtt"]
+        logical, attribute = target.split(".") if isinstance(target, str) else target
+        assert attribute == "Arn", target
+        found[logical] = name
+    return found
+
+
+def admin_functions():
+    """The functions behind the admin API's routes."""
+    return {n: f for n, f in FUNCTIONS.items() if "HttpApi" in event_types(f)}
+
+
+def http_api_routes():
+    """(function, event name, event properties, route key) of every HttpApi event."""
+    for name, function in FUNCTIONS.items():
+        for event_name, event in function["Properties"].get("Events", {}).items():
+            if event["Type"] == "HttpApi":
+                properties = event["Properties"]
+                key = f"{properties['Method'].upper()} {properties['Path']}"
+                yield name, event_name, properties, key
+
+
+def metric_filter_metrics():
+    """The metrics the template's metric filters make: {(namespace, name): filter}."""
+    found = {}
+    for filter_name, metric_filter in METRIC_FILTERS.items():
+        for transformation in metric_filter["Properties"]["MetricTransformations"]:
+            namespace = json.dumps(transformation["MetricNamespace"], sort_keys=True)
+            found[(namespace, transformation["MetricName"])] = filter_name
+    return found
+
+
+def filter_metric_names():
+    """The names of the metrics the metric filters put in MetricsNamespace."""
+    namespace = json.dumps({"Ref": "MetricsNamespace"})
+    return {name for (ns, name) in metric_filter_metrics() if ns == namespace}
+
+
+def table_of(resource):
+    """The logical table a statement's resource names (its ARN or one of its
+    indexes), or None."""
+    if not isinstance(resource, dict):
+        return None
+    if "Fn::GetAtt" in resource:
+        target = resource["Fn::GetAtt"]
+        return target.split(".")[0] if isinstance(target, str) else target[0]
+    match = re.match(r"\$\{(\w+)\.Arn\}", resource.get("Fn::Sub", ""))
+    return match.group(1) if match else None
+
+
+def dynamodb_grants_on(function, table):
+    """The DynamoDB actions of the function's statements that name the table."""
+    actions = []
+    for statement in statements(function):
+        if any(table_of(r) == table for r in as_list(statement["Resource"])):
+            actions.extend(a for a in as_list(statement["Action"]) if a.startswith("dynamodb:"))
+    return actions
+
+
 def secret_settings():
     """SECRET_SETTINGS in shared/src/secrets.rs: the settings that may come
     from Secrets Manager."""
@@ -138,7 +221,7 @@ class Functions(unittest.TestCase):
         self.assertEqual(GLOBAL_FUNCTION["Runtime"], "provided.al2023")
         self.assertEqual(GLOBAL_FUNCTION["Architectures"], ["arm64"])
         self.assertEqual(GLOBAL_FUNCTION["Handler"], "bootstrap")
-        self.assertEqual(len(FUNCTIONS), 5)
+        self.assertEqual(len(FUNCTIONS), 6)
         for name, function in FUNCTIONS.items():
             with self.subTest(name):
                 self.assertEqual(function["Metadata"]["BuildMethod"], "rust-cargolambda")
@@ -155,6 +238,10 @@ class Functions(unittest.TestCase):
                 env = environment(function)
                 if "HttpApi" in event_types(function):
                     self.assertLess(timeout, HTTP_API_TIMEOUT_SECONDS)
+                elif name in authorizer_functions():
+                    # API Gateway answers 500 when the authorizer is slower.
+                    self.assertEqual(event_types(function), set())
+                    self.assertLess(timeout, AUTHORIZER_TIMEOUT_SECONDS)
                 else:
                     self.assertEqual(event_types(function), {"Schedule"})
                     self.assertEqual(timeout, LAMBDA_MAX_TIMEOUT_SECONDS)
@@ -232,6 +319,11 @@ class Secrets(unittest.TestCase):
         for name, function in FUNCTIONS.items():
             with self.subTest(name):
                 built = configs_built(rust_source(f"functions/{binary(function)}/src/main.rs"))
+                if name in authorizer_functions():
+                    # It checks admin tokens, whatever loader it uses, and
+                    # never sees the marketplace token.
+                    self.assertNotIn("", built, "the authorizer loads the marketplace token")
+                    built = {"Admin"}
                 wanted = {}
                 if "" in built:
                     wanted["ATOM_SAAS_API_TOKEN_SECRET_ARN"] = self.TOKEN_ARN
@@ -326,7 +418,9 @@ class Permissions(unittest.TestCase):
 class Tables(unittest.TestCase):
     def test_on_demand_recoverable_encrypted_and_protected(self):
         self.assertEqual(PARAMETERS["TableDeletionProtection"]["Default"], "true")
-        self.assertEqual(set(TABLES), {"RatingsTable", "FailedUploadsTable", "SyncStateTable"})
+        self.assertEqual(
+            set(TABLES), {"RatingsTable", "FailedUploadsTable", "SyncStateTable", "AuditTable"}
+        )
         for name, table in TABLES.items():
             with self.subTest(name):
                 properties = table["Properties"]
@@ -341,9 +435,60 @@ class Tables(unittest.TestCase):
 
     def test_outputs_name_the_api_and_the_tables(self):
         outputs = TEMPLATE["Outputs"]
-        for name in ["AdminApiUrl", "RatingsTableName", "FailedUploadsTableName", "SyncStateTableName"]:
+        for name in ["AdminApiUrl", "RatingsTableName", "FailedUploadsTableName", "SyncStateTableName",
+                     "AuditTableName"]:
             self.assertIn(name, outputs)
         self.assertEqual(outputs["RatingsTableName"]["Value"], {"Ref": "RatingsTable"})
+        self.assertEqual(outputs["AuditTableName"]["Value"], {"Ref": "AuditTable"})
+
+    def test_the_audit_trail_is_its_own_table_expired_by_ttl(self):
+        properties = TABLES["AuditTable"]["Properties"]
+        self.assertEqual(properties["TableName"], {"Ref": "AuditTableName"})
+        self.assertEqual(PARAMETERS["AuditTableName"]["Default"], "admin_audit_log")
+        self.assertEqual(
+            properties["KeySchema"],
+            [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        )
+        self.assertCountEqual(
+            properties["AttributeDefinitions"],
+            [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        )
+        self.assertNotIn("GlobalSecondaryIndexes", properties)
+        self.assertEqual(
+            properties["TimeToLiveSpecification"], {"AttributeName": "expires_at", "Enabled": True}
+        )
+        # A replacement keeps the old records.
+        self.assertEqual(TABLES["AuditTable"]["UpdateReplacePolicy"], "Retain")
+        retention = PARAMETERS["AuditRetentionDays"]
+        self.assertEqual(
+            (retention["Type"], retention["Default"], retention["MinValue"], retention["MaxValue"]),
+            ("Number", 400, 1, 3650),
+        )
+        # The code's fallback is the parameter's default.
+        self.assertIn("AUDIT_RETENTION_DAYS: i64 = 400", rust_source("shared/src/store/admin.rs"))
+
+    def test_the_admin_functions_may_only_add_audit_records(self):
+        admins = admin_functions()
+        self.assertEqual(len(admins), 4)
+        for name, function in FUNCTIONS.items():
+            with self.subTest(name):
+                granted = dynamodb_grants_on(function, "AuditTable")
+                env = environment(function)
+                if name in admins:
+                    self.assertEqual(granted, ["dynamodb:PutItem"], "add only: no read, update, delete")
+                    self.assertEqual(env["AUDIT_TABLE"], {"Ref": "AuditTable"})
+                    self.assertEqual(env["AUDIT_RETENTION_DAYS"], {"Ref": "AuditRetentionDays"})
+                else:
+                    self.assertEqual(granted, [], "only the admin functions write the audit trail")
+                    self.assertNotIn("AUDIT_TABLE", env)
+                # The audit records left the state table: no partition
+                # condition there names them any more.
+                for statement in statements(function):
+                    condition = json.dumps(statement.get("Condition", {}))
+                    self.assertNotIn('"audit"', condition)
+                    for values in statement.get("Condition", {}).values():
+                        for listed in values.values():
+                            self.assertTrue(listed, "an empty LeadingKeys list")
 
 
 class Alarms(unittest.TestCase):
@@ -379,6 +524,10 @@ class Alarms(unittest.TestCase):
             if properties["Namespace"] == "AWS/Lambda":
                 continue
             self.assertEqual(properties["Namespace"], {"Ref": "MetricsNamespace"}, name)
+            if properties["MetricName"] in filter_metric_names():
+                # Made by a metric filter of the template, not by the code.
+                self.assertNotIn(properties["MetricName"], metrics, name)
+                continue
             self.assertIn(properties["MetricName"], metrics, name)
             (dimension,) = properties["Dimensions"]
             self.assertEqual(dimension["Name"], "Function")
@@ -442,7 +591,228 @@ class Alarms(unittest.TestCase):
             for metric in widget["properties"].get("metrics", []):
                 if metric[0] == "<MetricsNamespace>":
                     shown.add(metric[1])
-        self.assertEqual(shown, emitted_metrics())
+        self.assertEqual(shown, emitted_metrics() | filter_metric_names())
+
+
+class PublicEdge(unittest.TestCase):
+    """The admin API treats its input as hostile: nothing reaches an admin
+    function (or writes an audit record) before the authorizer accepted the
+    token, every route is throttled, every request is logged, refusals are
+    counted and alarmed."""
+
+    AUTHORIZER = "AdminTokenAuthorizer"
+    # $context variables whose value the caller chooses: kept out of the
+    # access log, where a crafted value could break the JSON line and slip
+    # past the metric filter.
+    CALLER_CHOSEN = ("$context.path", "$context.identity.userAgent", "$request.", "$context.domainName",
+                     "$context.customDomain")
+
+    def test_every_route_is_behind_the_lambda_authorizer(self):
+        auth = ADMIN_API["Auth"]
+        self.assertEqual(auth["DefaultAuthorizer"], self.AUTHORIZER)
+        self.assertEqual(list(auth["Authorizers"]), [self.AUTHORIZER])
+        authorizer = auth["Authorizers"][self.AUTHORIZER]
+        self.assertNotIn("JwtConfiguration", authorizer, "a Lambda authorizer, not a JWT one")
+        self.assertEqual(authorizer["FunctionArn"], {"Fn::GetAtt": "AdminAuthorizerFunction.Arn"})
+        self.assertEqual(binary(FUNCTIONS["AdminAuthorizerFunction"]), "admin-authorizer")
+        self.assertEqual(authorizer["AuthorizerPayloadFormatVersion"], "2.0")
+        self.assertIs(authorizer["EnableSimpleResponses"], True)
+        # Without it SAM grants API Gateway no right to invoke the
+        # authorizer, and every request is a 500.
+        self.assertIs(authorizer["EnableFunctionDefaultPermissions"], True)
+        self.assertNotIn("FunctionInvokeRole", authorizer)
+        identity = authorizer["Identity"]
+        self.assertEqual(set(identity), {"Headers", "ReauthorizeEvery"})
+        self.assertEqual(identity["Headers"], ["Authorization"])
+        self.assertEqual(identity["ReauthorizeEvery"], {"Ref": "AdminAuthorizerCacheSeconds"})
+        cache = PARAMETERS["AdminAuthorizerCacheSeconds"]
+        self.assertEqual(cache["Type"], "Number")
+        self.assertEqual(cache["Default"], 300)
+        self.assertGreater(cache["Default"], 0)
+        self.assertGreaterEqual(cache["MinValue"], 0)
+        self.assertLessEqual(cache["MaxValue"], AUTHORIZER_MAX_CACHE_SECONDS)
+
+        routes = list(http_api_routes())
+        self.assertEqual({name for name, *_ in routes}, set(admin_functions()))
+        self.assertEqual(len(routes), 4)
+        for name, event_name, properties, key in routes:
+            with self.subTest(key):
+                # An HttpApi event without ApiId lands on an implicit API
+                # that has no authorizer.
+                self.assertEqual(properties["ApiId"], {"Ref": "AdminHttpApi"})
+                override = properties.get("Auth", {})
+                self.assertEqual(override.get("Authorizer", self.AUTHORIZER), self.AUTHORIZER,
+                                 f"{name}.{event_name} turns the authorizer off")
+        # No other way in: no other API, no function URL.
+        self.assertEqual(set(of_type("AWS::Serverless::HttpApi")), {"AdminHttpApi"})
+        for kind in ["AWS::Serverless::Api", "AWS::ApiGateway::RestApi", "AWS::ApiGatewayV2::Api",
+                     "AWS::ApiGatewayV2::Route", "AWS::Lambda::Url", "AWS::Lambda::Permission"]:
+            self.assertEqual(of_type(kind), {}, kind)
+        for name, function in FUNCTIONS.items():
+            self.assertNotIn("FunctionUrlConfig", function["Properties"], name)
+        self.assertNotIn("DefinitionBody", ADMIN_API, "routes come from the functions' events")
+
+    def test_the_authorizer_reads_the_admin_secret_and_nothing_in_dynamodb(self):
+        self.assertEqual(authorizer_functions(), {"AdminAuthorizerFunction": self.AUTHORIZER})
+        function = FUNCTIONS["AdminAuthorizerFunction"]
+        properties = function["Properties"]
+        self.assertEqual(event_types(function), set(), "invoked by API Gateway as an authorizer only")
+        self.assertNotIn("dynamodb", json.dumps(properties["Policies"]).lower())
+        self.assertEqual(
+            statements(function),
+            [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+              "Resource": [{"Ref": "AdminJwtSecret"}]}],
+        )
+        self.assertLessEqual(properties["MemorySize"], 256)
+        self.assertNotIn("AUDIT_TABLE", environment(function))
+        log_group = properties["LoggingConfig"]["LogGroup"]["Ref"]
+        self.assertEqual(RESOURCES[log_group]["Type"], "AWS::Logs::LogGroup")
+        self.assertEqual(RESOURCES[log_group]["Properties"]["RetentionInDays"], {"Ref": "LogRetentionDays"})
+        self.assertIn("admin-authorizer", RESOURCES[log_group]["Properties"]["LogGroupName"]["Fn::Sub"])
+
+    def test_the_jwt_claim_settings_reach_the_authorizer_and_the_admin_functions(self):
+        self.assertEqual(PARAMETERS["AdminJwtIssuer"]["Default"], "")
+        self.assertEqual(PARAMETERS["AdminJwtAudience"]["Default"], "")
+        ttl = PARAMETERS["AdminJwtMaxTtlSeconds"]
+        self.assertEqual((ttl["Type"], ttl["Default"], ttl["MinValue"], ttl["MaxValue"]),
+                         ("Number", 86400, 60, 2592000))
+        checking = set(admin_functions()) | set(authorizer_functions())
+        self.assertEqual(len(checking), 5)
+        for name, function in FUNCTIONS.items():
+            with self.subTest(name):
+                env = environment(function)
+                for variable, value in JWT_SETTINGS.items():
+                    if name in checking:
+                        self.assertEqual(env.get(variable), value, variable)
+                    else:
+                        self.assertNotIn(variable, env)
+
+    def test_access_logs_are_json_lines_in_a_group_that_expires(self):
+        settings = ADMIN_API["AccessLogSettings"]
+        self.assertEqual(settings["DestinationArn"], {"Fn::GetAtt": "AdminApiAccessLogGroup.Arn"})
+        group = RESOURCES["AdminApiAccessLogGroup"]
+        self.assertEqual(group["Type"], "AWS::Logs::LogGroup")
+        self.assertEqual(group["Properties"]["RetentionInDays"], {"Ref": "LogRetentionDays"})
+        form = settings["Format"]
+        self.assertNotIn("\n", form, "one line per request")
+        self.assertLessEqual(len(form.encode()), 3072, "HTTP API access log format limit")
+        fields = json.loads(form)
+        expected = {
+            "requestId": "$context.requestId",
+            "routeKey": "$context.routeKey",
+            "status": "$context.status",
+            "sourceIp": "$context.identity.sourceIp",
+            "authorizerError": "$context.authorizer.error",
+            "integrationError": "$context.integrationErrorMessage",
+            "requestTime": "$context.requestTime",
+            "responseLatency": "$context.responseLatency",
+        }
+        self.assertEqual({k: fields.get(k) for k in expected}, expected)
+        for field, value in fields.items():
+            with self.subTest(field):
+                self.assertRegex(value, r"^\$context\.[A-Za-z.]+$", "one variable per field, quoted")
+                for chosen in self.CALLER_CHOSEN:
+                    self.assertFalse(value.startswith(chosen), f"{value}: chosen by the caller")
+
+    @staticmethod
+    def matches(pattern, line):
+        """Evaluates a CloudWatch Logs JSON filter pattern of the form
+        `{ ($.a = "x") || ($.b = "y") ... }` against one log line."""
+        match = re.fullmatch(r"\{\s*(.*?)\s*\}", pattern)
+        terms = re.split(r"\s*\|\|\s*", match.group(1))
+        event = json.loads(line)
+        for term in terms:
+            term_match = re.fullmatch(r'\(\s*\$\.(\w+)\s*=\s*"([^"]*)"\s*\)', term)
+            assert term_match, f"not a string equality: {term}"
+            field, value = term_match.groups()
+            if event.get(field) == value:
+                return True
+        return False
+
+    def test_refused_requests_are_counted_and_a_surge_raises_an_alarm(self):
+        (filter_name,) = METRIC_FILTERS
+        properties = METRIC_FILTERS[filter_name]["Properties"]
+        self.assertEqual(properties["LogGroupName"], {"Ref": "AdminApiAccessLogGroup"})
+        form = ADMIN_API["AccessLogSettings"]["Format"]
+        pattern = properties["FilterPattern"]
+        for status, counted in [(200, False), (400, False), (401, True), (403, True), (404, False),
+                                (429, False), (500, False), (503, False)]:
+            with self.subTest(status=status):
+                line = re.sub(r"\$context\.[A-Za-z.]+", "-", form).replace(
+                    '"status":"-"', f'"status":"{status}"')
+                self.assertIn(f'"status":"{status}"', line)
+                self.assertEqual(self.matches(pattern, line), counted)
+        (transformation,) = properties["MetricTransformations"]
+        self.assertEqual(transformation["MetricNamespace"], {"Ref": "MetricsNamespace"})
+        self.assertEqual(transformation["MetricName"], "AdminApiAuthFailures")
+        self.assertEqual(transformation["MetricValue"], "1")
+
+        watching = {n: a["Properties"] for n, a in ALARMS.items()
+                    if a["Properties"]["MetricName"] == "AdminApiAuthFailures"}
+        self.assertEqual(list(watching), ["AdminApiAuthFailureSurgeAlarm"])
+        alarm = watching["AdminApiAuthFailureSurgeAlarm"]
+        self.assertEqual(alarm["Namespace"], {"Ref": "MetricsNamespace"})
+        self.assertNotIn("Dimensions", alarm, "the metric filter makes no dimension")
+        self.assertEqual((alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]), ("Sum", 300, 1))
+        self.assertEqual(alarm["Threshold"], {"Ref": "AdminAuthFailureAlarmThreshold"})
+        self.assertEqual(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold")
+        self.assertEqual(alarm["TreatMissingData"], "notBreaching")
+        threshold = PARAMETERS["AdminAuthFailureAlarmThreshold"]
+        self.assertEqual((threshold["Type"], threshold["Default"], threshold["MinValue"]), ("Number", 50, 1))
+
+    def test_every_route_has_its_own_throttle(self):
+        keys = {key for *_, key in http_api_routes()}
+        settings = ADMIN_API["RouteSettings"]
+        # A key without a route fails the deployment; a route without a key
+        # gets only the default.
+        self.assertEqual(set(settings), keys)
+        default = ADMIN_API["DefaultRouteSettings"]
+        self.assertEqual(default, {"ThrottlingBurstLimit": 20, "ThrottlingRateLimit": 10})
+        for key, route in settings.items():
+            with self.subTest(key):
+                self.assertEqual(set(route), {"ThrottlingBurstLimit", "ThrottlingRateLimit"})
+                self.assertGreaterEqual(route["ThrottlingRateLimit"], 1)
+                self.assertGreaterEqual(route["ThrottlingBurstLimit"], route["ThrottlingRateLimit"])
+                self.assertLessEqual(route["ThrottlingBurstLimit"], default["ThrottlingBurstLimit"])
+                self.assertLessEqual(route["ThrottlingRateLimit"], default["ThrottlingRateLimit"])
+        self.assertEqual(settings["POST /api/admin/sync/ratings"],
+                         {"ThrottlingBurstLimit": 2, "ThrottlingRateLimit": 1})
+        # The reads may go faster than either write.
+        writes = [v for k, v in settings.items() if k.startswith("POST ")]
+        reads = [v for k, v in settings.items() if k.startswith("GET ")]
+        self.assertEqual((len(writes), len(reads)), (2, 2))
+        for read in reads:
+            for write in writes:
+                self.assertGreater(read["ThrottlingRateLimit"], write["ThrottlingRateLimit"])
+                self.assertGreater(read["ThrottlingBurstLimit"], write["ThrottlingBurstLimit"])
+
+    def test_the_admin_functions_have_reserved_concurrency_unless_zero(self):
+        parameter = PARAMETERS["AdminReservedConcurrency"]
+        self.assertEqual((parameter["Type"], parameter["Default"], parameter["MinValue"]), ("Number", 2, 0))
+        # 0 means none reserved: Lambda would read 0 as "never run".
+        self.assertEqual(
+            TEMPLATE["Conditions"]["HasAdminReservedConcurrency"],
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "AdminReservedConcurrency"}, "0"]}]},
+        )
+        conditional = {"Fn::If": ["HasAdminReservedConcurrency", {"Ref": "AdminReservedConcurrency"},
+                                  {"Ref": "AWS::NoValue"}]}
+        admins = admin_functions()
+        self.assertEqual(len(admins), 4)
+        for name, function in FUNCTIONS.items():
+            with self.subTest(name):
+                reserved = function["Properties"].get("ReservedConcurrentExecutions")
+                if name in admins:
+                    self.assertEqual(reserved, conditional)
+                elif "Schedule" in event_types(function):
+                    self.assertEqual(reserved, 1, "one run at a time")
+
+
+class Parameters(unittest.TestCase):
+    def test_every_parameter_is_in_one_console_group(self):
+        groups = TEMPLATE["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+        grouped = [name for group in groups for name in group["Parameters"]]
+        self.assertEqual(len(grouped), len(set(grouped)), "a parameter in two groups")
+        self.assertEqual(set(grouped), set(PARAMETERS))
 
 
 class Readme(unittest.TestCase):
