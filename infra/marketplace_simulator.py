@@ -9,8 +9,12 @@ adds what the real service cannot give a test:
 * fault knobs: latency, a random failure rate, unknown skills, scripted
   answers (e.g. 429 with Retry-After), the legacy ``rating_id`` field, and
   "accepted, then answered too late" (the client times out, the rating exists);
-* counters and a request log, to prove that a rating was created exactly once
-  or that the client never had more than N requests in flight;
+* a hostile marketplace: huge or chunked answers, a Content-Length that lies,
+  redirects, a skill listing hundreds of thousands of ratings, and ratings
+  that break every rule of the contract (see below);
+* counters and a request log, to prove that a rating was created exactly once,
+  that the client never had more than N requests in flight, or whether a
+  request carried the API token (the log says so; it never holds the token);
 * a control API under ``/_sim/`` to read and seed state, change the
   configuration at run time and reset between tests.
 
@@ -31,11 +35,60 @@ Control (no auth, never delayed or failed):
     GET  /_sim/stats           counters and the request log
     GET  /_sim/ratings         every stored rating, all fields
     POST /_sim/ratings         insert a rating directly (201)
+    POST /_sim/raw-ratings     store a rating exactly as given, unchecked (201)
     PUT  /_sim/ratings/{id}    merge fields; a field set to null is removed
     DELETE /_sim/ratings/{id}  remove a rating (204, or 404)
     GET|POST /_sim/config      read / merge the configuration
     POST /_sim/reset           forget everything, restore the command-line config
     POST /_sim/reset-stats     clear the request log and counters only
+
+Configuration keys (POST /_sim/config merges top-level keys; a key given
+replaces its whole value):
+    token                   required X-API-Token, or null: anything is accepted
+    latency_ms              delay of each marketplace request
+    fail_rate, fail_status  share of marketplace requests answered fail_status
+    unknown_skills          skill ids answered 404
+    legacy_id_field         create/update answers name the id "rating_id"
+    accept_then_delay_rate, accept_then_delay_ms
+                            share of stored creates/updates answered that late
+    script                  forced answers, see below
+    skill_padding_ratings   {"skill_id": N}: GET /skills/{skill_id} lists its
+                            real ratings, then N generated ones (ids
+                            "filler-0000001"..., users "filler-user-1"...),
+                            streamed with an exact Content-Length; they are not
+                            stored and never show in /_sim/ratings
+
+Script entries. A marketplace request (once auth passed) takes the first entry
+whose "match" it satisfies (an entry without "match" matches every request),
+removes it from the script and gets this answer instead of the real one:
+    status          200..599 (a 3xx gives its Location through "headers")
+    headers         {name: value}; Content-Length and Transfer-Encoding are
+                    ignored: the knobs below decide the framing
+    body            a JSON value; default {"error": "scripted response"} for a
+                    status >= 400, else {}
+    body_bytes      N (0..512 MiB): the body is exactly N bytes, generated and
+                    streamed in 64 KiB pieces: '{"id":"rr-big","pad":"xxx...'
+                    (not valid JSON); "body" is then ignored
+    chunked         true: Transfer-Encoding: chunked, no Content-Length
+    content_length  N: declare Content-Length N whatever the body's real size,
+                    send at most N bytes of the body, then close the
+                    connection (for "declares 10 GB, sends a little, closes");
+                    not with chunked
+    match           {"method": "POST", "path_prefix": "/skills/s1"}: both
+                    optional; the request's method and path (before any query,
+                    not percent-decoded) must match
+
+Raw ratings (POST /_sim/raw-ratings): the JSON object is stored as given.
+skill_id and user_id must be strings; id, if given, any string not yet used
+(e.g. "../x"), else one is assigned; every other field may hold any JSON value
+(a rating of 99 or 4.5, a 2,000-character comment, nested objects). A create
+by that user for that skill answers 409 with that id, and GET
+/skills/{skill_id} lists the rating with all its fields exactly as given.
+
+Request log entries (GET /_sim/stats, "requests"): method, path, status,
+idempotency_key, skill_id, user_id, at, took_ms, and token_present (the
+request had an X-API-Token header) and token_matches (it equals the configured
+token; null when no token is configured), both noted before auth is checked.
 """
 
 import argparse
@@ -63,6 +116,7 @@ DEFAULT_CONFIG = {
     "accept_then_delay_rate": 0.0,
     "accept_then_delay_ms": 0,
     "script": [],  # forced answers: [{"status": 429, "headers": {...}, "body": {...}}]
+    "skill_padding_ratings": {},  # skill_id -> number of generated ratings to list
 }
 RATING_FIELDS = ("id", "skill_id", "user_id", "rating", "comment",
                  "created_at", "updated_at", "timestamp", "instance_id")
@@ -70,6 +124,13 @@ RATING_FIELDS = ("id", "skill_id", "user_id", "rating", "comment",
 # the control API can carry any of the three, or none.
 SKILL_VIEW_FIELDS = ("id", "user_id", "rating", "comment", "created_at", "updated_at",
                      "timestamp")
+SCRIPT_FIELDS = {"status", "headers", "body", "body_bytes", "chunked", "content_length", "match"}
+MAX_BODY_BYTES = 512 * 1024 * 1024
+MAX_PADDING_RATINGS = 10_000_000
+PIECE = 64 * 1024  # a streamed body is written in pieces of about this size
+BIG_BODY_HEAD = b'{"id":"rr-big","pad":"'
+FILLER = (b'{"id": "filler-%07d", "user_id": "filler-user-%d", "rating": %d, "comment": null, '
+          b'"created_at": "2024-01-01T00:00:00.000Z", "updated_at": "2024-01-01T00:00:00.000Z"}')
 
 
 class SimError(Exception):
@@ -95,12 +156,26 @@ def is_rate(value):
 
 def is_script(script):
     def ok(item):
-        headers = item.get("headers", {}) if isinstance(item, dict) else None
-        return (isinstance(item, dict) and set(item) <= {"status", "headers", "body"}
-                and is_int(item.get("status")) and 200 <= item["status"] <= 599
+        if not isinstance(item, dict) or not set(item) <= SCRIPT_FIELDS:
+            return False
+        headers, match = item.get("headers", {}), item.get("match", {})
+        body_bytes, length = item.get("body_bytes", 0), item.get("content_length", 0)
+        return (is_int(item.get("status")) and 200 <= item["status"] <= 599
                 and isinstance(headers, dict)
-                and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()))
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+                and is_int(body_bytes) and 0 <= body_bytes <= MAX_BODY_BYTES
+                and isinstance(item.get("chunked", False), bool)
+                and is_int(length) and length >= 0
+                and not (item.get("chunked") and "content_length" in item)
+                and isinstance(match, dict) and set(match) <= {"method", "path_prefix"}
+                and all(isinstance(v, str) for v in match.values()))
     return isinstance(script, list) and all(ok(item) for item in script)
+
+
+def is_padding(value):
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and is_int(n) and 0 <= n <= MAX_PADDING_RATINGS
+        for k, n in value.items())
 
 
 CONFIG_CHECKS = {
@@ -113,7 +188,10 @@ CONFIG_CHECKS = {
     "legacy_id_field": (lambda v: isinstance(v, bool), "a boolean"),
     "accept_then_delay_rate": (is_rate, "a number from 0 to 1"),
     "accept_then_delay_ms": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
-    "script": (is_script, "a list of {status, headers?, body?} objects"),
+    "script": (is_script, "a list of {status, headers?, body?, body_bytes?, chunked?, "
+                          "content_length?, match?} objects"),
+    "skill_padding_ratings": (is_padding, f"an object of skill id -> integer from 0 to "
+                                          f"{MAX_PADDING_RATINGS}"),
 }
 
 
@@ -147,6 +225,58 @@ def encode(obj):
     return json.dumps(obj).encode("utf-8")
 
 
+def to_bytes(body):
+    """An answer body as bytes: `body` is bytes, a JSON value or None (empty)."""
+    return body if isinstance(body, bytes) else b"" if body is None else encode(body)
+
+
+class Stream:
+    """An answer body written piece by piece, never held whole in memory.
+
+    `pieces` is a callable returning an iterable of bytes (it may be called
+    more than once); `length` their total size. `chunked` sends it with
+    Transfer-Encoding: chunked; `declared_length` sends that Content-Length
+    instead of the real one, at most that many bytes, then closes."""
+
+    def __init__(self, length, pieces, chunked=False, declared_length=None):
+        self.length, self.pieces = length, pieces
+        self.chunked, self.declared_length = chunked, declared_length
+
+
+def big_body_pieces(size):
+    """`size` bytes: the start of a JSON rating, then "x" padding."""
+    head = BIG_BODY_HEAD[:size]
+    if head:
+        yield head
+    left, pad = size - len(head), b"x" * PIECE
+    while left > 0:
+        yield pad if left >= PIECE else pad[:left]
+        left -= PIECE
+
+
+def skill_pieces(skill_id, ratings, filler_count):
+    """The body of GET /skills/{skill_id}, the listed ratings then the filler, in pieces."""
+    def parts():
+        yield b'{"id": ' + encode(skill_id) + b', "ratings": ['
+        for i, rating in enumerate(ratings):
+            yield (b", " if i else b"") + encode(rating)
+        sep = b", " if ratings else b""
+        for i in range(1, filler_count + 1):
+            yield sep + FILLER % (i, i, 1 + i % 5)
+            sep = b", "
+        yield b"]}"
+
+    buffered, size = [], 0
+    for part in parts():
+        buffered.append(part)
+        size += len(part)
+        if size >= PIECE:
+            yield b"".join(buffered)
+            buffered, size = [], 0
+    if buffered:
+        yield b"".join(buffered)
+
+
 def json_object(raw):
     try:
         body = json.loads(raw.decode("utf-8")) if raw else None
@@ -173,6 +303,7 @@ class Simulator:
             # (skill_id, user_id) -> id: the one-rating-per-user rule without a
             # scan, so a backlog of 10,000 does not slow every create down.
             self.by_user = {}
+            self.raw_ids = set()  # ratings stored through /_sim/raw-ratings, listed as given
             self.next_seq = 1
             self.idempotency = {}  # (method, path, key) -> (status, body bytes)
             self.creates = self.updates = 0
@@ -191,13 +322,17 @@ class Simulator:
 
     # -- request accounting
 
-    def enter(self, method, path, key, skill_id):
+    def enter(self, method, path, key, skill_id, token):
+        """Logs a request's arrival; `token` is its X-API-Token (None if absent), never logged."""
         with self.lock:
             self.requests_total += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            wanted = self.config["token"]
             entry = {"method": method, "path": path, "status": None, "idempotency_key": key,
-                     "skill_id": skill_id, "user_id": None, "at": time.time()}
+                     "skill_id": skill_id, "user_id": None, "at": time.time(),
+                     "token_present": token is not None,
+                     "token_matches": None if wanted is None else token == wanted}
             self.log.append(entry)
             return entry, self.generation, self.config["latency_ms"]
 
@@ -241,9 +376,16 @@ class Simulator:
         if not (headers.get("X-Instance-ID") or "").strip():
             raise SimError(400, "missing X-Instance-ID")
 
-    def next_scripted(self):
+    def next_scripted(self, method, path):
+        """Removes and returns the first script entry matching the request, or None."""
         with self.lock:
-            return self.config["script"].pop(0) if self.config["script"] else None
+            script = self.config["script"]
+            for i, item in enumerate(script):
+                match = item.get("match", {})
+                if (match.get("method", method).upper() == method.upper()
+                        and path.startswith(match.get("path_prefix", ""))):
+                    return script.pop(i)
+            return None
 
     def roll(self, rate_key, value_key):
         """config[value_key] with probability config[rate_key], else None."""
@@ -252,11 +394,16 @@ class Simulator:
 
     # -- ratings (marketplace)
 
+    def _next_id(self):
+        while f"rr-{self.next_seq:06d}" in self.ratings:  # a raw rating may hold it
+            self.next_seq += 1
+        self.next_seq += 1
+        return f"rr-{self.next_seq - 1:06d}"
+
     def _new_rating(self, skill_id, user_id, rating, comment, created_at, updated_at, instance_id):
-        rating = {"id": f"rr-{self.next_seq:06d}", "skill_id": skill_id, "user_id": user_id,
+        rating = {"id": self._next_id(), "skill_id": skill_id, "user_id": user_id,
                   "rating": rating, "comment": comment, "created_at": created_at,
                   "updated_at": updated_at, "instance_id": instance_id}
-        self.next_seq += 1
         self.ratings[rating["id"]] = rating
         self.by_user[(skill_id, user_id)] = rating["id"]
         return rating
@@ -314,12 +461,19 @@ class Simulator:
             return (*self._remember("PUT", path, key, 200, encode(self._public(rating))), True)
 
     def skill(self, skill_id):
+        """The skill view: a JSON value, or a Stream when filler ratings are configured."""
         with self.lock:
             self._check_skill(skill_id)
             ratings = sorted((r for r in self.ratings.values() if r.get("skill_id") == skill_id),
                              key=lambda r: r["id"])
-            return {"id": skill_id,
-                    "ratings": [{k: r[k] for k in SKILL_VIEW_FIELDS if k in r} for r in ratings]}
+            view = [copy.deepcopy(r) if r["id"] in self.raw_ids
+                    else {k: r[k] for k in SKILL_VIEW_FIELDS if k in r} for r in ratings]
+            filler = self.config["skill_padding_ratings"].get(skill_id, 0)
+        if not filler:
+            return {"id": skill_id, "ratings": view}
+        # Generated twice, never held: once to measure, once to send.
+        length = sum(len(piece) for piece in skill_pieces(skill_id, view, filler))
+        return Stream(length, lambda: skill_pieces(skill_id, view, filler))
 
     # -- ratings (control API)
 
@@ -342,6 +496,23 @@ class Simulator:
             return dict(self._new_rating(
                 body["skill_id"], body["user_id"], body["rating"], body.get("comment"),
                 created, body.get("updated_at") or created, body.get("instance_id")))
+
+    def insert_raw(self, body):
+        for field in ("skill_id", "user_id"):
+            if not isinstance(body.get(field), str):
+                raise SimError(400, f"{field} must be a string")
+        if "id" in body and not isinstance(body["id"], str):
+            raise SimError(400, "id must be a string")
+        with self.lock:
+            if self._find(body["skill_id"], body["user_id"]):
+                raise SimError(409, "user already rated this skill")
+            if body.get("id") in self.ratings:
+                raise SimError(409, "a rating with this id exists")
+            rating = {"id": body["id"] if "id" in body else self._next_id(), **body}
+            self.ratings[rating["id"]] = rating
+            self.by_user[(rating["skill_id"], rating["user_id"])] = rating["id"]
+            self.raw_ids.add(rating["id"])
+            return copy.deepcopy(rating)
 
     def patch(self, rating_id, body):
         checks = {"rating": is_int, "comment": lambda v: isinstance(v, str),
@@ -369,11 +540,14 @@ class Simulator:
             rating = self.ratings.pop(rating_id, None)
             if rating is None:
                 raise SimError(404, "rating not found")
+            self.raw_ids.discard(rating_id)
             self.by_user.pop((rating.get("skill_id"), rating.get("user_id")), None)
 
 
 class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: every answer has a Content-Length
+    # Keep-alive: every answer has a true Content-Length or is chunked; one that
+    # declares a false Content-Length (script "content_length") closes.
+    protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes; with Nagle's algorithm on,
     # the body waits for the client's delayed ACK of the headers (40 ms).
     disable_nagle_algorithm = True
@@ -419,22 +593,39 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def send(self, status, body=None, headers=None):
-        """Writes one complete answer; `body` is bytes, a JSON value or None."""
-        data = body if isinstance(body, bytes) else b"" if body is None else encode(body)
+        """Writes one complete answer; `body` is bytes, a JSON value, None or a Stream."""
+        if not isinstance(body, Stream):
+            data = to_bytes(body)
+            body = Stream(len(data), lambda: (data,))
         no_body = status in (204, 304)  # these carry neither a body nor a Content-Length
-        data = b"" if no_body else data
+        declared = body.declared_length
         out = {"content-type": ("Content-Type", "application/json")}  # lower name -> header
         for name, value in (headers or {}).items():
-            if name.lower() != "content-length":
+            if name.lower() not in ("content-length", "transfer-encoding"):
                 out[name.lower()] = (name, value)
+        if declared is not None:
+            out["connection"] = ("Connection", "close")  # also sets close_connection
         self.send_response(status)
         for name, value in out.values():
             self.send_header(name, value)
-        if not no_body:
-            self.send_header("Content-Length", str(len(data)))
+        if body.chunked and not no_body:
+            self.send_header("Transfer-Encoding", "chunked")
+        elif not no_body:
+            self.send_header("Content-Length", str(body.length if declared is None else declared))
         self.end_headers()
         try:
-            self.wfile.write(data)
+            left = body.length if declared is None else min(body.length, declared)
+            for piece in () if no_body else body.pieces():
+                piece = piece[:left]
+                left -= len(piece)
+                if body.chunked and piece:  # an empty chunk would end the body
+                    self.wfile.write(b"%x\r\n%b\r\n" % (len(piece), piece))
+                elif piece:
+                    self.wfile.write(piece)
+                if left <= 0:
+                    break
+            if body.chunked and not no_body:
+                self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (e.g. timed out)
@@ -458,6 +649,8 @@ class Handler(BaseHTTPRequestHandler):
             return 200, sim.all_ratings()
         if route == ("POST", "ratings"):
             return 201, sim.insert(json_object(raw))
+        if route == ("POST", "raw-ratings"):
+            return 201, sim.insert_raw(json_object(raw))
         if len(parts) == 2 and parts[0] == "ratings" and self.command == "PUT":
             return 200, sim.patch(parts[1], json_object(raw))
         if len(parts) == 2 and parts[0] == "ratings" and self.command == "DELETE":
@@ -468,7 +661,8 @@ class Handler(BaseHTTPRequestHandler):
     def marketplace(self, path, parts, raw):
         sim, key = self.sim, self.headers.get("Idempotency-Key")
         skill_id = parts[1] if len(parts) >= 2 and parts[0] == "skills" else None
-        entry, generation, latency_ms = sim.enter(self.command, self.path, key, skill_id)
+        entry, generation, latency_ms = sim.enter(self.command, self.path, key, skill_id,
+                                                  self.headers.get("X-API-Token"))
         try:
             if latency_ms:
                 time.sleep(latency_ms / 1000)
@@ -494,11 +688,9 @@ class Handler(BaseHTTPRequestHandler):
         """Auth, script, failure roll, then the real work: (status, body, headers)."""
         sim = self.sim
         sim.check_auth(self.headers)
-        scripted = sim.next_scripted()
+        scripted = sim.next_scripted(self.command, path)
         if scripted is not None:
-            status = scripted["status"]
-            body = scripted.get("body", {"error": "scripted response"} if status >= 400 else {})
-            return status, body, scripted.get("headers")
+            return self.scripted_answer(scripted)
         fail_status = sim.roll("fail_rate", "fail_status")
         if fail_status is not None:
             return fail_status, {"error": "simulated failure"}, None
@@ -525,6 +717,22 @@ class Handler(BaseHTTPRequestHandler):
         if delay_ms:
             time.sleep(delay_ms / 1000)  # stored, but the answer comes late
         return status, data, None
+
+
+    @staticmethod
+    def scripted_answer(scripted):
+        """A script entry as (status, body, headers)."""
+        status = scripted["status"]
+        chunked, declared = scripted.get("chunked", False), scripted.get("content_length")
+        if "body_bytes" in scripted:
+            size = scripted["body_bytes"]
+            body = Stream(size, lambda: big_body_pieces(size), chunked, declared)
+        else:
+            body = scripted.get("body", {"error": "scripted response"} if status >= 400 else {})
+            if chunked or declared is not None:
+                data = to_bytes(body)
+                body = Stream(len(data), lambda: (data,), chunked, declared)
+        return status, body, scripted.get("headers")
 
 
 class Server(ThreadingHTTPServer):

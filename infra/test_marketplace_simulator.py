@@ -10,6 +10,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,9 +27,9 @@ HEADERS = {"X-API-Token": "tok", "X-Instance-ID": "inst-1"}
 class Sim:
     """One running simulator subprocess."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, host="127.0.0.1"):
         self.proc = subprocess.Popen(
-            [sys.executable, SIMULATOR, "--host", "127.0.0.1", "--port", "0", *args],
+            [sys.executable, SIMULATOR, "--host", host, "--port", "0", *args],
             stdout=subprocess.PIPE, text=True)
         ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT)
         line = self.proc.stdout.readline() if ready else ""
@@ -60,6 +61,30 @@ class Sim:
 
     def stats(self):
         return self.control("GET", "stats")[1]
+
+    def address(self):
+        host, port = self.url[len("http://"):].rsplit(":", 1)
+        return host, int(port)
+
+    def stream(self, method, path, body=None, headers=HEADERS):
+        """Reads an answer piece by piece, keeping only its start.
+
+        Returns (status, headers, bytes received, first 64 bytes)."""
+        conn = http.client.HTTPConnection(*self.address(), timeout=30)
+        try:
+            conn.request(method, path, body=None if body is None else json.dumps(body),
+                         headers=headers)
+            resp = conn.getresponse()
+            size, start = 0, b""
+            while True:
+                piece = resp.read(64 * 1024)
+                if not piece:
+                    break
+                size += len(piece)
+                start = (start + piece)[:64] if len(start) < 64 else start
+            return resp.status, resp.headers, size, start
+        finally:
+            conn.close()
 
     def stop(self):
         if self.proc.poll() is None:
@@ -96,8 +121,8 @@ class SimulatorTest(unittest.TestCase):
         for sim in self.sims:
             sim.stop()
 
-    def start(self, *args):
-        sim = Sim(*args)
+    def start(self, *args, host="127.0.0.1"):
+        sim = Sim(*args, host=host)
         self.sims.append(sim)
         return sim
 
@@ -286,12 +311,202 @@ class SimulatorTest(unittest.TestCase):
     def test_config_rejects_unknown_keys_and_wrong_types(self):
         for patch, key in (({"bogus": 1}, "bogus"), ({"fail_rate": 2}, "fail_rate"),
                            ({"latency_ms": "5"}, "latency_ms"),
-                           ({"script": [{"headers": {}}]}, "script")):
+                           ({"script": [{"headers": {}}]}, "script"),
+                           ({"script": [{"status": 199}]}, "script"),
+                           ({"script": [{"status": 200, "body_bytes": -1}]}, "script"),
+                           ({"script": [{"status": 200, "body_bytes": 2 ** 40}]}, "script"),
+                           ({"script": [{"status": 200, "chunked": 1}]}, "script"),
+                           ({"script": [{"status": 200, "content_length": 9,
+                                         "chunked": True}]}, "script"),
+                           ({"script": [{"status": 200, "match": {"host": "x"}}]}, "script"),
+                           ({"script": [{"status": 200, "match": {"method": 1}}]}, "script"),
+                           ({"skill_padding_ratings": {"s": -1}}, "skill_padding_ratings"),
+                           ({"skill_padding_ratings": [1]}, "skill_padding_ratings")):
             with self.subTest(patch=patch):
                 status, body = self.sim.control("POST", "config", patch)
                 self.assertEqual(status, 400)
                 self.assertIn(key, body["error"])
         self.assertEqual(self.sim.control("GET", "config")[1]["fail_rate"], 0.0)
+
+    # -- hostile marketplace
+
+    def test_script_body_bytes_streams_exactly_that_many_bytes(self):
+        size = 20 * 1024 * 1024 + 7  # not a whole number of pieces
+        self.sim.control("POST", "config", {"script": [{"status": 200, "body_bytes": size}]})
+        status, headers, received, start = self.sim.stream("GET", "/skills/skill-1")
+        self.assertEqual((status, received), (200, size))
+        self.assertEqual(headers["Content-Length"], str(size))
+        self.assertIsNone(headers["Transfer-Encoding"])
+        self.assertTrue(start.startswith(b'{"id":"rr-big","pad":"xxxx'))
+        self.assertEqual(self.sim.stats()["by_status"], {"200": 1})
+        for small in (0, 5):  # shorter than the JSON start: a cut-off start
+            self.sim.control("POST", "config", {"script": [{"status": 200, "body_bytes": small,
+                                                            "body": {"ignored": True}}]})
+            self.assertEqual(self.sim.stream("GET", "/skills/skill-1")[2:],
+                             (small, b'{"id":'[:small]))
+
+    def test_script_chunked_sends_no_content_length(self):
+        size = 3 * 1024 * 1024 + 1
+        self.sim.control("POST", "config", {"script": [
+            {"status": 200, "body_bytes": size, "chunked": True},
+            {"status": 201, "body": {"id": "rr-x"}, "chunked": True}]})
+        host, port = self.sim.address()
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        try:  # both on one connection: a chunked answer keeps it alive
+            conn.request("GET", "/skills/skill-1", headers=HEADERS)
+            resp = conn.getresponse()
+            self.assertEqual(resp.headers["Transfer-Encoding"], "chunked")
+            self.assertIsNone(resp.headers["Content-Length"])
+            received = 0
+            while piece := resp.read(64 * 1024):
+                received += len(piece)
+            self.assertEqual((resp.status, received), (200, size))
+            conn.request("POST", "/skills/skill-1/rate", body=json.dumps(rating_body()),
+                         headers=HEADERS)
+            resp = conn.getresponse()
+            self.assertEqual(resp.headers["Transfer-Encoding"], "chunked")
+            self.assertEqual((resp.status, json.loads(resp.read())), (201, {"id": "rr-x"}))
+        finally:
+            conn.close()
+        self.assertEqual(self.sim.stats()["ratings_count"], 0)
+
+    def test_script_content_length_lies_then_closes(self):
+        self.sim.control("POST", "config", {"script": [
+            {"status": 200, "body_bytes": 1000, "content_length": 10 ** 10}]})
+        with socket.create_connection(self.sim.address(), timeout=10) as sock:
+            sock.sendall(b"GET /skills/skill-1 HTTP/1.1\r\nHost: x\r\n"
+                         b"X-API-Token: tok\r\nX-Instance-ID: i\r\n\r\n")
+            raw = b""
+            while chunk := sock.recv(65536):  # until the simulator closes
+                raw += chunk
+        head, _, body = raw.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        self.assertEqual(lines[0], b"HTTP/1.1 200 OK")
+        self.assertIn(b"Content-Length: 10000000000", lines)
+        self.assertIn(b"Connection: close", lines)
+        self.assertEqual(len(body), 1000)
+        self.assertTrue(body.startswith(b'{"id":"rr-big"'))
+
+    def test_script_redirect_with_location(self):
+        location = "http://127.0.0.2:9/skills/skill-1/rate"
+        self.sim.control("POST", "config", {"script": [
+            {"status": 307, "headers": {"Location": location}}]})
+        conn = http.client.HTTPConnection(*self.sim.address(), timeout=10)
+        try:  # http.client never follows redirects
+            conn.request("POST", "/skills/skill-1/rate", body=json.dumps(rating_body()),
+                         headers=HEADERS)
+            resp = conn.getresponse()
+            self.assertEqual((resp.status, resp.headers["Location"]), (307, location))
+            self.assertEqual(json.loads(resp.read()), {})
+        finally:
+            conn.close()
+        self.assertEqual(self.sim.stats()["ratings_count"], 0)
+
+    def test_script_match_applies_to_matching_requests_only(self):
+        script = [{"status": 503, "match": {"method": "POST", "path_prefix": "/skills/s2/"}},
+                  {"status": 502, "match": {"method": "GET"}}]
+        self.sim.control("POST", "config", {"script": script})
+        self.assertEqual(self.sim.market("POST", "/skills/s1/rate",
+                                         rating_body(skill="s1"))[0], 201)
+        self.assertEqual(self.sim.market("GET", "/skills/s1")[0], 502)
+        self.assertEqual(self.sim.market("GET", "/skills/s2")[0], 200)
+        self.assertEqual(self.sim.market("POST", "/skills/s2/rate",
+                                         rating_body(skill="s2"))[0], 503)
+        self.assertEqual(self.sim.control("GET", "config")[1]["script"], [])
+        self.assertEqual(self.sim.stats()["ratings_count"], 1)
+
+    def test_request_log_says_whether_a_token_arrived(self):
+        # a second simulator on another loopback host, as a redirect target would be
+        try:
+            other = self.start("--token", "secret", host="127.0.0.2")
+        except RuntimeError as err:
+            self.skipTest(f"127.0.0.2 is not usable here: {err}")
+        self.assertTrue(other.url.startswith("http://127.0.0.2:"))
+        other.market("GET", "/skills/skill-1", headers={"X-Instance-ID": "i"})
+        other.market("GET", "/skills/skill-1", headers={"X-Instance-ID": "i",
+                                                        "X-API-Token": "wrong"})
+        other.market("GET", "/skills/skill-1", headers={"X-Instance-ID": "i",
+                                                        "X-API-Token": "secret"})
+        requests = other.stats()["requests"]
+        self.assertEqual([(r["token_present"], r["token_matches"], r["status"])
+                          for r in requests],
+                         [(False, False, 401), (True, False, 401), (True, True, 200)])
+        _, _, raw = other.request("GET", "/_sim/stats")
+        self.assertNotIn("secret", json.dumps(raw))
+        self.assertNotIn("wrong", json.dumps(raw))
+        # no token configured: whether it matches is unknown
+        self.sim.market("GET", "/skills/skill-1")
+        entry = self.sim.stats()["requests"][0]
+        self.assertEqual((entry["token_present"], entry["token_matches"]), (True, None))
+
+    def test_skill_padding_ratings_streams_many_ratings(self):
+        self.sim.market("POST", "/skills/skill-1/rate", rating_body(user="real"))
+        count = 150_000
+        status, config = self.sim.control("POST", "config",
+                                          {"skill_padding_ratings": {"skill-1": count}})
+        self.assertEqual((status, config["skill_padding_ratings"]), (200, {"skill-1": count}))
+        host, port = self.sim.address()
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        try:
+            conn.request("GET", "/skills/skill-1", headers=HEADERS)
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(int(resp.headers["Content-Length"]), len(data))
+        self.assertGreater(len(data), 20 * 1024 * 1024)
+        body = json.loads(data)
+        self.assertEqual(body["id"], "skill-1")
+        self.assertEqual(len(body["ratings"]), count + 1)
+        self.assertEqual(body["ratings"][0]["user_id"], "real")
+        self.assertEqual(body["ratings"][1], {
+            "id": "filler-0000001", "user_id": "filler-user-1", "rating": 2, "comment": None,
+            "created_at": "2024-01-01T00:00:00.000Z", "updated_at": "2024-01-01T00:00:00.000Z"})
+        self.assertEqual(len({r["user_id"] for r in body["ratings"]}), count + 1)
+        # generated, not stored; other skills are not padded
+        self.assertEqual(self.sim.stats()["ratings_count"], 1)
+        self.assertEqual(self.sim.market("GET", "/skills/skill-2")[2],
+                         {"id": "skill-2", "ratings": []})
+        self.sim.control("POST", "config", {"skill_padding_ratings": {"skill-2": 2}})
+        ids = [r["id"] for r in self.sim.market("GET", "/skills/skill-2")[2]["ratings"]]
+        self.assertEqual(ids, ["filler-0000001", "filler-0000002"])
+
+    def test_raw_ratings_are_stored_and_listed_as_given(self):
+        hostile = [
+            {"id": "../x", "skill_id": "skill-1", "user_id": "u-raw", "rating": 99,
+             "comment": "c" * 2000, "extra": {"nested": [1, None]}},
+            {"skill_id": "skill-1", "user_id": "u-float", "rating": 4.5},
+            {"id": "rr-000002", "skill_id": "skill-1", "user_id": "u-null", "rating": None,
+             "created_at": 17},
+        ]
+        stored = []
+        for rating in hostile:
+            status, body = self.sim.control("POST", "raw-ratings", rating)
+            self.assertEqual(status, 201)
+            stored.append(body)
+        self.assertEqual(stored[0], hostile[0])
+        self.assertEqual(stored[1], {"id": "rr-000001", **hostile[1]})
+        self.assertEqual(stored[2], hostile[2])
+
+        _, _, skill = self.sim.market("GET", "/skills/skill-1")
+        self.assertEqual(skill["ratings"], sorted(stored, key=lambda r: r["id"]))
+        status, _, body = self.sim.market("POST", "/skills/skill-1/rate",
+                                          rating_body(user="u-raw"))
+        self.assertEqual((status, body), (409, {"error": "user already rated this skill",
+                                                "id": "../x"}))
+        # a later create skips the ids raw ratings hold
+        self.assertEqual(self.sim.market("POST", "/skills/skill-1/rate",
+                                         rating_body(user="new"))[2]["id"], "rr-000003")
+        for bad, code in (({"skill_id": "skill-1"}, 400), ({"skill_id": 1, "user_id": "u"}, 400),
+                          ({"skill_id": "s", "user_id": "u", "id": 5}, 400),
+                          ({"skill_id": "skill-1", "user_id": "u-raw"}, 409),
+                          ({"skill_id": "s", "user_id": "u", "id": "../x"}, 409)):
+            with self.subTest(bad=bad):
+                self.assertEqual(self.sim.control("POST", "raw-ratings", bad)[0], code)
+        self.assertEqual(self.sim.control("DELETE", "ratings/..%2Fx")[0], 204)
+        self.assertEqual(self.sim.market("POST", "/skills/skill-1/rate",
+                                         rating_body(user="u-raw"))[0], 201)
 
     # -- control API
 

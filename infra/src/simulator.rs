@@ -26,10 +26,16 @@ pub struct Simulator {
 impl Simulator {
     /// Starts a private simulator that requires `token`.
     pub async fn start(token: &str) -> Result<Self, StackError> {
+        Self::start_on("127.0.0.1", token).await
+    }
+
+    /// The same on another loopback address (127.0.0.2 is one: a second
+    /// host, for redirects that must not be followed).
+    pub async fn start_on(host: &str, token: &str) -> Result<Self, StackError> {
         let python = std::env::var("SIMULATOR_PYTHON").unwrap_or_else(|_| "python3".into());
         let mut child = Command::new(python)
             .arg(script_path())
-            .args(["--host", "127.0.0.1", "--port", "0", "--token", token])
+            .args(["--host", host, "--port", "0", "--token", token])
             .stdout(Stdio::piped())
             .stdin(Stdio::null())
             .kill_on_drop(true)
@@ -121,6 +127,13 @@ impl Simulator {
     /// Inserts a rating as if another instance or the website had made it.
     pub async fn insert_rating(&self, rating: Value) -> Result<Value, StackError> {
         self.call(reqwest::Method::POST, "ratings", Some(rating))
+            .await
+    }
+
+    /// Stores a remote rating exactly as given, however hostile (any id, any
+    /// value in any field): what a broken or malicious marketplace lists.
+    pub async fn insert_raw_rating(&self, rating: Value) -> Result<Value, StackError> {
+        self.call(reqwest::Method::POST, "raw-ratings", Some(rating))
             .await
     }
 
