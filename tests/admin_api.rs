@@ -26,6 +26,7 @@ use shared::api::{
     failed_uploads, retry, status, sync_ratings, AdminContext, CursorSigner, Request, SyncApi,
     MAX_BODY_BYTES,
 };
+use shared::auth::AdminPolicy;
 use shared::config::{Secret, SyncSettings, TableNames};
 use shared::rating::{Rating, SyncState};
 use shared::store::{sync_state, timestamp, Item, Store, AUDIT_PARTITION, DEAD, RETRYING};
@@ -195,7 +196,8 @@ impl Admin {
         let recorder = AccessRecorder::new(&env.tables, None);
         let client = recorder.client(&env.client);
         let store = Store::new(client.clone(), env.tables.clone());
-        let context = AdminContext::new(store, &Secret::new(SECRET)).unwrap();
+        let context =
+            AdminContext::new(store, &Secret::new(SECRET), AdminPolicy::default()).unwrap();
         let engine = shared::sync_engine(&env.config(settings.clone()), client).unwrap();
         let api = SyncApi::new(context.clone(), engine, &settings);
         Self {
@@ -620,7 +622,7 @@ async fn an_action_that_cannot_be_recorded_is_not_done() {
         ..admin.env.tables.clone()
     };
     let store = Store::new(admin.env.client.clone(), tables.clone());
-    let context = AdminContext::new(store, &Secret::new(SECRET)).unwrap();
+    let context = AdminContext::new(store, &Secret::new(SECRET), AdminPolicy::default()).unwrap();
     let mut config = admin.env.config(retry_at_once());
     config.tables = tables;
     let engine = shared::sync_engine(&config, admin.env.client.clone()).unwrap();
@@ -646,7 +648,7 @@ async fn a_dynamodb_failure_is_a_500_that_does_not_repeat_dynamodb() {
     let admin = Admin::new().await;
     let tables = TableNames::with_prefix(&format!("{}gone_", admin.env.prefix));
     let store = Store::new(admin.env.client.clone(), tables);
-    let context = AdminContext::new(store, &Secret::new(SECRET)).unwrap();
+    let context = AdminContext::new(store, &Secret::new(SECRET), AdminPolicy::default()).unwrap();
     for (endpoint, response) in [
         (
             Endpoint::Status,
@@ -1694,4 +1696,892 @@ async fn the_status_page_of_a_fresh_install_is_all_zeros() {
     assert_eq!(answer.body["recent_runs"], json!([]));
     assert!(answer.body["last_success_at"].is_null());
     assert_eq!(answer.body["consecutive_failed_runs"], 0);
+}
+
+// ---------------------------------------------------------------------------
+// Hostile callers: two re-pushes at once, and requests built to break the
+// handlers.
+
+use lambda_http::http::HeaderValue;
+use lambda_http::RequestExt as _;
+
+impl Admin {
+    /// [`Admin::call`] for a request built by hand: any header bytes, any
+    /// body bytes, API Gateway's path parameters.
+    async fn call_request(&self, endpoint: Endpoint, request: Request) -> Answer {
+        self.recorder.act_as(Some(endpoint.function()));
+        let answer = match endpoint {
+            Endpoint::Sync => sync_ratings::handle(&self.api, request, generous_deadline()).await,
+            Endpoint::Retry => retry::handle(&self.api, request, generous_deadline()).await,
+            Endpoint::List => failed_uploads::handle(&self.context, request).await,
+            Endpoint::Status => status::handle(&self.context, request).await,
+        };
+        self.recorder.act_as(None);
+        read_answer(endpoint, answer)
+    }
+}
+
+#[tokio::test]
+async fn two_upload_all_calls_at_once_one_runs_and_the_other_is_503_having_changed_nothing() {
+    const COUNT: usize = 40;
+    let admin = Admin::new().await;
+    let ratings = admin.env.ratings(COUNT, 0);
+    admin.env.put(&ratings).await;
+    let seeded = admin
+        .env
+        .engine_with(retry_at_once())
+        .run(generous_deadline())
+        .await;
+    assert_eq!(seeded.uploaded, COUNT as u64, "{seeded:?}");
+    // A slow marketplace: the first run still holds the lease when the
+    // second call asks for it.
+    admin.env.configure(json!({ "latency_ms": 50 })).await;
+    let upload_all = || {
+        Endpoint::Sync
+            .request()
+            .admin()
+            .body(r#"{"upload_all": true}"#)
+    };
+
+    // Boxed: two handler futures side by side overflow a test thread's
+    // stack in a debug build.
+    let (first, second) = tokio::join!(
+        Box::pin(admin.call(upload_all())),
+        Box::pin(admin.call(upload_all()))
+    );
+
+    let mut statuses = [first.status, second.status];
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [200, 503],
+        "one runs, one is refused:\n{}\n{}",
+        first.body,
+        second.body
+    );
+    let (ran, refused) = if first.status == 200 {
+        (&first, &second)
+    } else {
+        (&second, &first)
+    };
+    refused.assert_error(503, "RATING_SYNC_IN_PROGRESS");
+    assert!(
+        refused.body["error"]["details"]["requeue"].is_null(),
+        "the refused call requeued nothing: {}",
+        refused.body
+    );
+    assert_eq!(ran.body["success"], true, "{}", ran.body);
+    assert_eq!(
+        ran.body["requeue"],
+        json!({ "requeued": COUNT, "pass_requeued": COUNT, "finished": true }),
+        "the pass counts each rating once"
+    );
+    assert_eq!(ran.body["uploaded"], COUNT, "{}", ran.body);
+    assert_eq!(ran.body["pending_count"], 0, "{}", ran.body);
+    let stats = admin.env.stats().await;
+    assert_eq!(stats["creates"], COUNT, "nothing created twice");
+    assert_eq!(stats["updates"], COUNT, "each rating pushed again once");
+    assert!(
+        admin.env.pending_ids().await.is_empty(),
+        "nothing left over"
+    );
+    for rating in &ratings {
+        assert_eq!(
+            sync_state(&admin.env.item(&rating.id).await),
+            SyncState::Synced
+        );
+    }
+    let store = admin.env.store();
+    assert!(store.requeue_pass().await.unwrap().is_none());
+    let reports = store.recent_reports(5).await.unwrap();
+    assert_eq!(
+        reports.len(),
+        2,
+        "the seeding run and the re-push; the refused call ran nothing"
+    );
+    let lease = store
+        .lease_state(LEASE_NAME, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(lease, None, "the lease was released");
+}
+
+/// A fixed-seed xorshift64: the hostile requests are the same on every run.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+
+    fn one_in(&mut self, n: usize) -> bool {
+        self.below(n) == 0
+    }
+}
+
+/// Every byte outside the unreserved set, percent-encoded.
+fn percent_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The part of a request a mutation breaks, in the order the handlers
+/// check them: the token, the method, then the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Authorization,
+    Method,
+    Path,
+    Query,
+    Body,
+}
+
+impl Part {
+    fn checked_at(self) -> u8 {
+        match self {
+            Self::Authorization => 0,
+            Self::Method => 1,
+            Self::Path | Self::Query | Self::Body => 2,
+        }
+    }
+}
+
+const EVERY_ENDPOINT: &[Endpoint] = &Endpoint::ALL;
+/// The endpoints that read a body (the listing does not).
+const WITH_BODY: &[Endpoint] = &[Endpoint::Sync, Endpoint::Retry, Endpoint::Status];
+/// The endpoints that read the query string (the two POSTs do not).
+const WITH_QUERY: &[Endpoint] = &[Endpoint::List, Endpoint::Status];
+const RETRY_ONLY: &[Endpoint] = &[Endpoint::Retry];
+
+/// One way to break a request, and what it must be answered with.
+struct Mutation {
+    name: &'static str,
+    part: Part,
+    status: u16,
+    endpoints: &'static [Endpoint],
+    apply: Apply,
+}
+
+/// What a client can put on the wire, API Gateway's path parameter
+/// included.
+struct Hostile {
+    endpoint: Endpoint,
+    method: Method,
+    path: String,
+    query: Option<String>,
+    authorization: Option<Vec<u8>>,
+    body: Vec<u8>,
+    /// The `{id}` as API Gateway's route hands it to the retry function
+    /// (decoded); `None` where the function reads it from the path.
+    routed_id: Option<String>,
+    applied: Vec<&'static str>,
+}
+
+impl Hostile {
+    /// A request the endpoint would carry out (a 200, or a 404 for an
+    /// unknown retry id); each mutation then breaks one part of it.
+    fn valid(endpoint: Endpoint, dead_ids: &[String], rng: &mut XorShift) -> Self {
+        let (method, path) = endpoint.route();
+        let mut request = Self {
+            endpoint,
+            method,
+            path: path.to_owned(),
+            query: None,
+            authorization: None,
+            body: Vec::new(),
+            routed_id: None,
+            applied: Vec::new(),
+        };
+        request.bearer(format!("Bearer {}", admin_token()));
+        match endpoint {
+            Endpoint::Sync => {
+                let body = rng.pick(&[
+                    "",
+                    " \n",
+                    "{}",
+                    r#"{"upload_all": false}"#,
+                    r#"{"upload_all": true}"#,
+                ]);
+                request.body(body);
+            }
+            Endpoint::List => {
+                let query = rng.pick(&["", "limit=10", "status=dead", "limit=100&status=retrying"]);
+                request.query = Some(query.to_string()).filter(|q| !q.is_empty());
+            }
+            Endpoint::Retry => {
+                let id = if rng.one_in(3) {
+                    "no-such-rating".to_owned()
+                } else {
+                    dead_ids[rng.below(dead_ids.len())].clone()
+                };
+                request.retry_id(&id, rng.one_in(2));
+                request.body(rng.pick(&["", "{}"]));
+            }
+            Endpoint::Status => request.body(rng.pick(&["", "{}"])),
+        }
+        request
+    }
+
+    fn bearer(&mut self, value: String) {
+        self.authorization = Some(value.into_bytes());
+    }
+
+    fn body(&mut self, body: &str) {
+        self.body = body.as_bytes().to_vec();
+    }
+
+    /// The retry of `id`, routed (API Gateway hands the decoded id as a
+    /// path parameter) or not (the function reads the path).
+    fn retry_id(&mut self, id: &str, routed: bool) {
+        self.path = format!(
+            "/api/admin/ratings/failed-uploads/{}/retry",
+            percent_encoded(id)
+        );
+        self.routed_id = routed.then(|| id.to_owned());
+    }
+
+    /// A path segment as sent, without a route.
+    fn raw_retry_id(&mut self, raw: &str) {
+        self.path = format!("/api/admin/ratings/failed-uploads/{raw}/retry");
+        self.routed_id = None;
+    }
+
+    /// `bad` as the query, or after the valid one.
+    fn query(&mut self, bad: String, rng: &mut XorShift) {
+        self.query = match self.query.take() {
+            Some(valid) if rng.one_in(2) => Some(format!("{valid}&{bad}")),
+            _ => Some(bad),
+        };
+    }
+
+    fn build(&self) -> Request {
+        let uri = match &self.query {
+            Some(query) => format!("{}?{query}", self.path),
+            None => self.path.clone(),
+        };
+        let mut builder = http::Request::builder()
+            .method(self.method.clone())
+            .uri(uri)
+            .header("content-type", "application/json");
+        if let Some(value) = &self.authorization {
+            let value = HeaderValue::from_bytes(value)
+                .unwrap_or_else(|e| panic!("{}: not a header value: {e}", self.describe()));
+            builder = builder.header("authorization", value);
+        }
+        let body = match String::from_utf8(self.body.clone()) {
+            Ok(text) if text.is_empty() => Body::Empty,
+            Ok(text) => Body::Text(text),
+            Err(not_utf8) => Body::Binary(not_utf8.into_bytes()),
+        };
+        let request = builder
+            .body(body)
+            .unwrap_or_else(|e| panic!("{}: not a request: {e}", self.describe()));
+        match &self.routed_id {
+            Some(id) => {
+                request.with_path_parameters(HashMap::from([("id".to_owned(), id.clone())]))
+            }
+            None => request,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let shown = |bytes: &[u8]| {
+            let text = String::from_utf8_lossy(bytes);
+            let cut: String = text.chars().take(60).collect();
+            format!("{cut:?} ({} bytes)", bytes.len())
+        };
+        let query = self
+            .query
+            .as_deref()
+            .map_or(String::new(), |query| format!("?{query:.80}"));
+        format!(
+            "[{}] {:?} {} {:.80}{query} routed id {:?}, authorization {}, body {}",
+            self.applied.join(" + "),
+            self.endpoint,
+            self.method,
+            self.path,
+            self.routed_id
+                .as_deref()
+                .map(|id| id.chars().take(40).collect::<String>()),
+            self.authorization.as_deref().map_or("none".into(), shown),
+            shown(&self.body),
+        )
+    }
+}
+
+/// A base64url string of `len` characters (a plausible token segment).
+fn segment(len: usize, rng: &mut XorShift) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    (0..len).map(|_| char::from(rng.pick(ALPHABET))).collect()
+}
+
+type Apply = fn(&mut Hostile, &mut XorShift);
+
+fn unauthorized(name: &'static str, apply: Apply) -> Mutation {
+    Mutation {
+        name,
+        part: Part::Authorization,
+        status: 401,
+        endpoints: EVERY_ENDPOINT,
+        apply,
+    }
+}
+
+fn bad_path(name: &'static str, apply: Apply) -> Mutation {
+    Mutation {
+        name,
+        part: Part::Path,
+        status: 400,
+        endpoints: RETRY_ONLY,
+        apply,
+    }
+}
+
+fn bad_query(name: &'static str, apply: Apply) -> Mutation {
+    Mutation {
+        name,
+        part: Part::Query,
+        status: 400,
+        endpoints: WITH_QUERY,
+        apply,
+    }
+}
+
+fn bad_body(name: &'static str, apply: Apply) -> Mutation {
+    Mutation {
+        name,
+        part: Part::Body,
+        status: 400,
+        endpoints: WITH_BODY,
+        apply,
+    }
+}
+
+/// Every way to break a request, each applied to a valid request of one
+/// of its endpoints.
+fn hostile_mutations() -> Vec<Mutation> {
+    vec![
+        // The Authorization header.
+        unauthorized("no Authorization header", |r, _| r.authorization = None),
+        unauthorized("the token with junk after it", |r, rng| {
+            let junk = rng.pick(&["x", "=", ".", "..", "%00", "\\0", "~", "%2e", "'"]);
+            r.bearer(format!("Bearer {}{junk}", admin_token()));
+        }),
+        unauthorized("the token, a space and more", |r, rng| {
+            let token = admin_token();
+            let more = rng
+                .pick(&["x", "Bearer", "and-more", token.as_str()])
+                .to_string();
+            r.bearer(format!("Bearer {token} {more}"));
+        }),
+        unauthorized("a fourth segment", |r, rng| {
+            let extra = rng.pick(&["", "e30", "x"]);
+            r.bearer(format!("Bearer {}.{extra}", admin_token()));
+        }),
+        unauthorized("non-ASCII bytes in the token", |r, rng| {
+            let mut value = format!("Bearer {}", admin_token()).into_bytes();
+            let at = "Bearer ".len() + rng.below(value.len() - "Bearer ".len());
+            let bytes: &[u8] = rng.pick(&[&b"\xff"[..], b"\xc3\xa9", b"\x80", b"\xe2\x80\xae"]);
+            value.splice(at..at, bytes.iter().copied());
+            r.authorization = Some(value);
+        }),
+        unauthorized("non-ASCII bytes alone", |r, rng| {
+            let value: &[u8] = rng.pick(&[
+                &b"Bearer \xff\xfe\xfd"[..],
+                b"\xc3\xa9",
+                b"Bearer \x80.\x80.\x80",
+            ]);
+            r.authorization = Some(value.to_vec());
+        }),
+        unauthorized("a 10 KB token", |r, rng| {
+            let value = match rng.below(3) {
+                0 => format!("Bearer {}", segment(10 * 1024, rng)),
+                1 => format!(
+                    "Bearer {}.{}.{}",
+                    segment(3400, rng),
+                    segment(3400, rng),
+                    segment(3400, rng)
+                ),
+                _ => format!("Bearer {}{}", admin_token(), segment(10 * 1024, rng)),
+            };
+            r.bearer(value);
+        }),
+        unauthorized("Bearer alone", |r, _| r.bearer("Bearer".into())),
+        unauthorized("Bearer and many spaces", |r, rng| {
+            r.bearer(format!("Bearer{}", " ".repeat(1 + rng.below(4000))));
+        }),
+        unauthorized("spaces or nothing", |r, rng| {
+            r.bearer(" ".repeat(rng.below(4000)));
+        }),
+        unauthorized("another scheme", |r, rng| {
+            let token = admin_token();
+            let scheme = rng.pick(&[
+                "Basic ", "Token ", "Bearer: ", "JWT ", "Bearer-", "Bearer\t", "",
+            ]);
+            r.bearer(format!("{scheme}{token}"));
+        }),
+        unauthorized(
+            "two tokens, joined as API Gateway joins repeated headers",
+            |r, rng| {
+                let separator = rng.pick(&[",", ", "]);
+                r.bearer(format!(
+                    "Bearer {}{separator}Bearer {}",
+                    admin_token(),
+                    admin_token()
+                ));
+            },
+        ),
+        unauthorized("a changed signature", |r, rng| {
+            let token = admin_token();
+            let (signed, signature) = token.rsplit_once('.').unwrap();
+            let mut signature: Vec<char> = signature.chars().collect();
+            let at = rng.below(signature.len() - 2);
+            signature[at] = if signature[at] == 'A' { 'B' } else { 'A' };
+            let signature: String = signature.into_iter().collect();
+            r.bearer(format!("Bearer {signed}.{signature}"));
+        }),
+        unauthorized("another token's claims under this signature", |r, _| {
+            let token = admin_token();
+            let other = token_with(json!({ "sub": "intruder@example.com" }));
+            let mut parts: Vec<&str> = token.split('.').collect();
+            parts[1] = other.split('.').nth(1).unwrap();
+            r.bearer(format!("Bearer {}", parts.join(".")));
+        }),
+        unauthorized("an unsigned token", |r, _| {
+            r.bearer(format!("Bearer {}", unsigned_token()));
+        }),
+        unauthorized("an expired token", |r, _| {
+            let expired = token_with(json!({ "exp": now_seconds() - 3600 }));
+            r.bearer(format!("Bearer {expired}"));
+        }),
+        unauthorized("a token of another deployment", |r, _| {
+            let foreign = shared::auth::sign_token(
+                &Secret::new("another-deployment-secret-0123456789"),
+                &claims(json!({})),
+            )
+            .unwrap();
+            r.bearer(format!("Bearer {foreign}"));
+        }),
+        Mutation {
+            name: "a valid token without the right",
+            part: Part::Authorization,
+            status: 403,
+            endpoints: EVERY_ENDPOINT,
+            apply: |r, rng| {
+                let denied = [
+                    json!({ "role": "member" }),
+                    json!({ "role": "SUPER_ADMIN" }),
+                    json!({ "agent_id": "agent-7", "maturity": "SUPERVISED" }),
+                ];
+                let changes = denied[rng.below(denied.len())].clone();
+                r.bearer(format!("Bearer {}", token_with(changes)));
+            },
+        },
+        // The method.
+        Mutation {
+            name: "a method the endpoint does not answer",
+            part: Part::Method,
+            status: 405,
+            endpoints: EVERY_ENDPOINT,
+            apply: |r, rng| {
+                let long = format!("X-{}", "M".repeat(100));
+                let methods = [
+                    Method::GET,
+                    Method::POST,
+                    Method::PUT,
+                    Method::DELETE,
+                    Method::PATCH,
+                    Method::HEAD,
+                    Method::OPTIONS,
+                    Method::TRACE,
+                    Method::from_bytes(b"get").unwrap(),
+                    Method::from_bytes(b"post").unwrap(),
+                    Method::from_bytes(b"PURGE").unwrap(),
+                    Method::from_bytes(long.as_bytes()).unwrap(),
+                ];
+                let right = r.endpoint.route().0;
+                let wrong: Vec<&Method> = methods.iter().filter(|m| **m != right).collect();
+                r.method = rng.pick(&wrong).clone();
+            },
+        },
+        // The retry's id.
+        bad_path("a routed id that climbs", |r, rng| {
+            let id = rng.pick(&["..", "../x", "../../etc/passwd", "a/../b", "./x", "."]);
+            r.retry_id(id, true);
+        }),
+        bad_path("dots in the path", |r, rng| {
+            let raw = rng.pick(&["..", ".", "../x", "%2e%2e", "..%2F..%2Fx", ".%2E", "...."]);
+            r.raw_retry_id(raw);
+        }),
+        bad_path("an id of 257 to 300 characters", |r, rng| {
+            let id = match rng.below(3) {
+                0 => "r".repeat(300),
+                1 => "r".repeat(257),
+                _ => "é".repeat(300),
+            };
+            let routed = rng.one_in(2);
+            r.retry_id(&id, routed);
+        }),
+        bad_path("an encoded slash", |r, rng| {
+            if rng.one_in(2) {
+                r.retry_id("a/b", true);
+            } else {
+                r.raw_retry_id(rng.pick(&["a%2Fb", "%2F", "%2f..%2f", "%5C"]));
+            }
+        }),
+        bad_path("a unicode id", |r, rng| {
+            if rng.one_in(3) {
+                r.raw_retry_id(rng.pick(&["%C3%A9", "%F0%9F%99%82", "%E2%80%AE"]));
+            } else {
+                let id = rng.pick(&[
+                    "é",
+                    "日本語",
+                    "🙂",
+                    "r\u{202e}1",
+                    "ｒａｔｉｎｇ",
+                    "r\u{0}1",
+                    "r\u{200b}1",
+                ]);
+                r.retry_id(id, true);
+            }
+        }),
+        bad_path("an empty or blank id", |r, rng| {
+            if rng.one_in(3) {
+                r.raw_retry_id("");
+            } else {
+                let id = rng.pick(&["", " ", "\t", "\r\n", "%20"]);
+                r.retry_id(id, true);
+            }
+        }),
+        bad_path("an id with separators", |r, rng| {
+            let id = rng.pick(&[
+                "a b", "a;b", "a,b", "a?b", "a#b", "a&b=c", "*", "r'1", "r\"1", "<script>", "a%b",
+            ]);
+            r.retry_id(id, true);
+        }),
+        bad_path("no id in the path", |r, rng| {
+            r.path = rng
+                .pick(&[
+                    "/api/admin/ratings/failed-uploads",
+                    "/api/admin/ratings/failed-uploads/retry",
+                    "/",
+                    "/api/admin/ratings/failed-uploads/a/b/retry",
+                    "/api/admin/ratings/failed-uploads/r1/retry/more",
+                ])
+                .to_string();
+            r.routed_id = None;
+        }),
+        // The query string.
+        bad_query("an unknown parameter", |r, rng| {
+            let long = format!("{}=1", "a".repeat(3000));
+            let bad = rng.pick(&[
+                "page=2",
+                "upload_all=true",
+                "LIMIT=5",
+                "limit%5B%5D=5",
+                "=",
+                "x",
+                "%00=1",
+                "limit+=5",
+                "callback=alert(1)",
+                long.as_str(),
+            ]);
+            r.query(bad.to_string(), rng);
+        }),
+        bad_query("a repeated parameter", |r, rng| {
+            let bad = rng.pick(&[
+                "limit=5&limit=5",
+                "status=dead&status=dead",
+                "cursor=a&cursor=a",
+            ]);
+            r.query(bad.to_string(), rng);
+        }),
+        bad_query("percent-encoding garbage", |r, rng| {
+            let bad = rng.pick(&[
+                "limit=%",
+                "limit=%ZZ",
+                "limit=%FF",
+                "%=%",
+                "status=dead%00",
+                "limit=5%00",
+                "status=%64%65%61%64%",
+                "%%%%",
+                "limit=%2B%2D5",
+            ]);
+            r.query(bad.to_string(), rng);
+        }),
+        bad_query("an enormous limit", |r, rng| {
+            let long = format!("limit={}", "9".repeat(5000));
+            let bad = rng.pick(&[
+                "limit=1e30",
+                "limit=1000000000000000000000000000000",
+                "limit=18446744073709551616",
+                "limit=18446744073709551615",
+                "limit=Infinity",
+                "limit=NaN",
+                "limit=0x10",
+                "limit=5.0",
+                "limit=1_0",
+                long.as_str(),
+            ]);
+            r.query(bad.to_string(), rng);
+        }),
+        bad_query("a negative or zero limit", |r, rng| {
+            let bad = rng.pick(&[
+                "limit=-1",
+                "limit=-0",
+                "limit=-9223372036854775808",
+                "limit=%2D5",
+                "limit=0",
+                "limit=-",
+                "limit=",
+            ]);
+            r.query(bad.to_string(), rng);
+        }),
+        bad_query("a bad cursor", |r, rng| {
+            let shaped = URL_SAFE_NO_PAD.encode(json!({ "s": null, "p": {} }).to_string());
+            let tag = URL_SAFE_NO_PAD.encode([7u8; 32]);
+            let deep = URL_SAFE_NO_PAD.encode(format!("{}{}", "[".repeat(500), "]".repeat(500)));
+            let bad = match rng.below(10) {
+                0 => "cursor=".to_owned(),
+                1 => "cursor=garbage".to_owned(),
+                2 => "cursor=a.b".to_owned(),
+                3 => "cursor=..".to_owned(),
+                4 => format!("cursor={}", "A".repeat(3000)),
+                5 => "cursor=%FF%FE".to_owned(),
+                6 => format!("cursor={shaped}"),
+                7 => format!("cursor={shaped}.{tag}"),
+                8 => format!("cursor={deep}.{tag}"),
+                _ => "cursor=%00".to_owned(),
+            };
+            r.query(bad, rng);
+        }),
+        bad_query("a status that is not one", |r, rng| {
+            let bad = rng.pick(&[
+                "status=DEAD",
+                "status=",
+                "status=dead%20",
+                "status=parked",
+                "status=retrying,dead",
+                "status%5B%5D=dead",
+            ]);
+            r.query(bad.to_string(), rng);
+        }),
+        // The body.
+        bad_body("invalid JSON", |r, rng| {
+            let bad = rng.pick(&[
+                "{",
+                "}",
+                r#"{"upload_all": tru"#,
+                "upload_all=true",
+                "{'upload_all': true}",
+                r#"{"upload_all": true,}"#,
+                r#"{"upload_all": true}}"#,
+                "nul",
+                "\"",
+                r#"{"upload_all" true}"#,
+                "/* */{}",
+                r#"{"upload_all": True}"#,
+                "{upload_all: true}",
+                r#"{"upload_all": true} {}"#,
+                "[",
+                "NaN",
+            ]);
+            r.body(bad);
+        }),
+        bad_body("10,000 levels of nesting", |r, rng| {
+            let bad = match rng.below(3) {
+                0 => "[".repeat(10_000),
+                1 => format!("{}{}", "[".repeat(8000), "]".repeat(8000)),
+                _ => format!(r#"{{"upload_all": {}"#, "[".repeat(10_000)),
+            };
+            r.body(&bad);
+        }),
+        bad_body("nested objects", |r, _| {
+            r.body(&r#"{"a":"#.repeat(3000));
+        }),
+        bad_body("a huge string", |r, rng| {
+            let len = rng.pick(&[10_000, 16_360, 16_384, 100_000, 1_000_000]);
+            let text = "x".repeat(len);
+            let bad = if rng.one_in(2) {
+                format!(r#"{{"upload_all": "{text}"}}"#)
+            } else {
+                format!(r#"{{"{text}": true}}"#)
+            };
+            r.body(&bad);
+        }),
+        bad_body("a huge number", |r, rng| {
+            let digits = "1".repeat(5000);
+            let bad = match rng.below(3) {
+                0 => r#"{"upload_all": 1e999999}"#.to_owned(),
+                1 => format!(r#"{{"upload_all": {digits}}}"#),
+                _ => r#"{"upload_all": -1e-99999}"#.to_owned(),
+            };
+            r.body(&bad);
+        }),
+        bad_body("a wrong type", |r, rng| {
+            let bad = rng.pick(&[
+                "[]",
+                r#""upload_all""#,
+                "true",
+                "null",
+                "42",
+                r#"[{"upload_all": true}]"#,
+                r#"{"upload_all": "true"}"#,
+                r#"{"upload_all": 1}"#,
+                r#"{"upload_all": null}"#,
+                r#"{"upload_all": {}}"#,
+                r#"{"upload_all": [true]}"#,
+                r#"{"upload_all": 0}"#,
+            ]);
+            r.body(bad);
+        }),
+        bad_body("an unknown field", |r, rng| {
+            let bad = rng.pick(&[
+                r#"{"upload_all": true, "force": true}"#,
+                r#"{"__proto__": {"upload_all": true}}"#,
+                r#"{"": 1}"#,
+                r#"{"upload_all\u0000": true}"#,
+                r#"{"UPLOAD_ALL": true}"#,
+                r#"{"upload_all ": true}"#,
+                r#"{"id": "x"}"#,
+            ]);
+            r.body(bad);
+        }),
+        bad_body("NUL bytes", |r, rng| {
+            let bad: &[u8] = rng.pick(&[
+                &b"\0"[..],
+                b"{\"upload_all\": true}\0",
+                b"\0{}",
+                b"{\"upload_all\": \"\0\"}",
+                b"{\0}",
+                b"{}\0\0\0",
+            ]);
+            r.body = bad.to_vec();
+        }),
+        bad_body("bytes that are not UTF-8", |r, rng| {
+            let bad: &[u8] = rng.pick(&[
+                &b"{\"upload_all\": \"\xff\"}"[..],
+                b"\xff\xfe{\0}\0",
+                b"\xef\xbb\xbf{}",
+                b"{\"\xc3\x28\": true}",
+                b"{\"upload_all\": \xc0\x80}",
+                b"\x80",
+                b"{}\xff",
+            ]);
+            r.body = bad.to_vec();
+        }),
+        bad_body("whitespace JSON does not know", |r, rng| {
+            r.body(rng.pick(&["\u{a0}", "\u{feff}{}", "{}\u{2028}", "\u{3000}", "\x0b{}"]));
+        }),
+    ]
+}
+
+#[tokio::test]
+async fn two_hundred_malformed_admin_requests_never_get_a_5xx_and_change_nothing() {
+    let admin = Admin::new().await;
+    // Something for each endpoint to change: two parked failures, synced
+    // ratings and a backlog.
+    admin.env.put(&admin.env.ratings(4, 2)).await;
+    admin.env.engine().run(generous_deadline()).await;
+    admin.env.put(&admin.env.ratings(8, 0)[4..]).await;
+    let dead_ids: Vec<String> = admin
+        .env
+        .dead_letters()
+        .await
+        .iter()
+        .map(|item| text(item, "id"))
+        .collect();
+    assert_eq!(dead_ids.len(), 2);
+    assert_eq!(admin.env.pending_ids().await.len(), 4);
+    let before = admin.snapshot().await;
+    let requests_before = admin.env.stats().await["requests_total"].clone();
+
+    let mutations = hostile_mutations();
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut statuses = BTreeMap::<u16, usize>::new();
+    const CASES: usize = 200;
+    for case in 0..CASES {
+        let first = &mutations[case % mutations.len()];
+        let endpoint = rng.pick(first.endpoints);
+        let mut request = Hostile::valid(endpoint, &dead_ids, &mut rng);
+        let mut applied = vec![first];
+        // One in three breaks a second part as well.
+        if rng.one_in(3) {
+            let others: Vec<&Mutation> = mutations
+                .iter()
+                .filter(|m| m.part != first.part && m.endpoints.contains(&endpoint))
+                .collect();
+            applied.push(rng.pick(&others));
+        }
+        for mutation in &applied {
+            (mutation.apply)(&mut request, &mut rng);
+            request.applied.push(mutation.name);
+        }
+        let expected = applied
+            .iter()
+            .min_by_key(|m| m.part.checked_at())
+            .unwrap()
+            .status;
+        let what = format!("case {case}: {}", request.describe());
+        // Shown if the handler panics.
+        println!("{what}");
+
+        let answer = admin.call_request(endpoint, request.build()).await;
+
+        assert!(
+            (400..500).contains(&answer.status),
+            "{what}: {} {}",
+            answer.status,
+            answer.body
+        );
+        assert_eq!(answer.status, expected, "{what}: {}", answer.body);
+        let codes: &[&str] = match answer.status {
+            401 => &["UNAUTHORIZED"],
+            403 => &["PERMISSION_DENIED"],
+            405 => &["METHOD_NOT_ALLOWED"],
+            _ => &[
+                "VALIDATION_ERROR",
+                "INVALID_JSON",
+                "PAYLOAD_TOO_LARGE",
+                "INVALID_CURSOR",
+            ],
+        };
+        assert!(codes.contains(&answer.code()), "{what}: {}", answer.body);
+        answer.assert_error(answer.status, answer.code());
+        *statuses.entry(answer.status).or_default() += 1;
+    }
+
+    assert_eq!(
+        statuses.keys().copied().collect::<Vec<_>>(),
+        [400, 401, 403, 405],
+        "every kind of refusal was seen: {statuses:?}"
+    );
+    assert_eq!(admin.snapshot().await, before, "nothing changed");
+    assert_eq!(
+        admin.env.stats().await["requests_total"],
+        requests_before,
+        "the marketplace heard nothing"
+    );
+    assert_eq!(admin.audit().await.len(), CASES, "each request is recorded");
 }

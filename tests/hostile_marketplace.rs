@@ -193,6 +193,17 @@ fn remote_of(local: &Rating, id: &str, changes: &Value) -> Value {
     remote
 }
 
+/// Case `i`'s remote rating of `local`'s user, as the marketplace lists it
+/// (id `hx-<i>` unless the case changes the id).
+async fn insert_remote(env: &TestEnv, local: &Rating, i: usize, changes: &Value) {
+    let id = format!("hx-{i}");
+    let id = changes["id"].as_str().unwrap_or(&id).to_owned();
+    env.simulator
+        .insert_raw_rating(remote_of(local, &id, changes))
+        .await
+        .expect("raw remote rating");
+}
+
 /// The local values a remote rating must not have touched.
 async fn values(env: &TestEnv, id: &str) -> (String, String, String) {
     let item = env.item(id).await;
@@ -223,32 +234,15 @@ async fn hostile_remote_ratings_in_the_pull_are_skipped_with_their_reason() {
     let first = env.engine().run(generous_deadline()).await;
     assert_eq!(first.created, locals.len() as u64, "{first:?}");
 
-    let by_user: HashMap<String, String> = env
-        .simulator
-        .ratings()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| {
-            (
-                r["user_id"].as_str().unwrap().to_owned(),
-                r["id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    let before: Vec<_> = futures_values(&env, &locals).await;
+    let by_user = env.remote_ids_by_user().await;
+    let before: Vec<_> = local_values(&env, &locals).await;
     for (i, local) in locals.iter().enumerate() {
         let remote_id = &by_user[&local.user_id];
         env.simulator.delete_rating(remote_id).await.unwrap();
         let changes = cases
             .get(i)
             .map_or(json!({}), |(changes, _)| changes.clone());
-        let id = format!("hx-{i}");
-        let id = changes["id"].as_str().unwrap_or(&id).to_owned();
-        env.simulator
-            .insert_raw_rating(remote_of(local, &id, &changes))
-            .await
-            .unwrap();
+        insert_remote(&env, local, i, &changes).await;
     }
     let report = env.engine().run(generous_deadline()).await;
 
@@ -273,7 +267,7 @@ async fn hostile_remote_ratings_in_the_pull_are_skipped_with_their_reason() {
     assert_eq!(env.stats().await["updates"], 0, "nothing pushed over them");
 }
 
-async fn futures_values(env: &TestEnv, locals: &[Rating]) -> Vec<(String, String, String)> {
+async fn local_values(env: &TestEnv, locals: &[Rating]) -> Vec<(String, String, String)> {
     let mut all = Vec::new();
     for local in locals {
         all.push(values(env, &local.id).await);
@@ -296,12 +290,7 @@ async fn hostile_remote_ratings_met_on_a_409_are_skipped_and_the_rating_parked()
             }),
             |(changes, _)| changes.clone(),
         );
-        let id = format!("hx-{i}");
-        let id = changes["id"].as_str().unwrap_or(&id).to_owned();
-        env.simulator
-            .insert_raw_rating(remote_of(local, &id, &changes))
-            .await
-            .unwrap();
+        insert_remote(&env, local, i, &changes).await;
     }
     env.put(&locals).await;
     let report = env.engine().run(generous_deadline()).await;

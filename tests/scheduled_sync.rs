@@ -31,19 +31,7 @@ async fn a_backlog_of_250_is_uploaded_in_one_run_each_exactly_once() {
     let distinct: HashSet<_> = posts.iter().map(|r| r["user_id"].to_string()).collect();
     assert_eq!(distinct.len(), 250, "no rating sent twice");
 
-    let remote: HashMap<String, String> = env
-        .simulator
-        .ratings()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| {
-            (
-                r["user_id"].as_str().unwrap().to_owned(),
-                r["id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let remote = env.remote_ids_by_user().await;
     for rating in &ratings {
         let item = env.item(&rating.id).await;
         assert!(

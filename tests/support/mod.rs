@@ -174,6 +174,22 @@ impl TestEnv {
         out.items().to_vec()
     }
 
+    /// The simulator's rating id for each user who has one.
+    pub async fn remote_ids_by_user(&self) -> std::collections::HashMap<String, String> {
+        self.simulator
+            .ratings()
+            .await
+            .expect("simulator ratings")
+            .into_iter()
+            .map(|r| {
+                (
+                    r["user_id"].as_str().unwrap_or_default().to_owned(),
+                    r["id"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
     pub async fn stats(&self) -> Value {
         self.simulator.stats().await.expect("simulator stats")
     }
