@@ -23,9 +23,11 @@ use lambda_http::Body;
 use local_stack::seed;
 use serde_json::{json, Value};
 use shared::api::{
-    failed_uploads, retry, status, sync_ratings, AdminContext, CursorSigner, Request, SyncApi,
-    MAX_BODY_BYTES,
+    admin_list_failed_uploads as failed_uploads, admin_retry_failed_upload as retry,
+    admin_sync_ratings as sync_ratings, admin_sync_status as status, AdminContext, CursorSigner,
+    Request, SyncApi, MAX_BODY_BYTES,
 };
+use shared::auth::AdminPolicy;
 use shared::config::{Secret, SyncSettings, TableNames};
 use shared::rating::{Rating, SyncState};
 use shared::store::{sync_state, timestamp, Item, Store, AUDIT_PARTITION, DEAD, RETRYING};
@@ -195,7 +197,8 @@ impl Admin {
         let recorder = AccessRecorder::new(&env.tables, None);
         let client = recorder.client(&env.client);
         let store = Store::new(client.clone(), env.tables.clone());
-        let context = AdminContext::new(store, &Secret::new(SECRET)).unwrap();
+        let context =
+            AdminContext::new(store, &Secret::new(SECRET), AdminPolicy::default()).unwrap();
         let engine = shared::sync_engine(&env.config(settings.clone()), client).unwrap();
         let api = SyncApi::new(context.clone(), engine, &settings);
         Self {
@@ -620,7 +623,7 @@ async fn an_action_that_cannot_be_recorded_is_not_done() {
         ..admin.env.tables.clone()
     };
     let store = Store::new(admin.env.client.clone(), tables.clone());
-    let context = AdminContext::new(store, &Secret::new(SECRET)).unwrap();
+    let context = AdminContext::new(store, &Secret::new(SECRET), AdminPolicy::default()).unwrap();
     let mut config = admin.env.config(retry_at_once());
     config.tables = tables;
     let engine = shared::sync_engine(&config, admin.env.client.clone()).unwrap();
@@ -646,7 +649,7 @@ async fn a_dynamodb_failure_is_a_500_that_does_not_repeat_dynamodb() {
     let admin = Admin::new().await;
     let tables = TableNames::with_prefix(&format!("{}gone_", admin.env.prefix));
     let store = Store::new(admin.env.client.clone(), tables);
-    let context = AdminContext::new(store, &Secret::new(SECRET)).unwrap();
+    let context = AdminContext::new(store, &Secret::new(SECRET), AdminPolicy::default()).unwrap();
     for (endpoint, response) in [
         (
             Endpoint::Status,
