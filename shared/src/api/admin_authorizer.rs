@@ -48,7 +48,7 @@ pub fn authorize(
             let context = &request.request_context;
             info!(
                 reason = %error,
-                code = error.code(),
+                permission_denied = error.denies_permission(),
                 route = request.route_key.as_deref(),
                 source_ip = context.http.source_ip.as_deref(),
                 api_request_id = context.request_id.as_deref(),

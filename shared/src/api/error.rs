@@ -56,9 +56,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Auth(error) => {
-                StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNAUTHORIZED)
-            }
+            Self::Auth(error) => auth_status(error),
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -72,7 +70,7 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Auth(error) => error.code(),
+            Self::Auth(error) => auth_code(error),
             Self::BadRequest { code, .. } => code,
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::NotFound { .. } => "NOT_FOUND",
@@ -134,9 +132,77 @@ impl ApiError {
     }
 }
 
+/// A refused token: 401 if the request did not prove who sent it, 403 if
+/// it did and that sender may not do this.
+fn auth_status(error: &AuthError) -> StatusCode {
+    if error.denies_permission() {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::UNAUTHORIZED
+    }
+}
+
+/// The error code of a refused token: `UNAUTHORIZED` or `PERMISSION_DENIED`.
+fn auth_code(error: &AuthError) -> &'static str {
+    if error.denies_permission() {
+        "PERMISSION_DENIED"
+    } else {
+        "UNAUTHORIZED"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::TokenPart;
+
+    #[test]
+    fn each_error_maps_to_its_family() {
+        let unauthorized = [
+            AuthError::MissingHeader,
+            AuthError::NotBearer,
+            AuthError::Malformed("x"),
+            AuthError::UnsupportedAlgorithm,
+            AuthError::BadSignature,
+            AuthError::MissingExpiry,
+            AuthError::Expired,
+            AuthError::NotYetValid,
+            AuthError::ExpiryTooFar {
+                max_ttl_seconds: 86_400,
+            },
+            AuthError::MissingSubject,
+            AuthError::MissingIssuer,
+            AuthError::WrongIssuer,
+            AuthError::MissingAudience,
+            AuthError::WrongAudience,
+            AuthError::DuplicateKey(TokenPart::Header),
+            AuthError::DuplicateKey(TokenPart::Claims),
+        ];
+        for error in unauthorized {
+            assert_eq!(
+                (auth_status(&error).as_u16(), auth_code(&error)),
+                (401, "UNAUTHORIZED"),
+                "{error:?}"
+            );
+        }
+        let denied = [
+            AuthError::MissingRole,
+            AuthError::RoleNotAllowed {
+                role: "member".into(),
+            },
+            AuthError::AgentWithoutMaturity,
+            AuthError::AgentNotAutonomous {
+                maturity: "SUPERVISED".into(),
+            },
+        ];
+        for error in denied {
+            assert_eq!(
+                (auth_status(&error).as_u16(), auth_code(&error)),
+                (403, "PERMISSION_DENIED"),
+                "{error:?}"
+            );
+        }
+    }
 
     #[test]
     fn an_error_is_answered_in_the_envelope() {
