@@ -6,7 +6,7 @@ use hmac::{Hmac, KeyInit};
 use sha2::Sha256;
 use thiserror::Error;
 
-use crate::config::Secret;
+use crate::secrets::Secret;
 
 /// HMAC-SHA256.
 pub type HmacSha256 = Hmac<Sha256>;

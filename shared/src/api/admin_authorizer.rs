@@ -114,7 +114,7 @@ mod tests {
 
     use super::*;
     use crate::auth::{sign_token, AdminPolicy};
-    use crate::config::Secret;
+    use crate::secrets::Secret;
 
     /// An HTTP API authorizer event (payload 2.0) as API Gateway sends it,
     /// with `{{TOKEN}}` where the bearer token goes.

@@ -379,7 +379,7 @@ mod tests {
                 (DEAD.to_owned(), Position::Done),
             ]),
         };
-        let signer = super::super::CursorSigner::new(&crate::config::Secret::new("k")).unwrap();
+        let signer = super::super::CursorSigner::new(&crate::secrets::Secret::new("k")).unwrap();
         let sealed = signer.seal("t", &cursor);
         assert!(sealed.len() < super::super::cursor::MAX_CURSOR_CHARS);
         assert_eq!(signer.open::<ListCursor>("t", &sealed).unwrap(), cursor);

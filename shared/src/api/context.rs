@@ -69,7 +69,7 @@ impl AdminContext {
             store,
             verifier: AdminVerifier::new(secret, policy)?,
             cursors: CursorSigner::new(secret)?,
-            audit_retention_days: crate::store::AUDIT_RETENTION_DAYS as u32,
+            audit_retention_days: crate::config::DEFAULT_AUDIT_RETENTION_DAYS,
         })
     }
 

@@ -21,8 +21,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::config::Secret;
 use crate::keyed::{keyed_hmac, keyed_with, HmacSha256, SecretError};
+use crate::secrets::Secret;
 
 /// What the cursor key is derived for; a new version of the payload gets a
 /// new label, so old cursors fail cleanly.

@@ -13,11 +13,11 @@ use serde_json::json;
 use serde_json::{Map, Value};
 
 use super::AuthError;
-#[cfg(any(test, feature = "test-util"))]
-use crate::config::Secret;
 use crate::keyed::HmacSha256;
 #[cfg(any(test, feature = "test-util"))]
 use crate::keyed::{keyed_hmac, SecretError};
+#[cfg(any(test, feature = "test-util"))]
+use crate::secrets::Secret;
 
 /// The only signing algorithm accepted, as the JWT header names it.
 pub const ALGORITHM: &str = "HS256";

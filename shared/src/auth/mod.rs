@@ -58,8 +58,8 @@ use std::time::{Duration, SystemTime};
 
 use thiserror::Error;
 
-use crate::config::Secret;
 use crate::keyed::{keyed_hmac, HmacSha256};
+use crate::secrets::Secret;
 use policy::Claims;
 
 pub use crate::keyed::SecretError;

@@ -5,7 +5,7 @@
 //!
 //! The audit trail has a table of its own (pk `audit`, sk
 //! `<timestamp>#<uuid>`, one admin request each: who, what, the answer;
-//! kept `AUDIT_RETENTION_DAYS`, [`AUDIT_RETENTION_DAYS`] by default), where
+//! kept `AUDIT_RETENTION_DAYS`, 400 days by default), where
 //! the functions may only put items. The rest lives in the state table, each
 //! kind under its own partition, so that one Query reads one kind and IAM
 //! can tell them apart:
@@ -27,8 +27,6 @@ use super::{
 
 /// The partition of the audit trail.
 pub const AUDIT_PARTITION: &str = "audit";
-/// How long an audit record is kept by default (DynamoDB's TTL removes it).
-pub const AUDIT_RETENTION_DAYS: i64 = 400;
 /// The item that holds the progress of a full re-push.
 const REQUEUE_PARTITION: &str = "requeue";
 const REQUEUE_PASS: &str = "upload-all";

@@ -22,6 +22,7 @@ mod lease;
 mod mock_tests;
 mod ratings;
 mod reports;
+pub mod requests;
 mod skills;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -33,9 +34,7 @@ use thiserror::Error;
 
 use crate::config::TableNames;
 
-pub use admin::{
-    AuditRecord, LeaseState, RequeuePage, RequeuePass, AUDIT_PARTITION, AUDIT_RETENTION_DAYS,
-};
+pub use admin::{AuditRecord, LeaseState, RequeuePage, RequeuePass, AUDIT_PARTITION};
 pub use conflicts::CONFLICT_PARTITION;
 pub use dead_letters::{
     FailedUpload, FailurePage, FailurePosition, FailureRecorded, DEAD, FAILED_INDEX, RETRYING,

@@ -50,8 +50,8 @@ use tracing::Instrument;
 
 use crate::config::SyncSettings;
 use crate::marketplace::MarketplaceClient;
-use crate::metrics::RequestCounter;
 use crate::report::SyncReport;
+use crate::store::requests::RequestCounter;
 use crate::store::Store;
 
 pub use retry::RatingRetry;

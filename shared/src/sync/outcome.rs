@@ -8,9 +8,9 @@ use tracing::{info, warn};
 
 use super::run::Run;
 use super::{SyncEngine, Trigger};
-use crate::metrics::RequestCount;
 use crate::rating::SyncFailure;
 use crate::report::{SyncReport, NOTHING_PENDING};
+use crate::store::requests::RequestCount;
 use crate::store::{timestamp, RunOutcome};
 
 /// What became of one backlog entry in this run.
