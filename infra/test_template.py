@@ -56,8 +56,12 @@ LAMBDA_MAX_TIMEOUT_SECONDS = 900
 
 
 def rust_source(path):
-    """The file without its `#[cfg(test)]` module."""
-    return (ROOT / path).read_text().split("#[cfg(test)]")[0]
+    """The file without its `#[cfg(test)]` module; for a folder, every
+    `.rs` file in it so."""
+    target = ROOT / path
+    if target.is_dir():
+        return "\n".join(rust_source(p.relative_to(ROOT)) for p in sorted(target.rglob("*.rs")))
+    return target.read_text().split("#[cfg(test)]")[0]
 
 
 def of_type(kind):
@@ -84,8 +88,14 @@ def configs_built(source):
     each built by load, from_environment or from_env, directly or through
     the admin API's loaders (`AdminContext::load`, `SyncApi::load`)."""
     built = set(re.findall(r"\b(Admin)?Config::(?:load|from_environment|from_env)\(", source))
-    api = rust_source("shared/src/api/mod.rs")
-    for loader in set(re.findall(r"\b(AdminContext|SyncApi)::load\(", source)):
+    api = rust_source("shared/src/api")
+    loaders = set(re.findall(r"\b(AdminContext|SyncApi)::load\(", source))
+    # A function served by `shared::api::run::<module::Endpoint>` loads the
+    # endpoint's State.
+    for module in re.findall(r"run::<shared::api::(\w+)::\w+>", source):
+        state = re.search(r"type State = (\w+);", rust_source(f"shared/src/api/{module}.rs"))
+        loaders.add(state.group(1))
+    for loader in loaders:
         body = re.search(
             rf"impl {loader} {{.*?pub async fn load\(.*?\n    }}\n", api, re.DOTALL
         )
@@ -182,9 +192,9 @@ def dynamodb_grants_on(function, table):
 
 
 def secret_settings():
-    """SECRET_SETTINGS in shared/src/secrets.rs: the settings that may come
-    from Secrets Manager."""
-    source = rust_source("shared/src/secrets.rs")
+    """SECRET_SETTINGS in shared/src/config/env.rs: the settings that may
+    come from Secrets Manager."""
+    source = rust_source("shared/src/config/env.rs")
     match = re.search(r"SECRET_SETTINGS: \[&str; \d+\] = \[([^\]]*)\]", source)
     return re.findall(r'"([A-Z_]+)"', match.group(1))
 
@@ -199,7 +209,7 @@ def metric_function_dimensions():
     """The values of the Function dimension: the FUNCTION constants of the
     code that emits the metrics."""
     values = set()
-    for path in ["functions/scheduled-rating-sync/src/main.rs", "shared/src/api/sync_ratings.rs"]:
+    for path in ["functions/scheduled-rating-sync/src/main.rs", "shared/src/api/admin_sync_ratings.rs"]:
         values.update(re.findall(r'const FUNCTION: &str = "([a-z-]+)"', rust_source(path)))
     return values
 
@@ -306,7 +316,9 @@ class Secrets(unittest.TestCase):
         self.assertEqual(admin["Type"], "AWS::SecretsManager::Secret")
         generated = admin["Properties"]["GenerateSecretString"]
         self.assertGreaterEqual(generated["PasswordLength"], 32, "MIN_ADMIN_SECRET_BYTES")
-        self.assertIn("MIN_ADMIN_SECRET_BYTES: usize = 32", rust_source("shared/src/config.rs"))
+        self.assertIn(
+            "MIN_ADMIN_SECRET_BYTES: usize = 32", rust_source("shared/src/config/admin.rs")
+        )
         token = RESOURCES["MarketplaceTokenSecret"]
         self.assertEqual(token["Type"], "AWS::SecretsManager::Secret")
         self.assertEqual(token["Condition"], "CreateMarketplaceTokenSecret")
@@ -465,7 +477,9 @@ class Tables(unittest.TestCase):
             ("Number", 400, 1, 3650),
         )
         # The code's fallback is the parameter's default.
-        self.assertIn("AUDIT_RETENTION_DAYS: i64 = 400", rust_source("shared/src/store/admin.rs"))
+        self.assertIn(
+            "DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400", rust_source("shared/src/config/admin.rs")
+        )
 
     def test_the_admin_functions_may_only_add_audit_records(self):
         admins = admin_functions()
@@ -821,7 +835,7 @@ class Readme(unittest.TestCase):
         return set(re.findall(r"^\| `([A-Za-z0-9_]+)` \|", README, re.MULTILINE))
 
     def test_every_environment_variable_is_documented(self):
-        variables = set(re.findall(r'"([A-Z][A-Z0-9_]{3,})"', rust_source("shared/src/config.rs")))
+        variables = set(re.findall(r'"([A-Z][A-Z0-9_]{3,})"', rust_source("shared/src/config")))
         variables.update(f"{name}_SECRET_ARN" for name in secret_settings())
         variables.update(re.findall(r'std::env::var\("([A-Z_]+)"\)', rust_source("shared/src/metrics.rs")))
         variables.update({"RUST_LOG", "AWS_ENDPOINT_URL_DYNAMODB"})

@@ -23,8 +23,9 @@ use lambda_http::Body;
 use local_stack::seed;
 use serde_json::{json, Value};
 use shared::api::{
-    failed_uploads, retry, status, sync_ratings, AdminContext, CursorSigner, Request, SyncApi,
-    MAX_BODY_BYTES,
+    admin_list_failed_uploads as failed_uploads, admin_retry_failed_upload as retry,
+    admin_sync_ratings as sync_ratings, admin_sync_status as status, AdminContext, CursorSigner,
+    Request, SyncApi, MAX_BODY_BYTES,
 };
 use shared::auth::AdminPolicy;
 use shared::config::{Secret, SyncSettings, TableNames};
@@ -598,7 +599,10 @@ async fn every_admin_action_is_recorded_with_who_what_when_and_the_result() {
         assert!(at >= started - chrono::Duration::seconds(1));
         let expires: i64 = text(record, "expires_at").parse().unwrap();
         let days = (expires - at.timestamp()) / 86_400;
-        assert_eq!(days, shared::store::AUDIT_RETENTION_DAYS);
+        assert_eq!(
+            days,
+            i64::from(shared::config::DEFAULT_AUDIT_RETENTION_DAYS)
+        );
         let stored = format!("{record:?}");
         for secret in [token.as_str(), SECRET] {
             assert!(!stored.contains(secret), "no token or secret in the trail");

@@ -248,7 +248,7 @@ impl Intercept for RefuseHealthWrites {
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         let body = context.request().body().bytes().unwrap_or_default();
         let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        if shared::metrics::dynamodb_operation(context) == "UpdateItem"
+        if shared::store::requests::dynamodb_operation(context) == "UpdateItem"
             && body["Key"]["pk"]["S"] == "health"
         {
             return Err("the health item's write is refused (test)".into());

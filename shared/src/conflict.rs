@@ -17,62 +17,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+pub use crate::marketplace::{Listed, RemoteRating};
 use crate::rating::{id_problem, shorten, Rating, MAX_COMMENT_CHARS, STARS};
-
-/// One entry of a skill's remote ratings as the marketplace listed it: a
-/// rating of the right shape, or why it is not one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Listed {
-    /// Whose it is, when that could be read: the entry is matched with the
-    /// local rating of this user.
-    pub user_id: Option<String>,
-    pub rating: Result<RemoteRating, String>,
-}
-
-impl Listed {
-    /// Decodes one entry on its own, so that a bad one costs only itself.
-    pub fn decode(value: serde_json::Value) -> Self {
-        let user_id = value
-            .get("user_id")
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned);
-        let rating = serde_json::from_value::<RemoteRating>(value).map_err(|e| {
-            format!(
-                "Remote rating of the wrong shape: {}",
-                shorten(&e.to_string(), 200)
-            )
-        });
-        Self { user_id, rating }
-    }
-}
-
-/// A remote rating as `GET /skills/{skill_id}` lists it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct RemoteRating {
-    #[serde(deserialize_with = "id_text")]
-    pub id: String,
-    pub user_id: String,
-    pub rating: i64,
-    #[serde(default)]
-    pub comment: Option<String>,
-    #[serde(default)]
-    pub created_at: Option<String>,
-    #[serde(default)]
-    pub updated_at: Option<String>,
-    #[serde(default)]
-    pub timestamp: Option<String>,
-}
-
-/// Ids come as strings or numbers.
-fn id_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::String(s) => Ok(s),
-        serde_json::Value::Number(n) => Ok(n.to_string()),
-        other => Err(serde::de::Error::custom(format!("id is {other}"))),
-    }
-}
 
 pub const NO_REMOTE_TIMESTAMP: &str = "Remote rating has no timestamp";
 pub const INVALID_REMOTE_TIMESTAMP: &str = "Invalid remote timestamp format";

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod config;
 pub mod conflict;
 pub mod delivery;
+pub mod keyed;
 pub mod logging;
 pub mod marketplace;
 pub mod metrics;
@@ -32,6 +33,7 @@ pub mod sync;
 
 use config::Config;
 use marketplace::{MarketplaceClient, MarketplaceError};
+use store::requests::RequestCounter;
 use store::Store;
 use sync::SyncEngine;
 
@@ -48,7 +50,7 @@ pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
 }
 
 /// The same, counting the requests it sends.
-pub async fn counted_dynamodb_client() -> (aws_sdk_dynamodb::Client, metrics::RequestCounter) {
+pub async fn counted_dynamodb_client() -> (aws_sdk_dynamodb::Client, RequestCounter) {
     counted_dynamodb_client_from(&aws_config().await)
 }
 
@@ -56,8 +58,8 @@ pub async fn counted_dynamodb_client() -> (aws_sdk_dynamodb::Client, metrics::Re
 /// loaded.
 pub fn counted_dynamodb_client_from(
     aws: &aws_config::SdkConfig,
-) -> (aws_sdk_dynamodb::Client, metrics::RequestCounter) {
-    let counter = metrics::RequestCounter::default();
+) -> (aws_sdk_dynamodb::Client, RequestCounter) {
+    let counter = RequestCounter::default();
     let config = aws_sdk_dynamodb::config::Builder::from(aws)
         .interceptor(counter.clone())
         .build();

@@ -4,7 +4,7 @@
 //! runtime's invocation span (with the request id) and the sync's `sync_run`
 //! span (with the run id). The level comes from `RUST_LOG` (default `info`).
 //! Nothing secret is ever a field: the marketplace token lives in a
-//! [`Secret`](crate::config::Secret) and a header marked sensitive.
+//! [`Secret`](crate::secrets::Secret) and a header marked sensitive.
 //!
 //! The crates underneath (the Lambda runtime, the AWS SDK, the HTTP and TLS
 //! stacks) log at most at `info`, whatever `RUST_LOG` says: below that they

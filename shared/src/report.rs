@@ -50,7 +50,7 @@ pub struct SyncReport {
     pub stopped_early: Option<String>,
     /// DynamoDB requests this run sent (retries included), if counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dynamodb_requests: Option<crate::metrics::RequestCount>,
+    pub dynamodb_requests: Option<RequestCount>,
     /// Scheduled runs that failed in a row, this one included; 0 when this
     /// one succeeded (see [`crate::store::RunOutcome`]). Only on scheduled
     /// runs, and not on one that found another run going.
@@ -81,5 +81,22 @@ impl SyncReport {
     /// Ratings this run attempted.
     pub fn attempted(&self) -> u64 {
         self.uploaded + self.failed
+    }
+}
+
+/// DynamoDB requests, as counted by the client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCount {
+    pub reads: u64,
+    pub writes: u64,
+}
+
+impl std::ops::Sub for RequestCount {
+    type Output = Self;
+    fn sub(self, earlier: Self) -> Self {
+        Self {
+            reads: self.reads.saturating_sub(earlier.reads),
+            writes: self.writes.saturating_sub(earlier.writes),
+        }
     }
 }

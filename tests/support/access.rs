@@ -149,7 +149,7 @@ impl Intercept for AccessRecorder {
         let Some(function) = *self.function.lock().expect("recorder lock") else {
             return Ok(());
         };
-        let operation = shared::metrics::dynamodb_operation(context);
+        let operation = shared::store::requests::dynamodb_operation(context);
         let body: Value = context
             .request()
             .body()

@@ -82,7 +82,7 @@ impl TestEnv {
     /// An engine whose DynamoDB client counts its requests (see each
     /// report's `dynamodb_requests`).
     pub fn counting_engine(&self, sync: SyncSettings) -> SyncEngine {
-        let counter = shared::metrics::RequestCounter::default();
+        let counter = shared::store::requests::RequestCounter::default();
         let client = Client::from_conf(
             self.scheduled_client
                 .config()

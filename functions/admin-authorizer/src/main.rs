@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use shared::api::authorizer::{authorize, AuthorizerRequest};
+use shared::api::admin_authorizer::{authorize, AuthorizerRequest};
 use shared::{auth::AdminVerifier, config::AdminConfig};
 
 #[tokio::main]

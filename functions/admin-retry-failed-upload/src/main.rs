@@ -2,24 +2,10 @@
 //! /api/admin/ratings/failed-uploads/{id}/retry` behind the API Gateway HTTP
 //! API. Uploads one failed rating now, parked ones included.
 //!
-//! Thin on purpose: the DynamoDB and marketplace clients and the token check
-//! are built once per cold start, here; each request goes to
-//! [`shared::api::retry::handle`] with its invocation's deadline.
-
-use lambda_http::{service_fn, Error, Request};
-use shared::api::{invocation_deadline, retry, SyncApi};
+//! Thin on purpose: [`shared::api::run`] builds the clients and the token
+//! check once per cold start and serves every request through the endpoint.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::logging::init();
-    let aws = shared::aws_config().await;
-    let api = SyncApi::load(&aws).await?;
-    lambda_http::run(service_fn(|request: Request| {
-        let api = &api;
-        async move {
-            let deadline = invocation_deadline(&request);
-            Ok::<_, Error>(retry::handle(api, request, deadline).await)
-        }
-    }))
-    .await
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::api::run::<shared::api::admin_retry_failed_upload::RetryFailedUpload>().await
 }

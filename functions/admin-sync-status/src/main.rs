@@ -1,23 +1,12 @@
 //! `admin-sync-status`: `GET /api/admin/sync/ratings/status` behind the
 //! API Gateway HTTP API. Where the sync stands: the backlog, the failed,
-//! parked and conflicting ratings, the last runs and the lease.
+//! parked and conflicting ratings, the last runs and the lease. It needs no
+//! marketplace settings, so it never sees the marketplace token.
 //!
-//! Thin on purpose: the DynamoDB client and the token check are built once
-//! per cold start, here; each request goes to
-//! [`shared::api::status::handle`]. It needs no marketplace settings, so
-//! it never sees the marketplace token.
-
-use lambda_http::{service_fn, Error, Request};
-use shared::api::{status, AdminContext};
+//! Thin on purpose: [`shared::api::run`] builds the clients and the token
+//! check once per cold start and serves every request through the endpoint.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::logging::init();
-    let aws = shared::aws_config().await;
-    let context = AdminContext::load(&aws).await?;
-    lambda_http::run(service_fn(|request: Request| {
-        let context = &context;
-        async move { Ok::<_, Error>(status::handle(context, request).await) }
-    }))
-    .await
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::api::run::<shared::api::admin_sync_status::SyncStatus>().await
 }

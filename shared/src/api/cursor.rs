@@ -16,16 +16,13 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::Mac;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sha2::Sha256;
 use thiserror::Error;
 
-use crate::auth::SecretError;
-use crate::config::Secret;
-
-type HmacSha256 = Hmac<Sha256>;
+use crate::keyed::{keyed_hmac, keyed_with, HmacSha256, SecretError};
+use crate::secrets::Secret;
 
 /// What the cursor key is derived for; a new version of the payload gets a
 /// new label, so old cursors fail cleanly.
@@ -60,16 +57,12 @@ impl fmt::Debug for CursorSigner {
 
 impl CursorSigner {
     pub fn new(secret: &Secret) -> Result<Self, SecretError> {
-        if secret.expose().trim().is_empty() {
-            return Err(SecretError::Empty);
-        }
-        let key = HmacSha256::new_from_slice(secret.expose().as_bytes())
-            .map_err(|_| SecretError::Unusable)?
+        let key = keyed_hmac(secret)?
             .chain_update(KEY_LABEL)
             .finalize()
             .into_bytes();
         Ok(Self {
-            mac: HmacSha256::new_from_slice(&key).map_err(|_| SecretError::Unusable)?,
+            mac: keyed_with(&key)?,
         })
     }
 

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{n, request_error, s, timestamp, Store, StoreError};
+use super::{count_all, n, optional, request_error, s, timestamp, Store, StoreError};
 use crate::conflict::Conflict;
 
 pub const CONFLICT_PARTITION: &str = "conflict";
@@ -18,10 +18,6 @@ impl Store {
         resolved_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let table = &self.tables.sync_state;
-        let optional = |value: &Option<String>| match value {
-            Some(text) => s(text),
-            None => aws_sdk_dynamodb::types::AttributeValue::Null(true),
-        };
         let expires = resolved_at + Duration::days(CONFLICT_RETENTION_DAYS);
         self.client
             .put_item()
@@ -84,5 +80,21 @@ impl Store {
                 _ => return Ok(found),
             }
         }
+    }
+
+    /// The conflicts in the conflict log (resolved newest-wins by the sync).
+    pub async fn count_conflicts(&self) -> Result<u64, StoreError> {
+        self.count_state_partition(CONFLICT_PARTITION).await
+    }
+
+    async fn count_state_partition(&self, partition: &str) -> Result<u64, StoreError> {
+        let table = &self.tables.sync_state;
+        let query = self
+            .client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(partition));
+        count_all(query, table).await
     }
 }

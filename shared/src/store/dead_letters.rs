@@ -294,6 +294,31 @@ impl Store {
             .expression_attribute_values(":status", s(status));
         count_all(query, table).await
     }
+
+    /// Removes the dead-letter item of `rating_id` unless a failure was
+    /// recorded after `last_failed_at` (the value read before): a newer
+    /// failure is news, not something to clean up. `false` if it stayed.
+    pub async fn remove_failed_upload_unless_failed_again(
+        &self,
+        rating_id: &str,
+        last_failed_at: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let table = &self.tables.failed_uploads;
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(table)
+            .key("id", s(rating_id));
+        let delete = match last_failed_at {
+            Some(seen) => delete
+                .condition_expression("attribute_not_exists(id) OR last_failed_at = :seen")
+                .expression_attribute_values(":seen", s(seen)),
+            None => delete.condition_expression(
+                "attribute_not_exists(id) OR attribute_not_exists(last_failed_at)",
+            ),
+        };
+        condition_held(delete.send().await, table, "DeleteItem")
+    }
 }
 
 /// The `status` and `next_retry_at` a disposition gives the item.

@@ -9,7 +9,8 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    condition_held, is_condition_failure, n, request_error, s, text, timestamp, Store, StoreError,
+    condition_held, is_condition_failure, n, number, request_error, s, text, timestamp, Store,
+    StoreError,
 };
 
 pub(super) const LEASE_PARTITION: &str = "lease";
@@ -22,6 +23,15 @@ pub enum LeaseOutcome {
         holder: String,
         until: String,
     },
+}
+
+/// The run lease as it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseState {
+    pub holder: String,
+    pub until: String,
+    /// `until` has not passed: a run holds the lease.
+    pub held: bool,
 }
 
 impl Store {
@@ -113,5 +123,35 @@ impl Store {
             .await;
         // A lease taken over meanwhile is not ours to delete.
         condition_held(deleted, table, "DeleteItem").map(|_| ())
+    }
+
+    /// The lease `name` as it stands at `now`; `None` if nobody took it or
+    /// its holder released it.
+    pub async fn lease_state(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LeaseState>, StoreError> {
+        let table = &self.tables.sync_state;
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key("pk", s(LEASE_PARTITION))
+            .key("sk", s(name))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| request_error(table, "GetItem", e))?;
+        Ok(out.item.map(|item| {
+            let until_ms = number(&item, "until_ms")
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0);
+            LeaseState {
+                holder: text(&item, "holder").unwrap_or("unknown").to_owned(),
+                until: text(&item, "until").unwrap_or("unknown").to_owned(),
+                held: until_ms >= now.timestamp_millis(),
+            }
+        }))
     }
 }

@@ -13,7 +13,7 @@
 //! condition, so a lost race is an answer ([`MarkOutcome`], [`LeaseOutcome`]),
 //! never a silent overwrite.
 
-mod admin;
+mod audit;
 mod conflicts;
 mod dead_letters;
 mod health;
@@ -22,7 +22,10 @@ mod lease;
 mod mock_tests;
 mod ratings;
 mod reports;
+pub mod requests;
+mod requeue;
 mod skills;
+mod work;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -33,19 +36,19 @@ use thiserror::Error;
 
 use crate::config::TableNames;
 
-pub use admin::{
-    AuditRecord, LeaseState, RequeuePage, RequeuePass, AUDIT_PARTITION, AUDIT_RETENTION_DAYS,
-};
+pub use audit::{AuditRecord, AUDIT_PARTITION};
 pub use conflicts::CONFLICT_PARTITION;
 pub use dead_letters::{
     FailedUpload, FailurePage, FailurePosition, FailureRecorded, DEAD, FAILED_INDEX, RETRYING,
 };
 pub use health::{RunOutcome, SyncHealth};
-pub use lease::LeaseOutcome;
+pub use lease::{LeaseOutcome, LeaseState};
 pub use ratings::{
-    new_rating_item, rating_from_item, sync_state, BacklogCount, Disposition, MarkOutcome, PageKey,
-    PendingPage, WorkSource, PENDING, PENDING_INDEX, RETRY_INDEX, SKILL_INDEX,
+    new_rating_item, rating_from_item, sync_state, Disposition, MarkOutcome, PENDING,
+    PENDING_INDEX, RETRY_INDEX, SKILL_INDEX,
 };
+pub use requeue::{RequeuePage, RequeuePass};
+pub use work::{BacklogCount, PageKey, PendingPage, WorkSource};
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -94,6 +97,30 @@ impl Store {
 
     pub fn tables(&self) -> &TableNames {
         &self.tables
+    }
+
+    /// The newest `limit` items of a partition whose sort keys begin with
+    /// their time (reports, audit records).
+    pub(super) async fn newest_in_partition(
+        &self,
+        table: &str,
+        partition: &str,
+        limit: u32,
+        consistent_read: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(partition))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .consistent_read(consistent_read)
+            .send()
+            .await
+            .map_err(|e| request_error(table, "Query", e))?;
+        Ok(out.items().to_vec())
     }
 }
 
@@ -173,6 +200,13 @@ async fn count_all(
             Some(key) if !key.is_empty() => start = Some(key),
             _ => return Ok(total),
         }
+    }
+}
+
+pub(super) fn optional(value: &Option<String>) -> AttributeValue {
+    match value {
+        Some(value) => s(value),
+        None => AttributeValue::Null(true),
     }
 }
 

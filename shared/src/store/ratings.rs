@@ -20,12 +20,10 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use chrono::{DateTime, Utc};
 
 use super::{
-    condition_held, count_all, n, number, request_error, s, text, timestamp, Item, Store,
-    StoreError,
+    condition_held, n, number, request_error, s, text, timestamp, Item, Store, StoreError,
 };
 use crate::conflict::RemoteRating;
 use crate::rating::{MalformedRating, PendingRating, Rating, SyncFailure, SyncState};
@@ -40,27 +38,7 @@ pub const SKILL_INDEX: &str = "skill-user-index";
 /// The index that holds failed ratings waiting for their next attempt.
 pub const RETRY_INDEX: &str = "retry-due-index";
 /// The value of `sync_retry` that puts a rating in that index.
-const WAITING: &str = "waiting";
-
-/// Where a run finds work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkSource {
-    /// Failed ratings whose next attempt is due.
-    DueRetries,
-    /// New and edited ratings.
-    Backlog,
-}
-
-/// Where the next page starts: DynamoDB's `LastEvaluatedKey`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PageKey(Item);
-
-#[derive(Debug)]
-pub struct PendingPage {
-    pub ratings: Vec<PendingRating>,
-    /// `None` on the last page.
-    pub next: Option<PageKey>,
-}
+pub(super) const WAITING: &str = "waiting";
 
 /// What became of a rating that the marketplace accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,87 +61,7 @@ pub enum Disposition {
     Park,
 }
 
-/// Ratings not synced and not parked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct BacklogCount {
-    /// New or edited, for the next run.
-    pub pending: u64,
-    /// Failed, waiting for a later attempt.
-    pub waiting: u64,
-}
-
 impl Store {
-    /// A query of the partition of an index that holds `source`.
-    fn work_query(&self, source: WorkSource) -> QueryFluentBuilder {
-        let query = self.client.query().table_name(&self.tables.ratings);
-        match source {
-            WorkSource::Backlog => query
-                .index_name(PENDING_INDEX)
-                .key_condition_expression("synced_to_saas = :state")
-                .expression_attribute_values(":state", s(PENDING)),
-            WorkSource::DueRetries => query
-                .index_name(RETRY_INDEX)
-                .key_condition_expression("sync_retry = :state")
-                .expression_attribute_values(":state", s(WAITING)),
-        }
-    }
-
-    /// One page of work from `source`, oldest (or longest due) first,
-    /// starting after `after`. Retries count as due if due at `now`.
-    pub async fn work_page(
-        &self,
-        source: WorkSource,
-        after: Option<PageKey>,
-        limit: u32,
-        now: DateTime<Utc>,
-    ) -> Result<PendingPage, StoreError> {
-        let mut query = self.work_query(source);
-        if source == WorkSource::DueRetries {
-            query = query
-                .key_condition_expression("sync_retry = :state AND next_attempt_at <= :now")
-                .expression_attribute_values(":now", s(timestamp(now)));
-        }
-        let out = query
-            .scan_index_forward(true)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(after.map(|key| key.0))
-            .send()
-            .await
-            .map_err(|e| request_error(&self.tables.ratings, "Query", e))?;
-        Ok(PendingPage {
-            ratings: out.items().iter().map(rating_from_item).collect(),
-            // DynamoDB may send a key and then an empty page; some servers send
-            // no key when the last page exactly fills the limit. Both end well.
-            next: out
-                .last_evaluated_key
-                .filter(|key| !key.is_empty())
-                .map(PageKey),
-        })
-    }
-
-    /// One page of the backlog (new and edited ratings), oldest first.
-    pub async fn pending_page(
-        &self,
-        after: Option<PageKey>,
-        limit: u32,
-    ) -> Result<PendingPage, StoreError> {
-        self.work_page(WorkSource::Backlog, after, limit, Utc::now())
-            .await
-    }
-
-    /// The true size of the backlog, counted through the indexes.
-    pub async fn count_backlog(&self) -> Result<BacklogCount, StoreError> {
-        Ok(BacklogCount {
-            pending: self.count(WorkSource::Backlog).await?,
-            waiting: self.count(WorkSource::DueRetries).await?,
-        })
-    }
-
-    /// Every item of the partition of `source`, due or not.
-    async fn count(&self, source: WorkSource) -> Result<u64, StoreError> {
-        count_all(self.work_query(source), &self.tables.ratings).await
-    }
-
     /// Records that the marketplace holds `rating` under `remote_id`.
     ///
     /// The rating leaves the backlog only if it is still the version that
@@ -334,30 +232,6 @@ impl Store {
                 _ => return Ok(found),
             }
         }
-    }
-
-    /// Puts a rating back in the backlog, whatever its state (an admin retry,
-    /// or a full re-push). It starts a new sync round, so its upload carries
-    /// a new idempotency key and is applied again rather than answered from
-    /// the marketplace's memory of the last one.
-    pub async fn requeue(&self, rating_id: &str) -> Result<bool, StoreError> {
-        let table = &self.tables.ratings;
-        let requeued = self
-            .client
-            .update_item()
-            .table_name(table)
-            .key("id", s(rating_id))
-            .update_expression(
-                "SET synced_to_saas = :pending, sync_round = if_not_exists(sync_round, :zero) + :one \
-                 REMOVE sync_retry, next_attempt_at, sync_parked_at",
-            )
-            .condition_expression("attribute_exists(id)")
-            .expression_attribute_values(":pending", s(PENDING))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await;
-        condition_held(requeued, table, "UpdateItem")
     }
 
     /// One rating by id, as stored (for the admin API and tests).

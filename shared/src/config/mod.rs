@@ -4,52 +4,23 @@
 //! README's configuration table lists them). A value that is present but
 //! unusable is an error that names the variable: a function that starts with
 //! a typo in its configuration should fail loudly, not sync with a guess.
+//!
+//! [`Config`] is what the functions that upload read, [`AdminConfig`]
+//! what the admin functions read; [`Environment`] is where both come from.
 
-use std::fmt;
+mod admin;
+mod env;
+pub(crate) mod error;
+
 use std::time::Duration;
 
-use thiserror::Error;
-
-use crate::auth::{AdminPolicy, DEFAULT_MAX_TTL};
-
-#[derive(Debug, Error, PartialEq)]
-pub enum ConfigError {
-    #[error("environment variable {0} is required but not set")]
-    Missing(&'static str),
-    #[error("environment variable {name} has an invalid value {value:?}: {reason}")]
-    Invalid {
-        name: &'static str,
-        value: String,
-        reason: String,
-    },
-}
-
-/// A value that must never reach a log: its `Debug` and `Display` hide it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value itself, for the one place that has to send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use crate::secrets::Secret;
+pub use admin::{
+    AdminConfig, ADMIN_JWT_MAX_TTL_SECONDS, DEFAULT_AUDIT_RETENTION_DAYS, MIN_ADMIN_SECRET_BYTES,
+};
+pub use env::Environment;
+use env::Lookup;
+pub use error::ConfigError;
 
 /// The names of the four tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,7 +157,7 @@ impl Config {
     /// Reads the configuration through `lookup`, so that tests need not touch
     /// the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env(&lookup);
+        let env = Lookup(&lookup);
         let tables = env.tables();
 
         let base_url = env.required("ATOM_SAAS_API_URL")?;
@@ -317,170 +288,6 @@ fn marketplace_url_problem(url: &str) -> Option<String> {
         "http" if loopback => None,
         "http" => Some("must be https:// (plain http only to a loopback host)".into()),
         other => Some(format!("must be https://, not {other}://")),
-    }
-}
-
-/// The shortest admin secret accepted, in bytes: HS256 wants a key at
-/// least as long as its hash (RFC 7518, section 3.2), and a short one can be
-/// guessed offline from any token.
-pub const MIN_ADMIN_SECRET_BYTES: usize = 32;
-
-/// The values `ADMIN_JWT_MAX_TTL_SECONDS` may take: a minute to 30 days.
-pub const ADMIN_JWT_MAX_TTL_SECONDS: std::ops::RangeInclusive<u64> = 60..=2_592_000;
-
-/// What the admin functions read: the tables, the secret that signs admin
-/// tokens (and the listing's cursors), and what a token must say besides. The marketplace settings are
-/// not here: the functions that upload read [`Config`] as well, the others
-/// never see the marketplace token.
-#[derive(Debug, Clone)]
-pub struct AdminConfig {
-    pub tables: TableNames,
-    /// `ADMIN_JWT_SECRET`, required: without it nobody could be let in, and a
-    /// function that starts anyway would only answer 401.
-    pub jwt_secret: Secret,
-    /// How long an audit record is kept (`AUDIT_RETENTION_DAYS`), in days.
-    pub audit_retention_days: u32,
-    /// `ADMIN_JWT_ISSUER` and `ADMIN_JWT_AUDIENCE` (each optional: unset or
-    /// blank, that claim is not compared) and `ADMIN_JWT_MAX_TTL_SECONDS`
-    /// (default 86400, within [`ADMIN_JWT_MAX_TTL_SECONDS`]).
-    pub policy: AdminPolicy,
-}
-
-impl AdminConfig {
-    /// The configuration of a deployed admin function (see [`Environment`]).
-    pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Self::from_environment(&Environment::load(aws).await?)
-    }
-
-    pub fn from_environment(environment: &Environment) -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| environment.get(name))
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env(&lookup);
-        let secret = env.required("ADMIN_JWT_SECRET")?;
-        if secret.len() < MIN_ADMIN_SECRET_BYTES {
-            return Err(ConfigError::Invalid {
-                name: "ADMIN_JWT_SECRET",
-                // The value is a secret: never repeated, not even in an error.
-                value: "***".into(),
-                reason: format!(
-                    "must be at least {MIN_ADMIN_SECRET_BYTES} bytes, it has {}",
-                    secret.len()
-                ),
-            });
-        }
-        let policy = AdminPolicy::new(
-            env.get("ADMIN_JWT_ISSUER"),
-            env.get("ADMIN_JWT_AUDIENCE"),
-            Duration::from_secs(env.number(
-                "ADMIN_JWT_MAX_TTL_SECONDS",
-                DEFAULT_MAX_TTL.as_secs(),
-                ADMIN_JWT_MAX_TTL_SECONDS,
-            )?),
-        );
-        Ok(Self {
-            tables: env.tables(),
-            jwt_secret: Secret::new(secret),
-            audit_retention_days: env.number(
-                "AUDIT_RETENTION_DAYS",
-                crate::store::AUDIT_RETENTION_DAYS as u64,
-                1..=3650,
-            )? as u32,
-            policy,
-        })
-    }
-}
-
-/// What a deployed function reads its settings from: the process
-/// environment, with the secrets read from Secrets Manager in place where
-/// their ARNs are given (see [`crate::secrets`]). Loaded once per cold
-/// start, and shared by [`Config`] and [`AdminConfig`] where a function
-/// needs both, so each secret is read once.
-#[derive(Clone, Default)]
-pub struct Environment {
-    secrets: std::collections::HashMap<String, String>,
-}
-
-impl fmt::Debug for Environment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&String> = self.secrets.keys().collect();
-        f.debug_struct("Environment")
-            .field("secrets_read", &names)
-            .finish()
-    }
-}
-
-impl Environment {
-    pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Self {
-            secrets: crate::secrets::load_from_secrets_manager(aws).await?,
-        })
-    }
-
-    pub fn get(&self, name: &str) -> Option<String> {
-        self.secrets
-            .get(name)
-            .cloned()
-            .or_else(|| std::env::var(name).ok())
-    }
-}
-
-/// Small helpers over the lookup so each setting reads as one line.
-struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
-
-impl Env<'_> {
-    /// The four table names, each with its default.
-    fn tables(&self) -> TableNames {
-        let defaults = TableNames::with_prefix("");
-        TableNames {
-            ratings: self.or("RATINGS_TABLE", defaults.ratings),
-            failed_uploads: self.or("FAILED_UPLOADS_TABLE", defaults.failed_uploads),
-            sync_state: self.or("SYNC_STATE_TABLE", defaults.sync_state),
-            audit: self.or("AUDIT_TABLE", defaults.audit),
-        }
-    }
-
-    /// A set but blank variable counts as unset.
-    fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn or(&self, name: &str, default: String) -> String {
-        self.get(name).unwrap_or(default)
-    }
-
-    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.get(name).ok_or(ConfigError::Missing(name))
-    }
-
-    fn number(
-        &self,
-        name: &'static str,
-        default: u64,
-        allowed: std::ops::RangeInclusive<u64>,
-    ) -> Result<u64, ConfigError> {
-        let Some(text) = self.get(name) else {
-            return Ok(default);
-        };
-        let invalid = |reason: String| ConfigError::Invalid {
-            name,
-            value: text.clone(),
-            reason,
-        };
-        let value: u64 = text
-            .parse()
-            .map_err(|_| invalid("not a whole number".into()))?;
-        if !allowed.contains(&value) {
-            return Err(invalid(format!(
-                "must be between {} and {}",
-                allowed.start(),
-                allowed.end()
-            )));
-        }
-        Ok(value)
     }
 }
 
@@ -631,113 +438,5 @@ mod tests {
         let shown = format!("{config:?} {}", config.marketplace.api_token);
         assert!(!shown.contains("tok-123"), "{shown}");
         assert_eq!(config.marketplace.api_token.expose(), "tok-123");
-    }
-
-    fn admin_config_from(pairs: &[(&str, &str)]) -> Result<AdminConfig, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        AdminConfig::from_lookup(|name| map.get(name).cloned())
-    }
-
-    const ADMIN_SECRET: &str = "an-admin-secret-of-more-than-32-bytes";
-
-    #[test]
-    fn the_admin_functions_need_their_secret_and_nothing_of_the_marketplace() {
-        let config = admin_config_from(&[
-            ("ADMIN_JWT_SECRET", ADMIN_SECRET),
-            ("FAILED_UPLOADS_TABLE", "dead_letters"),
-        ])
-        .unwrap();
-        assert_eq!(config.jwt_secret.expose(), ADMIN_SECRET);
-        assert_eq!(config.tables.failed_uploads, "dead_letters");
-        assert_eq!(config.tables.ratings, "skill_ratings");
-        for blank in [&[][..], &[("ADMIN_JWT_SECRET", "  ")][..]] {
-            assert_eq!(
-                admin_config_from(blank).unwrap_err(),
-                ConfigError::Missing("ADMIN_JWT_SECRET")
-            );
-        }
-    }
-
-    #[test]
-    fn a_short_admin_secret_is_refused_without_showing_it() {
-        let error = admin_config_from(&[("ADMIN_JWT_SECRET", "short-secret")]).unwrap_err();
-        assert!(
-            matches!(
-                &error,
-                ConfigError::Invalid {
-                    name: "ADMIN_JWT_SECRET",
-                    ..
-                }
-            ),
-            "{error:?}"
-        );
-        let shown = format!("{error} {error:?}");
-        assert!(!shown.contains("short-secret"), "{shown}");
-        assert!(shown.contains("at least 32 bytes"), "{shown}");
-        let config = admin_config_from(&[("ADMIN_JWT_SECRET", ADMIN_SECRET)]).unwrap();
-        assert!(!format!("{config:?}").contains(ADMIN_SECRET));
-    }
-
-    #[test]
-    fn the_token_policy_defaults_to_no_issuer_no_audience_and_a_day() {
-        let config = admin_config_from(&[("ADMIN_JWT_SECRET", ADMIN_SECRET)]).unwrap();
-        assert_eq!(config.policy, AdminPolicy::default());
-        assert_eq!(config.policy.issuer(), None);
-        assert_eq!(config.policy.audience(), None);
-        assert_eq!(config.policy.max_ttl(), Duration::from_secs(86_400));
-
-        let blank = admin_config_from(&[
-            ("ADMIN_JWT_SECRET", ADMIN_SECRET),
-            ("ADMIN_JWT_ISSUER", " "),
-            ("ADMIN_JWT_AUDIENCE", ""),
-            ("ADMIN_JWT_MAX_TTL_SECONDS", ""),
-        ])
-        .unwrap();
-        assert_eq!(blank.policy, AdminPolicy::default(), "blank is unset");
-    }
-
-    #[test]
-    fn the_token_policy_is_read_from_its_variables() {
-        let config = admin_config_from(&[
-            ("ADMIN_JWT_SECRET", ADMIN_SECRET),
-            ("ADMIN_JWT_ISSUER", " https://issuer.example "),
-            ("ADMIN_JWT_AUDIENCE", "atom-rating-sync-admin"),
-            ("ADMIN_JWT_MAX_TTL_SECONDS", "3600"),
-        ])
-        .unwrap();
-        assert_eq!(
-            config.policy,
-            AdminPolicy::new(
-                Some("https://issuer.example".into()),
-                Some("atom-rating-sync-admin".into()),
-                Duration::from_secs(3600),
-            )
-        );
-        for edge in ["60", "2592000"] {
-            let config = admin_config_from(&[
-                ("ADMIN_JWT_SECRET", ADMIN_SECRET),
-                ("ADMIN_JWT_MAX_TTL_SECONDS", edge),
-            ])
-            .unwrap();
-            assert_eq!(config.policy.max_ttl().as_secs().to_string(), edge);
-        }
-    }
-
-    #[test]
-    fn an_admin_max_ttl_out_of_range_or_not_a_number_is_refused_by_name() {
-        for value in ["0", "59", "2592001", "-1", "1e308", "a day", "86400.5"] {
-            match admin_config_from(&[
-                ("ADMIN_JWT_SECRET", ADMIN_SECRET),
-                ("ADMIN_JWT_MAX_TTL_SECONDS", value),
-            ]) {
-                Err(ConfigError::Invalid { name, .. }) => {
-                    assert_eq!(name, "ADMIN_JWT_MAX_TTL_SECONDS", "{value}")
-                }
-                other => panic!("{value}: expected Invalid, got {other:?}"),
-            }
-        }
     }
 }

@@ -13,9 +13,10 @@
 use lambda_http::http::Method;
 use serde_json::{json, Value};
 
-use super::{
-    json_object_body, query_parameters, AdminContext, Answer, ApiError, Call, Request, Response,
-};
+use std::time::SystemTime;
+
+use super::input::{json_object_body, query_parameters};
+use super::{serve, AdminContext, Answer, ApiError, Call, Endpoint, Request, Response};
 use crate::store::{timestamp, Store, DEAD, RETRYING};
 use crate::sync::LEASE_NAME;
 
@@ -24,19 +25,29 @@ pub const ACTION: &str = "sync_status";
 /// How many run reports the answer carries, newest first.
 pub const RECENT_RUNS: u32 = 10;
 
+/// The endpoint: no input, a read of every count.
+pub struct SyncStatus;
+
+impl Endpoint for SyncStatus {
+    type State = AdminContext;
+    const ACTION: &'static str = ACTION;
+    const METHOD: Method = Method::GET;
+
+    async fn act(
+        _: &AdminContext,
+        call: &mut Call<'_>,
+        request: &Request,
+        _: SystemTime,
+    ) -> Result<Answer, ApiError> {
+        query_parameters(request, &[])?;
+        json_object_body(request, &[])?;
+        status(call.store()).await
+    }
+}
+
 /// Answers one status request.
 pub async fn handle(context: &AdminContext, request: Request) -> Response {
-    let call = match Call::authorize(context, ACTION, Method::GET, &request).await {
-        Ok(call) => call,
-        Err(refused) => return refused,
-    };
-    if let Err(error) =
-        query_parameters(&request, &[]).and_then(|_| json_object_body(&request, &[]))
-    {
-        return call.answer(Err(error)).await;
-    }
-    let result = status(call.store()).await;
-    call.answer(result).await
+    serve::<SyncStatus>(context, request, SystemTime::now()).await
 }
 
 async fn status(store: &Store) -> Result<Answer, ApiError> {

@@ -16,12 +16,14 @@
 //! another deployment, or one issued for another `status` is a 400.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::SystemTime;
 
 use lambda_http::http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{query_parameters, shown, AdminContext, Answer, ApiError, Call, Request, Response};
+use super::input::{query_parameters, shown};
+use super::{serve, AdminContext, Answer, ApiError, Call, Endpoint, Request, Response};
 use crate::store::{FailedUpload, FailurePosition, Store, StoreError, DEAD, RETRYING};
 
 /// The action's name in the audit trail.
@@ -92,49 +94,53 @@ impl<'a> From<&'a FailedUpload> for FailedUploadView<'a> {
     }
 }
 
+/// The endpoint: the listing's parameters, then one page.
+pub struct ListFailedUploads;
+
+impl Endpoint for ListFailedUploads {
+    type State = AdminContext;
+    const ACTION: &'static str = ACTION;
+    const METHOD: Method = Method::GET;
+
+    async fn act(
+        _: &AdminContext,
+        call: &mut Call<'_>,
+        request: &Request,
+        _: SystemTime,
+    ) -> Result<Answer, ApiError> {
+        let (store, cursors) = (call.store(), call.cursors());
+        let scope = &store.tables().failed_uploads;
+        let listing = read_listing(request, |cursor| cursors.open(scope, cursor))?;
+        call.note_input(json!({
+            "limit": listing.limit,
+            "status": listing.status,
+            "cursor": listing.cursor != ListCursor::default(),
+        }));
+        let (uploads, next) = list(store, &listing).await?;
+        let next_cursor = next.map(|next| cursors.seal(scope, &next));
+        let items: Vec<FailedUploadView> = uploads.iter().map(Into::into).collect();
+        let more = if next_cursor.is_some() {
+            ", more follow"
+        } else {
+            ""
+        };
+        Ok(Answer {
+            result: format!("listed {} failed uploads{more}", items.len()),
+            body: json!({
+                "success": true,
+                "items": items,
+                "count": items.len(),
+                "limit": listing.limit,
+                "status": listing.status,
+                "next_cursor": next_cursor,
+            }),
+        })
+    }
+}
+
 /// Answers one listing request.
 pub async fn handle(context: &AdminContext, request: Request) -> Response {
-    let mut call = match Call::authorize(context, ACTION, Method::GET, &request).await {
-        Ok(call) => call,
-        Err(refused) => return refused,
-    };
-    let scope = &call.store().tables().failed_uploads;
-    let listing = match read_listing(&request, |cursor| call.cursors().open(scope, cursor)) {
-        Ok(listing) => listing,
-        Err(error) => return call.answer(Err(error)).await,
-    };
-    call.note_input(json!({
-        "limit": listing.limit,
-        "status": listing.status,
-        "cursor": listing.cursor != ListCursor::default(),
-    }));
-    let result = list(call.store(), &listing)
-        .await
-        .map(|(uploads, next)| {
-            let next_cursor = next.map(|next| call.cursors().seal(scope, &next));
-            let items: Vec<FailedUploadView> = uploads.iter().map(Into::into).collect();
-            Answer {
-                result: format!(
-                    "listed {} failed uploads{}",
-                    items.len(),
-                    if next_cursor.is_some() {
-                        ", more follow"
-                    } else {
-                        ""
-                    }
-                ),
-                body: json!({
-                    "success": true,
-                    "items": items,
-                    "count": items.len(),
-                    "limit": listing.limit,
-                    "status": listing.status,
-                    "next_cursor": next_cursor,
-                }),
-            }
-        })
-        .map_err(ApiError::from);
-    call.answer(result).await
+    serve::<ListFailedUploads>(context, request, SystemTime::now()).await
 }
 
 /// The request's parameters, checked; `open` opens a cursor.
@@ -373,7 +379,7 @@ mod tests {
                 (DEAD.to_owned(), Position::Done),
             ]),
         };
-        let signer = super::super::CursorSigner::new(&crate::config::Secret::new("k")).unwrap();
+        let signer = super::super::CursorSigner::new(&crate::secrets::Secret::new("k")).unwrap();
         let sealed = signer.seal("t", &cursor);
         assert!(sealed.len() < super::super::cursor::MAX_CURSOR_CHARS);
         assert_eq!(signer.open::<ListCursor>("t", &sealed).unwrap(), cursor);

@@ -31,7 +31,8 @@ use lambda_http::http::Method;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::{json_object_body, json_type, Answer, ApiError, Call, Request, Response, SyncApi};
+use super::input::{json_object_body, json_type};
+use super::{serve, Answer, ApiError, Call, Endpoint, Request, Response, SyncApi};
 use crate::report::ALREADY_RUNNING;
 use crate::store::{timestamp, RequeuePass, Store, StoreError};
 use crate::sync::LEASE_NAME;
@@ -40,8 +41,7 @@ use crate::sync::LEASE_NAME;
 pub const ACTION: &str = "sync_ratings";
 /// The function whose runs' metrics this handler emits.
 pub const FUNCTION: &str = "admin-sync-ratings";
-/// Ratings scanned per page of a re-push.
-pub const REQUEUE_PAGE_SIZE: u32 = 200;
+pub use super::context::REQUEUE_PAGE_SIZE;
 /// Requeue writes in flight at once.
 const REQUEUE_CONCURRENCY: usize = 16;
 
@@ -66,30 +66,34 @@ impl RequeueProgress {
     }
 }
 
+/// The endpoint: `upload_all` from the body, then one run.
+pub struct SyncRatings;
+
+impl Endpoint for SyncRatings {
+    type State = SyncApi;
+    const ACTION: &'static str = ACTION;
+    const METHOD: Method = Method::POST;
+
+    async fn act(
+        api: &SyncApi,
+        call: &mut Call<'_>,
+        request: &Request,
+        deadline: SystemTime,
+    ) -> Result<Answer, ApiError> {
+        let upload_all = read_upload_all(request)?;
+        call.note_input(json!({ "upload_all": upload_all }));
+        let lease = call.store().lease_state(LEASE_NAME, Utc::now()).await?;
+        if let Some(lease) = lease.filter(|lease| lease.held) {
+            return Err(in_progress(Some(lease.until)));
+        }
+        call.begin().await?;
+        sync(api, upload_all, deadline).await
+    }
+}
+
 /// Answers one sync request; the run must be done by `deadline`.
 pub async fn handle(api: &SyncApi, request: Request, deadline: SystemTime) -> Response {
-    let mut call = match Call::authorize(&api.admin, ACTION, Method::POST, &request).await {
-        Ok(call) => call,
-        Err(refused) => return refused,
-    };
-    let upload_all = match read_upload_all(&request) {
-        Ok(upload_all) => upload_all,
-        Err(error) => return call.answer(Err(error)).await,
-    };
-    call.note_input(json!({ "upload_all": upload_all }));
-    match call.store().lease_state(LEASE_NAME, Utc::now()).await {
-        Ok(Some(lease)) if lease.held => {
-            let error = in_progress(Some(lease.until));
-            return call.answer(Err(error)).await;
-        }
-        Ok(_) => {}
-        Err(error) => return call.answer(Err(error.into())).await,
-    }
-    if let Err(error) = call.begin().await {
-        return call.answer(Err(error)).await;
-    }
-    let result = sync(api, upload_all, deadline).await;
-    call.answer(result).await
+    serve::<SyncRatings>(api, request, deadline).await
 }
 
 /// `upload_all` from the body: absent, or a boolean.

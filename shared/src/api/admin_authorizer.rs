@@ -48,7 +48,7 @@ pub fn authorize(
             let context = &request.request_context;
             info!(
                 reason = %error,
-                code = error.code(),
+                permission_denied = error.denies_permission(),
                 route = request.route_key.as_deref(),
                 source_ip = context.http.source_ip.as_deref(),
                 api_request_id = context.request_id.as_deref(),
@@ -114,7 +114,7 @@ mod tests {
 
     use super::*;
     use crate::auth::{sign_token, AdminPolicy};
-    use crate::config::Secret;
+    use crate::secrets::Secret;
 
     /// An HTTP API authorizer event (payload 2.0) as API Gateway sends it,
     /// with `{{TOKEN}}` where the bearer token goes.

@@ -22,7 +22,8 @@ use lambda_http::http::Method;
 use lambda_http::RequestExt;
 use serde_json::json;
 
-use super::{json_object_body, Answer, ApiError, Call, Request, Response, SyncApi};
+use super::input::json_object_body;
+use super::{serve, Answer, ApiError, Call, Endpoint, Request, Response, SyncApi};
 use crate::rating::id_problem;
 use crate::sync::RatingRetry;
 
@@ -34,31 +35,37 @@ pub use crate::rating::MAX_ID_CHARS;
 /// The answer when the rating was deleted after it failed.
 pub const RATING_GONE: &str = "Rating no longer exists, failed record removed";
 
+/// The endpoint: the id from the path, then one upload.
+pub struct RetryFailedUpload;
+
+impl Endpoint for RetryFailedUpload {
+    type State = SyncApi;
+    const ACTION: &'static str = ACTION;
+    const METHOD: Method = Method::POST;
+
+    async fn act(
+        api: &SyncApi,
+        call: &mut Call<'_>,
+        request: &Request,
+        deadline: SystemTime,
+    ) -> Result<Answer, ApiError> {
+        let id = failed_upload_id(request)?;
+        call.note_input(json!({ "id": id }));
+        json_object_body(request, &[])?;
+        let upload = call
+            .store()
+            .failed_upload(&id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound { id: id.clone() })?;
+        call.begin().await?;
+        retry(api, &id, upload.last_failed_at.as_deref(), deadline).await
+    }
+}
+
 /// Answers one retry request; the upload must be done by `deadline` (the
 /// invocation's, less the engine's margin).
 pub async fn handle(api: &SyncApi, request: Request, deadline: SystemTime) -> Response {
-    let mut call = match Call::authorize(&api.admin, ACTION, Method::POST, &request).await {
-        Ok(call) => call,
-        Err(refused) => return refused,
-    };
-    let id = match failed_upload_id(&request) {
-        Ok(id) => id,
-        Err(error) => return call.answer(Err(error)).await,
-    };
-    call.note_input(json!({ "id": id }));
-    if let Err(error) = json_object_body(&request, &[]) {
-        return call.answer(Err(error)).await;
-    }
-    let upload = match call.store().failed_upload(&id).await {
-        Ok(Some(upload)) => upload,
-        Ok(None) => return call.answer(Err(ApiError::NotFound { id })).await,
-        Err(error) => return call.answer(Err(error.into())).await,
-    };
-    if let Err(error) = call.begin().await {
-        return call.answer(Err(error)).await;
-    }
-    let result = retry(api, &id, upload.last_failed_at.as_deref(), deadline).await;
-    call.answer(result).await
+    serve::<RetryFailedUpload>(api, request, deadline).await
 }
 
 async fn retry(

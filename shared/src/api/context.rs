@@ -1,0 +1,151 @@
+//! What the admin functions build once per cold start: the store, the
+//! token check and the cursor signer ([`AdminContext`]), and for the two
+//! that upload, the sync engine beside them ([`SyncApi`]).
+
+use std::future::Future;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use super::cursor::CursorSigner;
+use crate::auth::{AdminPolicy, AdminVerifier, SecretError};
+use crate::config::{AdminConfig, Config, ConfigError, Environment, Secret, SyncSettings};
+use crate::marketplace::MarketplaceError;
+use crate::store::Store;
+use crate::sync::SyncEngine;
+
+/// Ratings scanned per page of a re-push (`upload_all`).
+pub const REQUEUE_PAGE_SIZE: u32 = 200;
+
+/// What an admin function holds for its whole life: loaded once per cold
+/// start, then shared by every request.
+pub trait AdminState: Sized + Sync {
+    /// Reads the configuration and its secrets, and builds the clients.
+    fn load(aws: &aws_config::SdkConfig)
+        -> impl Future<Output = Result<Self, StartupError>> + Send;
+
+    /// The part every admin function has: the token check and the audit
+    /// trail.
+    fn admin(&self) -> &AdminContext;
+}
+
+/// What every admin function holds: the store, the token check and the
+/// cursor signer, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct AdminContext {
+    pub(super) store: Store,
+    pub(super) verifier: AdminVerifier,
+    pub(super) cursors: CursorSigner,
+    /// How long the audit records this function writes are kept.
+    pub(super) audit_retention_days: u32,
+}
+
+/// Why an admin function could not start: a setting or secret is missing or
+/// invalid, or the marketplace client could not be built.
+#[derive(Debug, Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Marketplace(#[from] MarketplaceError),
+}
+
+impl AdminContext {
+    /// What an admin function that only reads builds once per cold start:
+    /// its configuration, a DynamoDB client, the token checks.
+    pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, StartupError> {
+        let config = AdminConfig::load(aws).await?;
+        let store = Store::new(aws_sdk_dynamodb::Client::new(aws), config.tables);
+        Ok(Self::new(store, &config.jwt_secret, config.policy)?
+            .keeping_audit_for(config.audit_retention_days))
+    }
+
+    /// `secret` signs the admin tokens, which must also meet `policy`; the
+    /// cursors' key is derived from the secret.
+    pub fn new(store: Store, secret: &Secret, policy: AdminPolicy) -> Result<Self, SecretError> {
+        Ok(Self {
+            store,
+            verifier: AdminVerifier::new(secret, policy)?,
+            cursors: CursorSigner::new(secret)?,
+            audit_retention_days: crate::config::DEFAULT_AUDIT_RETENTION_DAYS,
+        })
+    }
+
+    /// Keeps the audit records this context writes `days` days
+    /// (`AUDIT_RETENTION_DAYS`).
+    pub fn keeping_audit_for(mut self, days: u32) -> Self {
+        self.audit_retention_days = days;
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// What the two functions that upload hold besides: the sync engine.
+pub struct SyncApi {
+    pub(super) admin: AdminContext,
+    pub(super) engine: SyncEngine,
+    /// The engine stops starting uploads this long before the deadline; a
+    /// re-push must leave the run that follows it time beyond this.
+    pub(super) deadline_margin: Duration,
+    pub(super) requeue_page_size: u32,
+}
+
+impl SyncApi {
+    /// What an admin function that uploads builds once per cold start: one
+    /// read of the environment and its secrets for both configurations, one
+    /// DynamoDB client (counting its requests for the run reports) shared by
+    /// the engine and the admin context.
+    pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, StartupError> {
+        let environment = Environment::load(aws).await?;
+        let config = Config::from_environment(&environment)?;
+        let admin = AdminConfig::from_environment(&environment)?;
+        let (dynamodb, requests) = crate::counted_dynamodb_client_from(aws);
+        let engine =
+            crate::sync_engine(&config, dynamodb.clone())?.counting_requests_with(requests);
+        let context = AdminContext::new(
+            Store::new(dynamodb, admin.tables),
+            &admin.jwt_secret,
+            admin.policy,
+        )?
+        .keeping_audit_for(admin.audit_retention_days);
+        Ok(Self::new(context, engine, &config.sync))
+    }
+
+    pub fn new(admin: AdminContext, engine: SyncEngine, settings: &SyncSettings) -> Self {
+        Self {
+            admin,
+            engine,
+            deadline_margin: settings.deadline_margin,
+            requeue_page_size: REQUEUE_PAGE_SIZE,
+        }
+    }
+
+    pub fn admin(&self) -> &AdminContext {
+        &self.admin
+    }
+}
+
+impl AdminState for AdminContext {
+    async fn load(aws: &aws_config::SdkConfig) -> Result<Self, StartupError> {
+        AdminContext::load(aws).await
+    }
+
+    fn admin(&self) -> &AdminContext {
+        self
+    }
+}
+
+impl AdminState for SyncApi {
+    async fn load(aws: &aws_config::SdkConfig) -> Result<Self, StartupError> {
+        SyncApi::load(aws).await
+    }
+
+    fn admin(&self) -> &AdminContext {
+        &self.admin
+    }
+}

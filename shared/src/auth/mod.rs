@@ -1,0 +1,234 @@
+//! Who may call the admin functions, decided from the request alone.
+//!
+//! Every admin request carries `Authorization: Bearer <JWT>`. The API's
+//! Lambda authorizer ([`crate::api::authorizer`]) checks it here, and so
+//! does each admin function before it touches a table, so that a function
+//! reached some other way is no softer. The token is signed with HS256
+//! (HMAC-SHA256) under a secret shared with whoever issues admin tokens; the
+//! function reads that secret from its configuration (`ADMIN_JWT_SECRET`
+//! locally) and builds one [`AdminVerifier`] per cold start.
+//!
+//! The check is small on purpose (one algorithm, a handful of claims) and is
+//! written on the RustCrypto crates already in the tree rather than on a JWT
+//! library, so that there is no algorithm negotiation to get wrong:
+//!
+//! - the header's `alg` must be exactly `HS256`. Anything else, `none` above
+//!   all but also HS384, HS512 or RS256, is refused before the signature is
+//!   looked at. So is a header with `crit`, whose extensions this module
+//!   would have to understand;
+//! - every segment is base64url without padding; padding or a character
+//!   outside that alphabet makes the token malformed;
+//! - the header and the claims are JSON objects whose top-level keys are all
+//!   different: parsers disagree on which of two equal keys counts;
+//! - the signature is compared in constant time (`Mac::verify_slice`);
+//! - `exp` is required and `nbf` is honoured when present, both as numbers
+//!   of seconds since the Unix epoch and both with [`CLOCK_LEEWAY`]. An
+//!   `exp` further away than the policy's `max_ttl` is refused too: a token
+//!   with `exp: 1e308` would otherwise never expire. The numbers are compared
+//!   as floats and never cast to integers, so no value can wrap or panic;
+//! - `iss` and `aud` are checked when the deployment names an issuer or an
+//!   audience ([`AdminPolicy`]): `iss` must equal the issuer, `aud` must be
+//!   the audience or an array of strings that holds it;
+//! - `sub` is required, a non-empty string: every admin call is recorded
+//!   with who made it;
+//! - `role` must be `super_admin`. A token with an `agent_id` claim acts for
+//!   an agent, which also needs `maturity` `AUTONOMOUS` in any letter case.
+//!
+//! A claim this module reads is either absent or of its JSON type: `null` or
+//! another type makes the token malformed. So a refusal falls into one of two
+//! families ([`AuthError::denies_permission`]) that the API maps onto HTTP: the request did
+//! not prove who sent it (401 `UNAUTHORIZED`), or it did and that sender may
+//! not do this (403 `PERMISSION_DENIED`).
+//!
+//! Neither the secret nor the token ever reaches an error message or `Debug`
+//! output. Errors carry fixed reasons; the only claim values they repeat are
+//! a refused `role` or `maturity`, read from a token whose signature has
+//! already been checked.
+//!
+//! [`jwt`] is the HS256 codec, [`policy`] what the claims must say; this
+//! module puts them together in [`AdminVerifier`].
+
+mod jwt;
+mod policy;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use thiserror::Error;
+
+use crate::keyed::{keyed_hmac, HmacSha256};
+use crate::secrets::Secret;
+use policy::Claims;
+
+pub use crate::keyed::SecretError;
+#[cfg(any(test, feature = "test-util"))]
+pub use jwt::sign_token;
+pub use jwt::{TokenPart, ALGORITHM};
+pub use policy::AdminPolicy;
+
+/// The role every admin token needs.
+pub const ADMIN_ROLE: &str = "super_admin";
+
+/// The maturity an agent needs (compared ignoring ASCII letter case).
+pub const AUTONOMOUS: &str = "AUTONOMOUS";
+
+/// How far the function's clock may disagree with the issuer's: a token is
+/// still accepted up to this long after its `exp`, and from this long before
+/// its `nbf`. Small enough that an expired token is not useful for long.
+pub const CLOCK_LEEWAY: Duration = Duration::from_secs(30);
+
+/// How long an admin token may live by default: a day. See [`AdminPolicy`].
+pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(86_400);
+
+/// Why a request may not use the admin functions.
+///
+/// The first variants (up to [`AuthError::DuplicateKey`]) are 401
+/// `UNAUTHORIZED`: the request did not prove who sent it. The rest are 403
+/// `PERMISSION_DENIED`: it did, and that sender is not allowed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("the request has no Authorization header")]
+    MissingHeader,
+    #[error("the Authorization header does not hold a Bearer token")]
+    NotBearer,
+    #[error("the bearer token is malformed: {0}")]
+    Malformed(&'static str),
+    #[error("the token is not signed with HS256, the only algorithm accepted")]
+    UnsupportedAlgorithm,
+    #[error("the token's signature does not match")]
+    BadSignature,
+    #[error("the token has no exp claim, which admin tokens must carry")]
+    MissingExpiry,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet: its nbf is in the future")]
+    NotYetValid,
+    #[error("the token expires more than {max_ttl_seconds} s from now, longer than admin tokens may live")]
+    ExpiryTooFar { max_ttl_seconds: u64 },
+    #[error("the token names no subject: admin tokens must carry a non-empty sub")]
+    MissingSubject,
+    #[error("the token has no iss claim; this deployment trusts one issuer only")]
+    MissingIssuer,
+    #[error("the token's iss is not the issuer this deployment trusts")]
+    WrongIssuer,
+    #[error("the token has no aud claim; this deployment accepts tokens for its audience only")]
+    MissingAudience,
+    #[error("the token's aud does not name this deployment's audience")]
+    WrongAudience,
+    /// Two parsers could read such a token differently; see [`TokenPart`].
+    #[error("the token's {0} repeats a key")]
+    DuplicateKey(TokenPart),
+
+    #[error("the token carries no role; the admin functions need super_admin")]
+    MissingRole,
+    #[error("role {role:?} may not use the admin functions; they need super_admin")]
+    RoleNotAllowed { role: String },
+    #[error("the token acts for an agent but carries no maturity; the agent must be AUTONOMOUS")]
+    AgentWithoutMaturity,
+    #[error("the token acts for an agent of maturity {maturity:?}; the agent must be AUTONOMOUS")]
+    AgentNotAutonomous { maturity: String },
+}
+
+impl AuthError {
+    /// Whether the request proved who sent it, and that sender may not do
+    /// this (403 in HTTP), rather than not proving it at all (401). No
+    /// wildcard: a new variant has to be put in a family here.
+    pub fn denies_permission(&self) -> bool {
+        match self {
+            Self::MissingHeader
+            | Self::NotBearer
+            | Self::Malformed(_)
+            | Self::UnsupportedAlgorithm
+            | Self::BadSignature
+            | Self::MissingExpiry
+            | Self::Expired
+            | Self::NotYetValid
+            | Self::ExpiryTooFar { .. }
+            | Self::MissingSubject
+            | Self::MissingIssuer
+            | Self::WrongIssuer
+            | Self::MissingAudience
+            | Self::WrongAudience
+            | Self::DuplicateKey(_) => false,
+            Self::MissingRole
+            | Self::RoleNotAllowed { .. }
+            | Self::AgentWithoutMaturity
+            | Self::AgentNotAutonomous { .. } => true,
+        }
+    }
+}
+
+/// Who an accepted token speaks for, so that the caller can record who did
+/// what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    /// The `sub` claim: never empty.
+    pub subject: String,
+    /// Always [`ADMIN_ROLE`] today; kept so that records need not assume it.
+    pub role: String,
+    /// Set when the token acts for an agent.
+    pub agent_id: Option<String>,
+    /// The `maturity` claim as written in the token.
+    pub maturity: Option<String>,
+}
+
+/// Checks the `Authorization` header of admin requests.
+///
+/// It holds the HMAC already keyed with the secret, not the secret, and its
+/// `Debug` output shows neither.
+#[derive(Clone)]
+pub struct AdminVerifier {
+    mac: HmacSha256,
+    policy: AdminPolicy,
+}
+
+impl fmt::Debug for AdminVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AdminVerifier(HS256, ***, {:?})", self.policy)
+    }
+}
+
+impl AdminVerifier {
+    /// A verifier for tokens signed with `secret` that meet `policy`. A
+    /// blank secret is refused: anyone could sign with it.
+    pub fn new(secret: &Secret, policy: AdminPolicy) -> Result<Self, SecretError> {
+        Ok(Self {
+            mac: keyed_hmac(secret)?,
+            policy,
+        })
+    }
+
+    pub fn policy(&self) -> &AdminPolicy {
+        &self.policy
+    }
+
+    /// The admin that `authorization_header` (the header's value, `None` when
+    /// the request has none) proves, as of `now`.
+    pub fn authorize(
+        &self,
+        authorization_header: Option<&str>,
+        now: SystemTime,
+    ) -> Result<Admin, AuthError> {
+        let token = bearer_token(authorization_header)?;
+        let claims = Claims::read(&jwt::verified_claims(&self.mac, token)?)?;
+        claims.check_validity_at(now, self.policy.max_ttl())?;
+        claims.check_issuer_and_audience(&self.policy)?;
+        claims.into_admin()
+    }
+}
+
+/// The token in a `Bearer` header value. The scheme is matched ignoring
+/// case, as HTTP has it.
+fn bearer_token(authorization_header: Option<&str>) -> Result<&str, AuthError> {
+    let value = authorization_header
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .ok_or(AuthError::MissingHeader)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::NotBearer)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::NotBearer);
+    }
+    Ok(token.trim_start_matches(' '))
+}

@@ -1,0 +1,152 @@
+//! Where settings come from: the process environment, with secrets read
+//! from Secrets Manager in their place ([`Environment`]), read one setting
+//! at a time ([`Lookup`]).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use super::error::ConfigError;
+use super::TableNames;
+
+/// What a deployed function reads its settings from: the process
+/// environment, with the secrets read from Secrets Manager in place where
+/// their ARNs are given (see [`crate::secrets`]). Loaded once per cold
+/// start, and shared by [`Config`] and [`AdminConfig`] where a function
+/// needs both, so each secret is read once.
+#[derive(Clone, Default)]
+pub struct Environment {
+    secrets: std::collections::HashMap<String, String>,
+}
+
+impl fmt::Debug for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&String> = self.secrets.keys().collect();
+        f.debug_struct("Environment")
+            .field("secrets_read", &names)
+            .finish()
+    }
+}
+
+impl Environment {
+    pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            secrets: load_from_secrets_manager(aws).await?,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.secrets
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+    }
+}
+
+/// The settings that may come from Secrets Manager.
+pub const SECRET_SETTINGS: [&str; 2] = ["ATOM_SAAS_API_TOKEN", "ADMIN_JWT_SECRET"];
+
+/// Reads every secret whose `NAME_SECRET_ARN` is set, as `NAME` → value,
+/// for [`Environment::get`] to prefer over the environment.
+async fn load_from_secrets_manager(
+    aws: &aws_config::SdkConfig,
+) -> Result<HashMap<String, String>, ConfigError> {
+    let wanted: Vec<(&'static str, String)> = SECRET_SETTINGS
+        .iter()
+        .filter_map(|name| {
+            std::env::var(format!("{name}_SECRET_ARN"))
+                .ok()
+                .filter(|arn| !arn.trim().is_empty())
+                .map(|arn| (*name, arn))
+        })
+        .collect();
+    let mut values = HashMap::new();
+    if wanted.is_empty() {
+        return Ok(values);
+    }
+    let client = aws_sdk_secretsmanager::Client::new(aws);
+    for (name, arn) in wanted {
+        let secret = client
+            .get_secret_value()
+            .secret_id(&arn)
+            .send()
+            .await
+            .map_err(|e| ConfigError::Invalid {
+                name,
+                value: arn.clone(),
+                reason: format!(
+                    "the secret could not be read from Secrets Manager: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                ),
+            })?;
+        let value = secret
+            .secret_string()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ConfigError::Invalid {
+                name,
+                value: arn.clone(),
+                reason: "the secret has no string value".into(),
+            })?;
+        values.insert(name.to_owned(), value.to_owned());
+    }
+    Ok(values)
+}
+
+/// One setting at a time, from a lookup of names (the environment, or a
+/// test's map), so that each setting reads as one line.
+pub(super) struct Lookup<'a>(pub(super) &'a dyn Fn(&str) -> Option<String>);
+
+impl Lookup<'_> {
+    /// The four table names, each with its default.
+    pub(super) fn tables(&self) -> TableNames {
+        let defaults = TableNames::with_prefix("");
+        TableNames {
+            ratings: self.or("RATINGS_TABLE", defaults.ratings),
+            failed_uploads: self.or("FAILED_UPLOADS_TABLE", defaults.failed_uploads),
+            sync_state: self.or("SYNC_STATE_TABLE", defaults.sync_state),
+            audit: self.or("AUDIT_TABLE", defaults.audit),
+        }
+    }
+
+    /// A set but blank variable counts as unset.
+    pub(super) fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub(super) fn or(&self, name: &str, default: String) -> String {
+        self.get(name).unwrap_or(default)
+    }
+
+    pub(super) fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing(name))
+    }
+
+    pub(super) fn number(
+        &self,
+        name: &'static str,
+        default: u64,
+        allowed: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let Some(text) = self.get(name) else {
+            return Ok(default);
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            name,
+            value: text.clone(),
+            reason,
+        };
+        let value: u64 = text
+            .parse()
+            .map_err(|_| invalid("not a whole number".into()))?;
+        if !allowed.contains(&value) {
+            return Err(invalid(format!(
+                "must be between {} and {}",
+                allowed.start(),
+                allowed.end()
+            )));
+        }
+        Ok(value)
+    }
+}

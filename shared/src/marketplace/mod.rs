@@ -1,0 +1,245 @@
+//! The client of the Atom SaaS marketplace API (the contract is in the
+//! README, and `infra/marketplace_simulator.py` implements it locally).
+//!
+//! Every answer is turned into a typed outcome here, so the sync engine
+//! decides what to do from a [`MarketplaceError`] variant, never from a raw
+//! status code. The token travels only in a header marked sensitive, so it
+//! never shows in a log or a `Debug` print.
+//!
+//! [`wire`] holds what travels, [`answer`] what an answer means.
+
+mod answer;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::config::MarketplaceConfig;
+use crate::rating::shorten;
+pub use answer::parse_retry_after;
+use answer::{classify, read_capped, redirect_target, MAX_ERROR_BODY_BYTES};
+use wire::{remote_id_from, UpdateBody};
+pub use wire::{Listed, RatingUpload, RemoteRating};
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum MarketplaceError {
+    #[error("marketplace rejected the rating ({status}): {message}")]
+    Rejected { status: u16, message: String },
+    #[error("marketplace does not know skill {skill_id}")]
+    UnknownSkill { skill_id: String },
+    #[error("marketplace rating {remote_id} no longer exists")]
+    RemoteRatingGone { remote_id: String },
+    #[error("marketplace already has a rating by this user for this skill{}", existing_id.as_ref().map(|id| format!(" (remote id {id})")).unwrap_or_default())]
+    AlreadyRated { existing_id: Option<String> },
+    #[error("marketplace rate limit reached{}", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("marketplace refused our credentials ({status})")]
+    Unauthorized { status: u16 },
+    #[error("marketplace server error ({status}): {message}")]
+    Server { status: u16, message: String },
+    #[error("marketplace request timed out")]
+    Timeout,
+    #[error("could not reach the marketplace: {0}")]
+    Connection(String),
+    #[error("marketplace answered {status} with an unreadable body: {message}")]
+    InvalidResponse { status: u16, message: String },
+    /// Redirects are never followed: one could send the token to another
+    /// host, or turn a create into a GET whose 200 looks like success.
+    #[error("marketplace answered {status} redirecting to {target}; redirects are never followed: check ATOM_SAAS_API_URL")]
+    Redirected { status: u16, target: String },
+}
+
+impl MarketplaceError {
+    /// Whether the same request may succeed later unchanged.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. } | Self::Server { .. } | Self::Timeout | Self::Connection(_)
+        )
+    }
+
+    /// Whether no request of this run can succeed: the credentials or the
+    /// configured URL are wrong. The run stops, and its ratings stay pending.
+    pub fn stops_the_run(&self) -> bool {
+        matches!(self, Self::Unauthorized { .. } | Self::Redirected { .. })
+    }
+}
+
+/// The most read of a create or update answer: a rating's id and its
+/// fields fit in far less.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct MarketplaceClient {
+    http: reqwest::Client,
+    base_url: Url,
+    /// The most read of a skill's ratings (`ATOM_SAAS_MAX_SKILL_RESPONSE_BYTES`).
+    max_skill_bytes: usize,
+}
+
+impl MarketplaceClient {
+    pub fn new(config: &MarketplaceConfig) -> Result<Self, MarketplaceError> {
+        let setup = |message: String| MarketplaceError::Connection(message);
+        let mut base_url = Url::parse(&config.base_url)
+            .map_err(|e| setup(format!("invalid marketplace URL: {e}")))?;
+        if base_url.cannot_be_a_base() {
+            return Err(setup("marketplace URL cannot be a base".into()));
+        }
+        // Paths are appended segment by segment; a trailing slash would add
+        // an empty one.
+        if let Ok(mut segments) = base_url.path_segments_mut() {
+            segments.pop_if_empty();
+        }
+
+        let mut token = HeaderValue::from_str(config.api_token.expose())
+            .map_err(|_| setup("ATOM_SAAS_API_TOKEN is not a valid header value".into()))?;
+        token.set_sensitive(true);
+        let instance = HeaderValue::from_str(&config.instance_id)
+            .map_err(|_| setup("ATOM_INSTANCE_ID is not a valid header value".into()))?;
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-token", token);
+        headers.insert("x-instance-id", instance);
+
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("atom-rating-sync/", env!("CARGO_PKG_VERSION")))
+            // A 3xx is answered as an error (see `classify`), never followed.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| setup(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base_url,
+            max_skill_bytes: config.max_skill_response_bytes,
+        })
+    }
+
+    /// `POST {base}/skills/{skill_id}/rate`; the remote id on success.
+    pub async fn create_rating(
+        &self,
+        upload: &RatingUpload<'_>,
+        idempotency_key: &str,
+    ) -> Result<String, MarketplaceError> {
+        let url = self.url(&["skills", upload.skill_id, "rate"]);
+        let request = self
+            .http
+            .post(url)
+            .json(upload)
+            .header("idempotency-key", idempotency_key);
+        let (status, body) = self
+            .exchange(request, upload.skill_id, None, MAX_ANSWER_BYTES)
+            .await?;
+        remote_id_from(status, &body)
+    }
+
+    /// `PUT {base}/skills/{skill_id}/ratings/{remote_id}`; the remote id on success.
+    pub async fn update_rating(
+        &self,
+        upload: &RatingUpload<'_>,
+        remote_id: &str,
+        idempotency_key: &str,
+    ) -> Result<String, MarketplaceError> {
+        let url = self.url(&["skills", upload.skill_id, "ratings", remote_id]);
+        let body = UpdateBody {
+            rating: upload.rating,
+            comment: upload.comment,
+        };
+        let request = self
+            .http
+            .put(url)
+            .json(&body)
+            .header("idempotency-key", idempotency_key);
+        let (status, body) = self
+            .exchange(request, upload.skill_id, Some(remote_id), MAX_ANSWER_BYTES)
+            .await?;
+        remote_id_from(status, &body)
+    }
+
+    /// `GET {base}/skills/{skill_id}`: the ratings the marketplace holds for
+    /// the skill, from every instance, each decoded on its own: one rating
+    /// of the wrong shape is a [`Listed`] with its reason, not a failed read.
+    /// Their values are checked by the engine ([`RemoteRating::check`](crate::conflict::RemoteRating::check)).
+    pub async fn skill_ratings(&self, skill_id: &str) -> Result<Vec<Listed>, MarketplaceError> {
+        #[derive(Deserialize)]
+        struct Skill {
+            #[serde(default)]
+            ratings: Vec<serde_json::Value>,
+        }
+        let url = self.url(&["skills", skill_id]);
+        let (status, body) = self
+            .exchange(self.http.get(url), skill_id, None, self.max_skill_bytes)
+            .await?;
+        let skill = serde_json::from_slice::<Skill>(&body).map_err(|e| {
+            MarketplaceError::InvalidResponse {
+                status: status.as_u16(),
+                message: format!("not a skill with ratings: {}", shorten(&e.to_string(), 200)),
+            }
+        })?;
+        drop(body);
+        Ok(skill.ratings.into_iter().map(Listed::decode).collect())
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base_url.clone();
+        // Checked in `new`: the base URL can be a base.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.extend(segments);
+        }
+        url
+    }
+
+    /// Sends a request; a success status gives its body (at most
+    /// `max_bytes` of it, or the answer is invalid), anything else the error
+    /// it means.
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        skill_id: &str,
+        remote_id: Option<&str>,
+        max_bytes: usize,
+    ) -> Result<(StatusCode, Vec<u8>), MarketplaceError> {
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        let headers = response.headers();
+        let retry_after = headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        if status.is_redirection() {
+            return Err(MarketplaceError::Redirected {
+                status: status.as_u16(),
+                target: redirect_target(headers.get(LOCATION)),
+            });
+        }
+        if status.is_success() {
+            let body = read_capped(response, max_bytes, true).await?;
+            return Ok((status, body));
+        }
+        let body = read_capped(response, MAX_ERROR_BODY_BYTES, false).await?;
+        Err(classify(status, &body, retry_after, skill_id, remote_id))
+    }
+}
+
+pub(super) fn transport_error(err: reqwest::Error) -> MarketplaceError {
+    if err.is_timeout() {
+        MarketplaceError::Timeout
+    } else {
+        // The URL carries no secret; the error chain names the cause.
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        MarketplaceError::Connection(message)
+    }
+}

@@ -1,0 +1,195 @@
+//! The state one run shares between its uploads, and the run lease that
+//! keeps two runs from uploading at once: taken before any work, renewed
+//! while the work goes on, released at the end. A run that loses it is
+//! fenced and writes nothing more.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use super::{SyncEngine, Trigger, FALLBACK_RUN_BUDGET, LEASE_NAME};
+use crate::config::SyncSettings;
+use crate::delivery::Delivery;
+use crate::report::SyncReport;
+use crate::store::{timestamp, LeaseOutcome};
+
+/// What one run shares between its uploads.
+pub(super) struct Run {
+    pub(super) id: String,
+    pub(super) started: DateTime<Utc>,
+    /// Knows the deadline: nothing is sent or started past it.
+    pub(super) delivery: Delivery,
+    /// Set when the lease is lost: nothing more may be written.
+    pub(super) fenced: AtomicBool,
+    /// Skills of the ratings synced in this run, registered for the pull.
+    pub(super) synced_skills: Mutex<BTreeSet<String>>,
+    /// Conflicts resolved and logged.
+    pub(super) conflicts: AtomicU64,
+}
+
+impl Run {
+    /// The state of a run (or of an admin's retry of one rating) that
+    /// starts no work past `deadline` less the configured margin.
+    pub(super) fn new(id: String, settings: &SyncSettings, deadline: SystemTime) -> Self {
+        Self {
+            id,
+            started: Utc::now(),
+            delivery: Delivery::new(settings, stop_at(deadline, settings.deadline_margin)),
+            fenced: AtomicBool::new(false),
+            synced_skills: Mutex::default(),
+            conflicts: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether another upload may begin: the lease is held, the breaker is
+    /// closed and the deadline not near.
+    pub(super) fn may_start(&self) -> bool {
+        !self.is_fenced() && self.delivery.may_send()
+    }
+
+    /// The lease was lost: nothing more may be written.
+    pub(super) fn is_fenced(&self) -> bool {
+        self.fenced.load(Ordering::SeqCst)
+    }
+
+    /// The report this run fills in.
+    pub(super) fn report(&self) -> SyncReport {
+        SyncReport {
+            run_id: self.id.clone(),
+            started_at: timestamp(self.started),
+            ..SyncReport::default()
+        }
+    }
+}
+
+/// When a run bounded by `deadline` stops starting work: the deadline less
+/// `margin`, on the monotonic clock (checked: a deadline from the runtime
+/// is outside data too).
+fn stop_at(deadline: SystemTime, margin: Duration) -> Instant {
+    let now = Instant::now();
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO)
+        .saturating_sub(margin);
+    now.checked_add(left)
+        .or_else(|| now.checked_add(FALLBACK_RUN_BUDGET))
+        .unwrap_or(now)
+}
+
+impl SyncEngine {
+    /// Takes the run lease for `run`. If another run holds it, or it cannot
+    /// be taken, the report to answer with instead (the latter recorded as
+    /// the run's outcome).
+    pub(super) async fn take_lease(
+        &self,
+        run: &Run,
+        trigger: Trigger,
+        deadline: SystemTime,
+    ) -> Result<(), SyncReport> {
+        match self
+            .store
+            .acquire_lease(LEASE_NAME, &run.id, self.lease_until(), run.started)
+            .await
+        {
+            Ok(LeaseOutcome::Acquired) => {
+                let remaining = deadline
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO);
+                info!(
+                    seconds_to_deadline = remaining.as_secs(),
+                    "sync run started"
+                );
+                Ok(())
+            }
+            Ok(LeaseOutcome::HeldBy { holder, until }) => {
+                info!(
+                    holder,
+                    until, "another sync run holds the lease; nothing done"
+                );
+                // Not a failure of the sync: the run that holds the lease
+                // records its own outcome.
+                Err(SyncReport::already_running(
+                    run.id.clone(),
+                    timestamp(run.started),
+                ))
+            }
+            Err(err) => {
+                let mut report = SyncReport {
+                    message: "Sync did not start".into(),
+                    finished_at: timestamp(Utc::now()),
+                    error: Some(err.logged("Could not take the run lease")),
+                    ..run.report()
+                };
+                self.record_outcome(trigger, &mut report).await;
+                Err(report)
+            }
+        }
+    }
+
+    /// Does `work` while keeping the lease alive beside it.
+    pub(super) async fn keeping_lease<T>(&self, run: &Run, work: impl Future<Output = T>) -> T {
+        let done = Notify::new();
+        let work = async {
+            let out = work.await;
+            done.notify_one();
+            out
+        };
+        let (out, ()) = tokio::join!(work, self.keep_lease(run, &done));
+        out
+    }
+
+    /// Renews the lease every third of its lifetime until `done`; fences the
+    /// run if the lease is lost, or if it could not be renewed for so long
+    /// that another run may have taken it.
+    async fn keep_lease(&self, run: &Run, done: &Notify) {
+        let every = self.settings.lease_ttl / 3;
+        let mut renewed_at = Instant::now();
+        loop {
+            tokio::select! {
+                () = done.notified() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            match self
+                .store
+                .renew_lease(LEASE_NAME, &run.id, self.lease_until())
+                .await
+            {
+                Ok(true) => renewed_at = Instant::now(),
+                Ok(false) => {
+                    error!("lost the run lease to another run; writing nothing more");
+                    run.fenced.store(true, Ordering::SeqCst);
+                    return;
+                }
+                Err(err) => {
+                    warn!(error = %err, "could not renew the run lease");
+                    if renewed_at.elapsed() + every >= self.settings.lease_ttl {
+                        error!("the run lease may have expired; writing nothing more");
+                        run.fenced.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives the lease back, unless the run lost it.
+    pub(super) async fn release_lease(&self, run: &Run) {
+        if !run.is_fenced() {
+            if let Err(err) = self.store.release_lease(LEASE_NAME, &run.id).await {
+                // It expires by itself within lease_ttl.
+                warn!(error = %err, "could not release the run lease");
+            }
+        }
+    }
+
+    fn lease_until(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::from_std(self.settings.lease_ttl).unwrap_or_default()
+    }
+}
