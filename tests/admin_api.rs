@@ -900,6 +900,34 @@ async fn bad_input_is_a_400_that_names_the_problem_and_changes_nothing() {
             "VALIDATION_ERROR",
             "unknown field \"x\"",
         ),
+        // Input an endpoint does not take is refused, not ignored.
+        (
+            Req::new(Endpoint::Sync, "/api/admin/sync/ratings?upload_all=true"),
+            400,
+            "VALIDATION_ERROR",
+            "unknown query parameter \"upload_all\"",
+        ),
+        (
+            Req::new(Endpoint::Retry, &format!("{}?force=1", retry_of(&dead))),
+            400,
+            "VALIDATION_ERROR",
+            "unknown query parameter \"force\"",
+        ),
+        (
+            Endpoint::List.request().body("{not json"),
+            400,
+            "INVALID_JSON",
+            "not valid JSON",
+        ),
+        // Two equal keys: which one counts would depend on the parser.
+        (
+            Endpoint::Sync
+                .request()
+                .body(r#"{"upload_all": false, "upload_all": true}"#),
+            400,
+            "VALIDATION_ERROR",
+            "field \"upload_all\" is given more than once",
+        ),
     ];
     let count = cases.len();
     for (request, status, code, says) in cases {

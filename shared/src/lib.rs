@@ -21,6 +21,7 @@ pub mod auth;
 pub mod config;
 pub mod conflict;
 pub mod delivery;
+pub mod json;
 pub mod keyed;
 pub mod logging;
 pub mod marketplace;

@@ -22,7 +22,7 @@ use lambda_http::http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::input::{query_parameters, shown};
+use super::input::{json_object_body, query_parameters, shown};
 use super::{serve, AdminContext, Answer, ApiError, Call, Endpoint, Request, Response};
 use crate::store::{FailedUpload, FailurePosition, Store, StoreError, DEAD, RETRYING};
 
@@ -111,6 +111,7 @@ impl Endpoint for ListFailedUploads {
         let (store, cursors) = (call.store(), call.cursors());
         let scope = &store.tables().failed_uploads;
         let listing = read_listing(request, |cursor| cursors.open(scope, cursor))?;
+        json_object_body(request, &[])?;
         call.note_input(json!({
             "limit": listing.limit,
             "status": listing.status,

@@ -22,7 +22,7 @@ use lambda_http::http::Method;
 use lambda_http::RequestExt;
 use serde_json::json;
 
-use super::input::json_object_body;
+use super::input::{json_object_body, query_parameters};
 use super::{serve, Answer, ApiError, Call, Endpoint, Request, Response, SyncApi};
 use crate::rating::id_problem;
 use crate::sync::RatingRetry;
@@ -50,6 +50,7 @@ impl Endpoint for RetryFailedUpload {
         deadline: SystemTime,
     ) -> Result<Answer, ApiError> {
         let id = failed_upload_id(request)?;
+        query_parameters(request, &[])?;
         call.note_input(json!({ "id": id }));
         json_object_body(request, &[])?;
         let upload = call

@@ -31,7 +31,7 @@ use lambda_http::http::Method;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::input::{json_object_body, json_type};
+use super::input::{json_object_body, json_type, query_parameters};
 use super::{serve, Answer, ApiError, Call, Endpoint, Request, Response, SyncApi};
 use crate::report::ALREADY_RUNNING;
 use crate::store::{timestamp, RequeuePass, Store, StoreError};
@@ -80,6 +80,7 @@ impl Endpoint for SyncRatings {
         request: &Request,
         deadline: SystemTime,
     ) -> Result<Answer, ApiError> {
+        query_parameters(request, &[])?;
         let upload_all = read_upload_all(request)?;
         call.note_input(json!({ "upload_all": upload_all }));
         let lease = call.store().lease_state(LEASE_NAME, Utc::now()).await?;

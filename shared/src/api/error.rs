@@ -36,11 +36,13 @@ pub enum ApiError {
 impl ApiError {
     /// 400 `VALIDATION_ERROR` for one named input (a query parameter, the
     /// path's id, a body field).
+    /// The field's name is the client's own when it is unknown: at most
+    /// 40 characters of it are repeated.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::BadRequest {
             code: "VALIDATION_ERROR",
             message: message.into(),
-            details: json!({ "field": field }),
+            details: json!({ "field": crate::rating::shorten(field, 40) }),
         }
     }
 
@@ -155,6 +157,15 @@ fn auth_code(error: &AuthError) -> &'static str {
 mod tests {
     use super::*;
     use crate::auth::TokenPart;
+
+    #[test]
+    fn a_field_name_from_the_client_is_repeated_at_most_40_characters_long() {
+        let error = ApiError::invalid(&"k".repeat(10_000), "unknown field");
+        let field = error.details()["field"].as_str().unwrap().to_owned();
+        assert!(field.chars().count() <= 41, "{} characters", field.len());
+        assert!(field.starts_with("kkkk"));
+        assert_eq!(ApiError::invalid("limit", "x").details()["field"], "limit");
+    }
 
     #[test]
     fn each_error_maps_to_its_family() {

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::Request;
+use crate::json::{unique_object, ObjectError};
 
 /// The largest request body accepted. The bodies of this API are a few
 /// bytes (`{"upload_all": true}`); anything near this is a mistake.
@@ -66,14 +67,18 @@ pub(crate) fn json_object_body(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::invalid_json(format!("the body is not valid JSON: {e}")))?;
-    let Value::Object(object) = value else {
-        return Err(ApiError::invalid_json(format!(
-            "the body must be a JSON object, not {}",
-            json_type(&value)
-        )));
-    };
+    let object = unique_object(bytes).map_err(|error| match error {
+        ObjectError::Invalid(e) => {
+            ApiError::invalid_json(format!("the body is not valid JSON: {e}"))
+        }
+        ObjectError::NotAnObject(kind) => {
+            ApiError::invalid_json(format!("the body must be a JSON object, not {kind}"))
+        }
+        ObjectError::RepeatedKey(key) => ApiError::invalid(
+            &key,
+            format!("field {} is given more than once in the body", shown(&key)),
+        ),
+    })?;
     if let Some(unknown) = object.keys().find(|key| !allowed.contains(&key.as_str())) {
         let allowed = if allowed.is_empty() {
             "this endpoint takes an empty body or {}".to_owned()
@@ -88,17 +93,7 @@ pub(crate) fn json_object_body(
     Ok(object)
 }
 
-/// "a string", "an array", ... for messages about wrong types.
-pub(crate) fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use crate::json::json_type;
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@ use serde_json::json;
 use serde_json::{Map, Value};
 
 use super::AuthError;
+use crate::json::{unique_object, ObjectError};
 use crate::keyed::HmacSha256;
 #[cfg(any(test, feature = "test-util"))]
 use crate::keyed::{keyed_hmac, SecretError};
@@ -119,13 +120,9 @@ impl fmt::Display for TokenPart {
     }
 }
 
-/// A base64url segment holding a JSON object whose keys are all different.
-///
-/// serde_json keeps the last of two equal keys, other parsers the first: a
-/// token with `{"alg": "none", "alg": "HS256"}` or two `role`s would mean
-/// one thing here and another to whoever else reads it. So a repeated key
-/// at the top level refuses the token. (Keys are compared after JSON
-/// unescaping: `"a\u006cg"` is `alg`.)
+/// A base64url segment holding a JSON object whose keys are all different
+/// (see [`crate::json`]: parsers disagree on which of two equal keys
+/// counts).
 pub(super) fn json_object(segment: &str, part: TokenPart) -> Result<Map<String, Value>, AuthError> {
     let not_an_object = AuthError::Malformed(match part {
         TokenPart::Header => "the header is not a base64url JSON object",
@@ -134,49 +131,9 @@ pub(super) fn json_object(segment: &str, part: TokenPart) -> Result<Map<String, 
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| not_an_object.clone())?;
-    match serde_json::from_slice(&bytes) {
-        Ok(UniqueKeys {
-            object,
-            repeated: false,
-        }) => Ok(object),
-        Ok(UniqueKeys { repeated: true, .. }) => Err(AuthError::DuplicateKey(part)),
+    match unique_object(&bytes) {
+        Ok(object) => Ok(object),
+        Err(ObjectError::RepeatedKey(_)) => Err(AuthError::DuplicateKey(part)),
         Err(_) => Err(not_an_object),
-    }
-}
-
-/// A JSON object read entry by entry, noting whether a key came twice.
-/// Anything but an object fails to deserialize.
-struct UniqueKeys {
-    object: Map<String, Value>,
-    repeated: bool,
-}
-
-impl<'de> serde::Deserialize<'de> for UniqueKeys {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = UniqueKeys;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut entries: A,
-            ) -> Result<UniqueKeys, A::Error> {
-                let mut object = Map::new();
-                let mut repeated = false;
-                // Every entry is read, even after a repeat, so that the
-                // parser still sees the whole object through to its end.
-                while let Some((key, value)) = entries.next_entry::<String, Value>()? {
-                    repeated |= object.insert(key, value).is_some();
-                }
-                Ok(UniqueKeys { object, repeated })
-            }
-        }
-
-        deserializer.deserialize_map(Visitor)
     }
 }

@@ -159,9 +159,13 @@ impl SyncEngine {
     ) -> Result<(SyncReport, Option<T>), E> {
         let run_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("sync_run", run_id = %run_id);
-        self.run_with_id(run_id, trigger, deadline, prepare)
-            .instrument(span)
-            .await
+        // On the heap: a run's future is large (uploads in flight, the
+        // lease kept beside them), and callers nest it in their own.
+        Box::pin(
+            self.run_with_id(run_id, trigger, deadline, prepare)
+                .instrument(span),
+        )
+        .await
     }
 
     /// One run: take the lease, then, keeping it, do `prepare` and push and
