@@ -292,27 +292,31 @@ mod tests {
         let good = token(json!({}));
         let member = token(json!({ "role": "member" }));
         let expired = token(json!({ "exp": NOW - 3600 }));
+        // The process-wide subscriber (no other test installs one): a
+        // thread's own is not dependable while other tests reach the same
+        // log line with none. Other tests' lines land here too; this test's
+        // events carry a route of their own to tell them apart.
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .json()
             .with_writer(move || writer.clone())
             .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        tracing::callsite::rebuild_interest_cache();
+        const ROUTE: &str = "GET /log-test";
 
         let mut answers = String::new();
-        tracing::subscriber::with_default(subscriber, || {
-            for token in [&good, &member, &expired] {
-                answers += &serde_json::to_string(&authorize(
-                    &verifier(),
-                    &event(event_json(token)),
-                    now(),
-                ))
-                .unwrap();
-            }
-        });
+        for token in [&good, &member, &expired] {
+            let mut json = event_json(token);
+            json["routeKey"] = ROUTE.into();
+            answers +=
+                &serde_json::to_string(&authorize(&verifier(), &event(json), now())).unwrap();
+        }
         let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
 
-        assert_eq!(log.lines().count(), 2, "one line per refusal: {log}");
+        let ours = log.lines().filter(|line| line.contains(ROUTE)).count();
+        assert_eq!(ours, 2, "one line per refusal: {log}");
         assert!(log.contains("role \\\"member\\\" may not use"), "{log}");
         assert!(log.contains("the token has expired"), "{log}");
         for token in [&good, &member, &expired] {
