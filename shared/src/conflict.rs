@@ -22,8 +22,11 @@ use serde::Serialize;
 pub use crate::marketplace::{Listed, RemoteRating};
 use crate::rating::{id_problem, shorten, Rating, MAX_COMMENT_CHARS, STARS};
 
+/// Skip reason: the remote rating says nowhere when it was modified.
 pub const NO_REMOTE_TIMESTAMP: &str = "Remote rating has no timestamp";
+/// Skip reason: the remote rating's time cannot be read.
 pub const INVALID_REMOTE_TIMESTAMP: &str = "Invalid remote timestamp format";
+/// Skip reason: the local rating's `updated_at` cannot be read.
 pub const INVALID_LOCAL_TIMESTAMP: &str = "Invalid local timestamp format";
 
 /// What to do with a pair.
@@ -34,11 +37,18 @@ pub enum Resolution {
     /// Different content, but modified at the same instant: nothing changes.
     EqualTimes,
     /// The remote rating is newer: the local one takes its values.
-    RemoteWins { remote_time: DateTime<Utc> },
+    RemoteWins {
+        /// When the remote rating was modified; the local one is written
+        /// with it.
+        remote_time: DateTime<Utc>,
+    },
     /// The local rating is newer: it is pushed as an update.
     LocalWins,
     /// Cannot be decided; both are left as they are.
-    Skip { reason: &'static str },
+    Skip {
+        /// Why, e.g. [`NO_REMOTE_TIMESTAMP`]; kept in the conflict log.
+        reason: &'static str,
+    },
 }
 
 /// Reads a time: RFC 3339 with `Z` or an offset, or with no zone (UTC).
@@ -145,8 +155,11 @@ pub struct Conflict {
     /// [`Conflict::TYPE`], or [`Conflict::INVALID_REMOTE`] for a remote
     /// rating that was not taken.
     pub kind: &'static str,
+    /// The local rating's id.
     pub rating_id: String,
+    /// The skill both ratings are for.
     pub skill_id: String,
+    /// The user both ratings are by.
     pub user_id: String,
     /// Empty when the remote id itself was unusable.
     pub remote_rating_id: String,
@@ -154,20 +167,30 @@ pub struct Conflict {
     pub strategy: &'static str,
     /// Why a remote rating was skipped.
     pub reason: Option<String>,
+    /// The local stars, as text, as the ratings table holds them.
     pub local_rating: String,
+    /// The local review.
     pub local_comment: Option<String>,
+    /// When the local rating was last modified.
     pub local_updated_at: String,
     /// `None` for a skipped remote rating: its values are not kept.
     pub remote_rating: Option<i64>,
+    /// The remote comment; `None` for a skipped remote rating.
     pub remote_comment: Option<String>,
+    /// The remote time that was compared: `updated_at`, else `created_at`,
+    /// else `timestamp`; `None` for a skipped remote rating.
     pub remote_modified_at: Option<String>,
 }
 
 impl Conflict {
+    /// The kind of a conflict between two valid ratings that differ.
     pub const TYPE: &'static str = "CONTENT_MISMATCH";
     /// A remote rating that failed [`RemoteRating::check`].
     pub const INVALID_REMOTE: &'static str = "INVALID_REMOTE";
+    /// The severity every conflict is logged with: each is resolved
+    /// without anyone's help.
     pub const SEVERITY: &'static str = "LOW";
+    /// Who resolved the conflict: always the sync, never a person.
     pub const RESOLVED_BY: &'static str = "system";
 
     /// A remote rating that was not taken, and why: none of its values are
@@ -193,6 +216,8 @@ impl Conflict {
         }
     }
 
+    /// A conflict between `local` and a valid `remote`, resolved by
+    /// `strategy` ([`REMOTE_WINS`] or [`LOCAL_WINS`]).
     pub fn new(local: &Rating, remote: &RemoteRating, strategy: &'static str) -> Self {
         Self {
             kind: Self::TYPE,
@@ -216,7 +241,10 @@ impl Conflict {
     }
 }
 
+/// Strategy: the remote rating was newer and the local one took its
+/// values.
 pub const REMOTE_WINS: &str = "remote_wins";
+/// Strategy: the local rating was newer and was pushed as an update.
 pub const LOCAL_WINS: &str = "local_wins";
 /// A remote rating that failed its checks: nothing was changed.
 pub const SKIPPED: &str = "skipped";

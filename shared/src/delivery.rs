@@ -85,6 +85,8 @@ pub enum Delivered<T> {
 }
 
 impl<T> Delivered<T> {
+    /// Maps an accepted value with `f`; a failure, or a request not sent,
+    /// stays as it is.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Delivered<U> {
         match self {
             Self::Accepted(value) => Delivered::Accepted(f(value)),
@@ -94,6 +96,9 @@ impl<T> Delivered<T> {
     }
 }
 
+/// The gate one run's marketplace requests pass (see the module docs):
+/// slow start, retries, the rate limit, the circuit breaker and the
+/// deadline, shared by all the run's tasks.
 pub struct Delivery {
     attempts: u32,
     backoff: Backoff,

@@ -16,11 +16,13 @@ use thiserror::Error;
 /// Why bytes are not one JSON object with distinct keys.
 #[derive(Debug, Error)]
 pub enum ObjectError {
+    /// The bytes are not valid JSON.
     #[error("not valid JSON: {0}")]
     Invalid(serde_json::Error),
     /// What it is instead: "an array", "a string", ...
     #[error("a JSON object was expected, not {0}")]
     NotAnObject(&'static str),
+    /// The object gives this key more than once.
     #[error("the key {0:?} is given more than once")]
     RepeatedKey(String),
 }

@@ -14,6 +14,7 @@ pub type HmacSha256 = Hmac<Sha256>;
 /// Why a secret cannot key an HMAC: it cannot sign or verify anything.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SecretError {
+    /// The secret is empty or only whitespace.
     #[error("the admin JWT secret is empty")]
     Empty,
     /// HMAC takes keys of any length, so this is not expected; it is here so

@@ -16,6 +16,8 @@
 //! - [`config`]: settings from the environment; [`logging`]: JSON logs;
 //!   [`metrics`]: request counts and CloudWatch metrics.
 
+#![deny(missing_docs)]
+
 pub mod api;
 pub mod auth;
 pub mod config;

@@ -61,14 +61,21 @@ pub fn quoted(value: &str) -> String {
 /// A rating waiting to be synced, as read from the ratings table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rating {
+    /// The rating's key in the ratings table.
     pub id: String,
+    /// The tenant the rating belongs to; copied to its dead-letter item.
     pub tenant_id: String,
+    /// The skill rated.
     pub skill_id: String,
+    /// The user who rated it; the marketplace keeps one rating per user and
+    /// skill.
     pub user_id: String,
     /// The stars as DynamoDB returned the number, kept as text so that an
     /// invalid value is reported exactly as it was written.
     pub rating: String,
+    /// The text review, sent as the comment.
     pub review: Option<String>,
+    /// When the rating was first written.
     pub created_at: String,
     /// Last local modification (RFC 3339, UTC); the backlog index sorts on it.
     pub updated_at: String,
@@ -96,6 +103,7 @@ pub enum SyncState {
     Waiting,
     /// Failed for good, or too often: only an admin retry sends it again.
     Parked,
+    /// At the marketplace as it is now: nothing to do.
     Synced,
 }
 
@@ -148,9 +156,13 @@ fn parse_stars(text: &str) -> Option<u8> {
 /// An item in the backlog that does not follow the write contract.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MalformedRating {
+    /// The item's key, to record the failure under.
     pub id: String,
+    /// The item's tenant, empty when it has none.
     pub tenant_id: String,
+    /// Failed attempts already recorded on the item.
     pub sync_failures: u32,
+    /// What breaks the write contract; the failure's message.
     pub problem: String,
 }
 
@@ -174,13 +186,17 @@ pub type PendingRating = Result<Rating, MalformedRating>;
 /// A failed attempt, as the dead-letter table records it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncFailure {
+    /// The rating that failed; the key of its dead-letter item.
     pub rating_id: String,
+    /// The rating's tenant, copied to the dead-letter item.
     pub tenant_id: String,
     /// Earlier failed attempts; non-zero means the dead-letter item exists.
     pub failures_before: u32,
     /// The `version` and `updated_at` that were attempted, so that a failure
     /// is never written over a newer edit (`None` for unreadable items).
     pub attempted: Option<(i64, String)>,
+    /// What went wrong, as the dead-letter item and the admin listing show
+    /// it.
     pub message: String,
     /// Whether trying again later may succeed.
     pub retryable: bool,

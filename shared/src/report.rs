@@ -7,8 +7,11 @@ pub const ALREADY_RUNNING: &str = "Sync already in progress";
 /// The message of a run that found nothing to do.
 pub const NOTHING_PENDING: &str = "No pending ratings";
 
+/// What one sync run did: saved in the state table, logged, and answered
+/// by the function that ran it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyncReport {
+    /// The run's id; the run holds the lease under it.
     pub run_id: String,
     /// The run did its work; individual ratings may still have failed (see
     /// `failed`). `false` when it could not run or had to stop on an error.
@@ -16,7 +19,9 @@ pub struct SyncReport {
     /// Ratings now at the marketplace through this run: created, updated,
     /// or found there already with the same content (a 409 reconciled).
     pub uploaded: u64,
+    /// Of `uploaded`, the ratings created at the marketplace.
     pub created: u64,
+    /// Of `uploaded`, the ratings updated there.
     pub updated: u64,
     /// Ratings whose attempt failed; each is in the dead-letter table.
     pub failed: u64,
@@ -56,10 +61,15 @@ pub struct SyncReport {
     /// runs, and not on one that found another run going.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consecutive_failed_runs: Option<u64>,
+    /// When the run started (RFC 3339, UTC).
     pub started_at: String,
+    /// When the run ended (RFC 3339, UTC).
     pub finished_at: String,
+    /// How long the run took, in milliseconds.
     pub duration_ms: u64,
+    /// What the run did, in a sentence.
     pub message: String,
+    /// Why, when the run could not run or had to stop on an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -87,7 +97,9 @@ impl SyncReport {
 /// DynamoDB requests, as counted by the client.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestCount {
+    /// Requests that read (`GetItem`, `Query`, `Scan`, ...).
     pub reads: u64,
+    /// Requests that write: every other operation.
     pub writes: u64,
 }
 

@@ -16,6 +16,7 @@ use std::fmt;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps `value`, so that it cannot be printed by mistake.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }

@@ -28,7 +28,9 @@ use crate::store::{FailedUpload, FailurePosition, Store, StoreError, DEAD, RETRY
 
 /// The action's name in the audit trail.
 pub const ACTION: &str = "list_failed_uploads";
+/// Items on a page when the request gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 50;
+/// The largest `limit` accepted; a larger one is a 400.
 pub const MAX_LIMIT: usize = 100;
 /// The statuses a dead-letter item can have, each a partition of the index.
 pub const STATUSES: [&str; 2] = [RETRYING, DEAD];

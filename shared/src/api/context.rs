@@ -44,10 +44,14 @@ pub struct AdminContext {
 /// invalid, or the marketplace client could not be built.
 #[derive(Debug, Error)]
 pub enum StartupError {
+    /// A setting is missing or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The admin JWT secret cannot key an HMAC, e.g. because it is blank.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// The marketplace client could not be built, e.g. from an unusable
+    /// `ATOM_SAAS_API_URL`.
     #[error(transparent)]
     Marketplace(#[from] MarketplaceError),
 }
@@ -80,6 +84,7 @@ impl AdminContext {
         self
     }
 
+    /// The store the handlers read and write through.
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -116,6 +121,9 @@ impl SyncApi {
         Ok(Self::new(context, engine, &config.sync))
     }
 
+    /// Puts `engine` beside `admin`. From `settings` it keeps the deadline
+    /// margin, which a re-push must leave free for the run that follows it;
+    /// a re-push scans [`REQUEUE_PAGE_SIZE`] ratings a page.
     pub fn new(admin: AdminContext, engine: SyncEngine, settings: &SyncSettings) -> Self {
         Self {
             admin,
@@ -125,6 +133,8 @@ impl SyncApi {
         }
     }
 
+    /// The token check, the store and the audit trail, as every admin
+    /// function has them.
     pub fn admin(&self) -> &AdminContext {
         &self.admin
     }

@@ -31,12 +31,17 @@ const KEY_LABEL: &[u8] = b"atom-rating-sync/admin-api/cursor/v1";
 /// Longer than any cursor this API issues.
 pub const MAX_CURSOR_CHARS: usize = 2048;
 
+/// Why a cursor the client sent back cannot be opened; each is a 400.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum CursorError {
+    /// Longer than `MAX_CURSOR_CHARS`: not decoded at all.
     #[error("the cursor is longer than any this API issues")]
     TooLong,
+    /// Not of the form this API issues; the text says which part is wrong.
     #[error("the cursor is not one this API issued ({0})")]
     Malformed(&'static str),
+    /// Well formed, but the signature does not match the payload: the cursor
+    /// was altered, or signed by another deployment.
     #[error(
         "the cursor's signature does not match: it was altered, or issued by another deployment"
     )]
@@ -56,6 +61,8 @@ impl fmt::Debug for CursorSigner {
 }
 
 impl CursorSigner {
+    /// A signer keyed with a key derived from `secret` (the admin JWT
+    /// secret); the secret itself is not kept. A blank secret is refused.
     pub fn new(secret: &Secret) -> Result<Self, SecretError> {
         let key = keyed_hmac(secret)?
             .chain_update(KEY_LABEL)

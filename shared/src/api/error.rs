@@ -12,23 +12,49 @@ use crate::store::{timestamp, StoreError};
 /// Why a request was not answered with 200.
 #[derive(Debug, Error)]
 pub enum ApiError {
+    /// The token is missing or does not let the caller in: 401 or 403 (see
+    /// [`AuthError::denies_permission`]).
     #[error(transparent)]
     Auth(AuthError),
     /// Bad input: 400, with a message that names the problem.
     #[error("{message}")]
     BadRequest {
+        /// The error code answered, e.g. `VALIDATION_ERROR` or `INVALID_JSON`.
         code: &'static str,
+        /// The sentence answered, naming the problem.
         message: String,
+        /// Answered as `details`: which input was at fault.
         details: Value,
     },
+    /// 405: the endpoint does not answer this method.
     #[error("{method} is not allowed here; this endpoint answers {allowed}")]
-    MethodNotAllowed { method: String, allowed: Method },
+    MethodNotAllowed {
+        /// The method the request used, repeated in the message.
+        method: String,
+        /// The one method the endpoint answers, sent back in `details`.
+        allowed: Method,
+    },
+    /// 404: there is no dead-letter item with the id in the path.
     #[error("there is no failed upload with id {id:?}")]
-    NotFound { id: String },
+    NotFound {
+        /// The id from the path, sent back in `details`.
+        id: String,
+    },
+    /// 503: a sync run holds the lease, so nothing was started.
     #[error("a sync run holds the lease until {until}; try again when it is done")]
-    SyncInProgress { until: String, details: Value },
+    SyncInProgress {
+        /// When the lease expires, so that the client knows when to try
+        /// again.
+        until: String,
+        /// Answered as `details`: the lease's expiry and what was not done.
+        details: Value,
+    },
+    /// 503: the audit record could not be written before the action, so the
+    /// action was not done.
     #[error("the audit trail could not be written, so nothing was done: {0}")]
     AuditUnavailable(StoreError),
+    /// A DynamoDB request failed: 503 when throttled, 500 otherwise. The
+    /// answer never repeats DynamoDB's own words.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -56,6 +82,7 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Auth(error) => auth_status(error),
@@ -70,6 +97,7 @@ impl ApiError {
         }
     }
 
+    /// The `code` of the error's JSON body, e.g. `NOT_FOUND`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Auth(error) => auth_code(error),
@@ -100,6 +128,8 @@ impl ApiError {
         }
     }
 
+    /// The `details` of the error's JSON body: what helps the client put
+    /// the request right, or null.
     pub fn details(&self) -> Value {
         match self {
             Self::BadRequest { details, .. } | Self::SyncInProgress { details, .. } => {

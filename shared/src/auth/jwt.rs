@@ -107,7 +107,10 @@ pub(super) fn encode_signed_json(mac: impl Mac, header: &str, claims: &str) -> S
 /// The two JSON parts of a token, to say which one is at fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenPart {
+    /// The header, the first part: it names the algorithm.
     Header,
+    /// The claims, the second part: who sent the token, for whom, and
+    /// until when.
     Claims,
 }
 

@@ -89,46 +89,75 @@ pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(86_400);
 /// `PERMISSION_DENIED`: it did, and that sender is not allowed.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum AuthError {
+    /// No `Authorization` header at all.
     #[error("the request has no Authorization header")]
     MissingHeader,
+    /// The header is not of the form `Bearer <token>`.
     #[error("the Authorization header does not hold a Bearer token")]
     NotBearer,
+    /// The token cannot be read as a JWT; the text says what is wrong.
     #[error("the bearer token is malformed: {0}")]
     Malformed(&'static str),
+    /// The header's `alg` is not HS256, the only algorithm accepted.
     #[error("the token is not signed with HS256, the only algorithm accepted")]
     UnsupportedAlgorithm,
+    /// The signature does not match: the token was altered, or signed with
+    /// another secret.
     #[error("the token's signature does not match")]
     BadSignature,
+    /// No `exp` claim: admin tokens must expire.
     #[error("the token has no exp claim, which admin tokens must carry")]
     MissingExpiry,
+    /// `exp` has passed.
     #[error("the token has expired")]
     Expired,
+    /// `nbf` is still in the future.
     #[error("the token is not valid yet: its nbf is in the future")]
     NotYetValid,
+    /// `exp` is further from now than the policy's `max_ttl` allows.
     #[error("the token expires more than {max_ttl_seconds} s from now, longer than admin tokens may live")]
-    ExpiryTooFar { max_ttl_seconds: u64 },
+    ExpiryTooFar {
+        /// The longest life the policy allows, in seconds, for the message.
+        max_ttl_seconds: u64,
+    },
+    /// No `sub`, or a blank one: the audit trail could not name the caller.
     #[error("the token names no subject: admin tokens must carry a non-empty sub")]
     MissingSubject,
+    /// The deployment trusts one issuer and the token has no `iss`.
     #[error("the token has no iss claim; this deployment trusts one issuer only")]
     MissingIssuer,
+    /// `iss` is not the issuer this deployment trusts (`ADMIN_JWT_ISSUER`).
     #[error("the token's iss is not the issuer this deployment trusts")]
     WrongIssuer,
+    /// The deployment has an audience and the token has no `aud`.
     #[error("the token has no aud claim; this deployment accepts tokens for its audience only")]
     MissingAudience,
+    /// `aud` does not name this deployment's audience
+    /// (`ADMIN_JWT_AUDIENCE`).
     #[error("the token's aud does not name this deployment's audience")]
     WrongAudience,
     /// Two parsers could read such a token differently; see [`TokenPart`].
     #[error("the token's {0} repeats a key")]
     DuplicateKey(TokenPart),
 
+    /// No role claim: the admin functions need `super_admin`.
     #[error("the token carries no role; the admin functions need super_admin")]
     MissingRole,
+    /// A role other than `super_admin`.
     #[error("role {role:?} may not use the admin functions; they need super_admin")]
-    RoleNotAllowed { role: String },
+    RoleNotAllowed {
+        /// The role the token carries, repeated in the message.
+        role: String,
+    },
+    /// The token acts for an agent but does not say the agent's maturity.
     #[error("the token acts for an agent but carries no maturity; the agent must be AUTONOMOUS")]
     AgentWithoutMaturity,
+    /// The token acts for an agent that is not `AUTONOMOUS`.
     #[error("the token acts for an agent of maturity {maturity:?}; the agent must be AUTONOMOUS")]
-    AgentNotAutonomous { maturity: String },
+    AgentNotAutonomous {
+        /// The maturity the token gives, repeated in the message.
+        maturity: String,
+    },
 }
 
 impl AuthError {
@@ -200,6 +229,8 @@ impl AdminVerifier {
         })
     }
 
+    /// What a token must say besides its signature: issuer, audience and
+    /// longest life.
     pub fn policy(&self) -> &AdminPolicy {
         &self.policy
     }

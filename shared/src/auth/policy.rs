@@ -45,14 +45,20 @@ impl AdminPolicy {
         }
     }
 
+    /// The issuer a token's `iss` must name; `None` when `iss` is not
+    /// compared.
     pub fn issuer(&self) -> Option<&str> {
         self.issuer.as_deref()
     }
 
+    /// The audience a token's `aud` must name; `None` when `aud` is not
+    /// compared.
     pub fn audience(&self) -> Option<&str> {
         self.audience.as_deref()
     }
 
+    /// The longest a token may live: its `exp` may be at most this far from
+    /// now.
     pub fn max_ttl(&self) -> Duration {
         self.max_ttl
     }

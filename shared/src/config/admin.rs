@@ -28,6 +28,7 @@ pub const ADMIN_JWT_MAX_TTL_SECONDS: std::ops::RangeInclusive<u64> = 60..=2_592_
 /// never see the marketplace token.
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
+    /// The tables the admin functions read, and the audit table they add to.
     pub tables: TableNames,
     /// `ADMIN_JWT_SECRET`, required: without it nobody could be let in, and a
     /// function that starts anyway would only answer 401.
@@ -46,10 +47,16 @@ impl AdminConfig {
         Self::from_environment(&Environment::load(aws).await?)
     }
 
+    /// Reads the configuration from an [`Environment`] already loaded, so
+    /// that a function that needs [`Config`](super::Config) as well reads
+    /// each secret once.
     pub fn from_environment(environment: &Environment) -> Result<Self, ConfigError> {
         Self::from_lookup(|name| environment.get(name))
     }
 
+    /// Reads the configuration through `lookup`, so that tests need not touch
+    /// the process environment. The secret must be at least
+    /// [`MIN_ADMIN_SECRET_BYTES`] long.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Lookup(&lookup);
         let secret = env.required("ADMIN_JWT_SECRET")?;

@@ -28,12 +28,17 @@ impl fmt::Debug for Environment {
 }
 
 impl Environment {
+    /// Reads from Secrets Manager the secrets whose ARNs the process
+    /// environment gives; the other settings are read from the environment
+    /// when asked for.
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             secrets: load_from_secrets_manager(aws).await?,
         })
     }
 
+    /// The setting `name`: the secret read from Secrets Manager if there is
+    /// one, else the process environment's variable.
     pub fn get(&self, name: &str) -> Option<String> {
         self.secrets
             .get(name)

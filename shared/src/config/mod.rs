@@ -25,8 +25,14 @@ pub use error::ConfigError;
 /// The names of the four tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
+    /// The ratings the Atom app writes and the sync reads
+    /// (`RATINGS_TABLE`).
     pub ratings: String,
+    /// The dead-letter table: one item per rating whose upload failed
+    /// (`FAILED_UPLOADS_TABLE`).
     pub failed_uploads: String,
+    /// The run lease, the run reports, the health item and the conflict log,
+    /// each in its own partition (`SYNC_STATE_TABLE`).
     pub sync_state: String,
     /// The admin API's audit trail: its own table, so that the functions
     /// may only add to it (IAM grants PutItem alone).
@@ -49,8 +55,13 @@ impl TableNames {
 /// How to reach the Atom SaaS marketplace.
 #[derive(Debug, Clone)]
 pub struct MarketplaceConfig {
+    /// The marketplace API's root (`ATOM_SAAS_API_URL`); request paths are
+    /// appended to it.
     pub base_url: String,
+    /// The token the marketplace knows this instance by
+    /// (`ATOM_SAAS_API_TOKEN`); never logged.
     pub api_token: Secret,
+    /// This Atom instance's id at the marketplace (`ATOM_INSTANCE_ID`).
     pub instance_id: String,
     /// Upper bound on one HTTP request, connection included.
     pub request_timeout: Duration,
@@ -66,14 +77,18 @@ pub const DEFAULT_MAX_SKILL_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// Exponential backoff between `base` and `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
+    /// The wait before the first retry; later waits grow from it.
     pub base: Duration,
+    /// The longest wait, however many retries came before.
     pub max: Duration,
 }
 
 /// At most `max` requests in any window of length `per`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
+    /// Requests allowed in one window.
     pub max: u32,
+    /// The window's length.
     pub per: Duration,
 }
 
@@ -137,10 +152,15 @@ impl Default for SyncSettings {
     }
 }
 
+/// What the functions that sync read: the tables, the marketplace, and
+/// how a run paces itself.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where the ratings, the failures and the run state are kept.
     pub tables: TableNames,
+    /// Where ratings are uploaded, and with which token.
     pub marketplace: MarketplaceConfig,
+    /// How a run paces itself and what it does with failures.
     pub sync: SyncSettings,
 }
 
@@ -150,6 +170,9 @@ impl Config {
         Self::from_environment(&Environment::load(aws).await?)
     }
 
+    /// Reads the configuration from an [`Environment`] already loaded, so
+    /// that a function that needs [`AdminConfig`] as well reads each secret
+    /// once.
     pub fn from_environment(environment: &Environment) -> Result<Self, ConfigError> {
         Self::from_lookup(|name| environment.get(name))
     }

@@ -27,32 +27,85 @@ use answer::{classify, read_capped, redirect_target, MAX_ERROR_BODY_BYTES};
 use wire::{remote_id_from, UpdateBody};
 pub use wire::{Listed, RatingUpload, RemoteRating};
 
+/// Why a marketplace request failed; [`MarketplaceError::is_transient`]
+/// says whether the same request may succeed later.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum MarketplaceError {
+    /// Any other error status: the marketplace refuses the request as it
+    /// is.
     #[error("marketplace rejected the rating ({status}): {message}")]
-    Rejected { status: u16, message: String },
+    Rejected {
+        /// The HTTP status answered.
+        status: u16,
+        /// The marketplace's message, cut short.
+        message: String,
+    },
+    /// 404 where no remote rating was named: the marketplace does not know
+    /// the skill.
     #[error("marketplace does not know skill {skill_id}")]
-    UnknownSkill { skill_id: String },
+    UnknownSkill {
+        /// The skill asked for.
+        skill_id: String,
+    },
+    /// 404 on an update: the remote rating no longer exists.
     #[error("marketplace rating {remote_id} no longer exists")]
-    RemoteRatingGone { remote_id: String },
+    RemoteRatingGone {
+        /// The marketplace's id of that rating.
+        remote_id: String,
+    },
+    /// 409: the user already has a rating for this skill there.
     #[error("marketplace already has a rating by this user for this skill{}", existing_id.as_ref().map(|id| format!(" (remote id {id})")).unwrap_or_default())]
-    AlreadyRated { existing_id: Option<String> },
+    AlreadyRated {
+        /// That rating's id, when the answer gave it, so that the sync can
+        /// reconcile with it.
+        existing_id: Option<String>,
+    },
+    /// 429: too many requests.
     #[error("marketplace rate limit reached{}", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
-    RateLimited { retry_after: Option<Duration> },
+    RateLimited {
+        /// How long the answer's `Retry-After` asks to wait, when it could be
+        /// read.
+        retry_after: Option<Duration>,
+    },
+    /// 401 or 403: the marketplace refused `ATOM_SAAS_API_TOKEN`.
     #[error("marketplace refused our credentials ({status})")]
-    Unauthorized { status: u16 },
+    Unauthorized {
+        /// 401 or 403.
+        status: u16,
+    },
+    /// 5xx: the marketplace failed; the same request may succeed later.
     #[error("marketplace server error ({status}): {message}")]
-    Server { status: u16, message: String },
+    Server {
+        /// The HTTP status answered.
+        status: u16,
+        /// The marketplace's message, cut short.
+        message: String,
+    },
+    /// No answer within the request timeout, or a 408.
     #[error("marketplace request timed out")]
     Timeout,
+    /// The request did not reach the marketplace, or the client could not
+    /// be built; this is why.
     #[error("could not reach the marketplace: {0}")]
     Connection(String),
+    /// An answer whose body could not be read, was too large, or is not
+    /// what was expected.
     #[error("marketplace answered {status} with an unreadable body: {message}")]
-    InvalidResponse { status: u16, message: String },
+    InvalidResponse {
+        /// The HTTP status answered.
+        status: u16,
+        /// What is wrong with the body.
+        message: String,
+    },
     /// Redirects are never followed: one could send the token to another
     /// host, or turn a create into a GET whose 200 looks like success.
     #[error("marketplace answered {status} redirecting to {target}; redirects are never followed: check ATOM_SAAS_API_URL")]
-    Redirected { status: u16, target: String },
+    Redirected {
+        /// The 3xx status answered.
+        status: u16,
+        /// Where the answer pointed to.
+        target: String,
+    },
 }
 
 impl MarketplaceError {
@@ -75,6 +128,8 @@ impl MarketplaceError {
 /// fields fit in far less.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
+/// The client of the marketplace API, holding the instance's token.
+/// Cheap to clone: the HTTP client inside is shared.
 #[derive(Debug, Clone)]
 pub struct MarketplaceClient {
     http: reqwest::Client,
@@ -84,6 +139,8 @@ pub struct MarketplaceClient {
 }
 
 impl MarketplaceClient {
+    /// A client for the marketplace of `config`. Fails when the base URL
+    /// cannot be used or the HTTP client cannot be built.
     pub fn new(config: &MarketplaceConfig) -> Result<Self, MarketplaceError> {
         let setup = |message: String| MarketplaceError::Connection(message);
         let mut base_url = Url::parse(&config.base_url)

@@ -12,9 +12,13 @@ use crate::rating::shorten;
 /// What is sent for one rating.
 #[derive(Debug, Clone, Serialize)]
 pub struct RatingUpload<'a> {
+    /// The skill rated.
     pub skill_id: &'a str,
+    /// The user who rated it.
     pub user_id: &'a str,
+    /// The stars, from 1 to 5.
     pub rating: u8,
+    /// The review, if there is one.
     pub comment: Option<&'a str>,
 }
 
@@ -35,16 +39,26 @@ pub(super) struct Accepted {
 /// A remote rating as `GET /skills/{skill_id}` lists it.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RemoteRating {
+    /// The marketplace's id, as text whether it came as a string or a
+    /// number.
     #[serde(deserialize_with = "id_as_text")]
     pub id: String,
+    /// The user who rated; matched with the local rating of this user.
     pub user_id: String,
+    /// The stars as sent; [`RemoteRating::check`] says whether they can be
+    /// taken.
     pub rating: i64,
+    /// The comment, if any.
     #[serde(default)]
     pub comment: Option<String>,
+    /// When it was created; compared when there is no `updated_at`.
     #[serde(default)]
     pub created_at: Option<String>,
+    /// When it was last modified; the time the conflict rules compare.
     #[serde(default)]
     pub updated_at: Option<String>,
+    /// A time some servers give instead; compared when neither of the
+    /// others is there.
     #[serde(default)]
     pub timestamp: Option<String>,
 }
@@ -65,6 +79,7 @@ pub struct Listed {
     /// Whose it is, when that could be read: the entry is matched with the
     /// local rating of this user.
     pub user_id: Option<String>,
+    /// The rating, or why the entry is not a usable one.
     pub rating: Result<RemoteRating, String>,
 }
 

@@ -16,17 +16,23 @@ pub const AUDIT_PARTITION: &str = "audit";
 pub struct AuditRecord {
     /// When the request arrived; with `id` it makes the sort key.
     pub at: DateTime<Utc>,
+    /// A random id (a UUID): two requests in the same millisecond never
+    /// share a key.
     pub id: String,
     /// What was asked, e.g. `sync_ratings`.
     pub action: String,
     /// The verified caller; all `None` when the request proved no identity.
     pub subject: Option<String>,
+    /// The caller's role.
     pub role: Option<String>,
+    /// The agent the token acts for, if any.
     pub agent_id: Option<String>,
+    /// That agent's maturity.
     pub maturity: Option<String>,
     /// The Lambda request id and the client's address, when the runtime
     /// gave them.
     pub request_id: Option<String>,
+    /// The client's address.
     pub source_ip: Option<String>,
     /// A summary of the input (JSON text).
     pub input: String,
@@ -42,6 +48,8 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
+    /// The record's sort key: its time, then its id, so that records sort
+    /// by time and two never share a key.
     pub fn sort_key(&self) -> String {
         format!("{}#{}", timestamp(self.at), self.id)
     }

@@ -7,11 +7,14 @@ use chrono::{DateTime, Duration, Utc};
 use super::{count_all, n, optional, request_error, s, timestamp, Store, StoreError};
 use crate::conflict::Conflict;
 
+/// The state table's partition that holds the conflict log.
 pub const CONFLICT_PARTITION: &str = "conflict";
 /// How long a conflict stays in the log.
 const CONFLICT_RETENTION_DAYS: i64 = 90;
 
 impl Store {
+    /// Adds `conflict`, resolved at `resolved_at`, to the conflict log,
+    /// where it is kept 90 days.
     pub async fn record_conflict(
         &self,
         conflict: &Conflict,

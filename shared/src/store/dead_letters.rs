@@ -36,17 +36,29 @@ pub const FAILED_INDEX: &str = "status-last-failed-index";
 /// A dead-letter item as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FailedUpload {
+    /// The item's key: the rating's id, so that a rating has one item at
+    /// most.
     pub id: String,
+    /// The rating that failed (the same as `id`).
     pub rating_id: String,
+    /// The rating's tenant.
     pub tenant_id: String,
+    /// The latest failure's message.
     pub error_message: String,
+    /// When the first failure was recorded; later failures keep it.
     pub failed_at: String,
+    /// When the latest failure after the first was recorded; `None` after
+    /// one failure.
     pub last_retry_at: Option<String>,
     /// The latest failure (`failed_at` or the last `last_retry_at`); absent
     /// only on items written before the index existed.
     pub last_failed_at: Option<String>,
+    /// Failed attempts recorded, the first included.
     pub retry_count: u32,
+    /// [`RETRYING`] while a run will try again, [`DEAD`] once only an admin
+    /// retry sends the rating again.
     pub status: String,
+    /// When a run may try again; `None` when no run will.
     pub next_retry_at: Option<String>,
     /// `false` when the error says trying again cannot help.
     pub retryable: bool,
@@ -63,13 +75,16 @@ enum DeadLetterWrite {
 /// after the item with this id and `last_failed_at`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FailurePosition {
+    /// The last item's id; it orders items that failed at the same time.
     pub id: String,
+    /// That item's `last_failed_at`, the index's sort key.
     pub last_failed_at: String,
 }
 
 /// One page of a status partition, newest failure first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailurePage {
+    /// The items, newest failure first.
     pub uploads: Vec<FailedUpload>,
     /// More items follow the last one.
     pub more: bool,
@@ -78,6 +93,7 @@ pub struct FailurePage {
 /// What recording a failure did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureRecorded {
+    /// The failure is on the rating and in the dead-letter table.
     Recorded,
     /// The rating was edited or deleted meanwhile; nothing was written.
     RatingChanged,

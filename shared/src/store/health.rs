@@ -23,6 +23,8 @@ const HEALTH_KEY: &str = "sync";
 /// How a run ended, as far as the health item is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunOutcome {
+    /// The run did its work: the count of failed scheduled runs goes back
+    /// to 0.
     Succeeded,
     /// A scheduled run failed: it counts towards the alarm.
     ScheduledRunFailed,

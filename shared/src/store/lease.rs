@@ -15,12 +15,16 @@ use super::{
 
 pub(super) const LEASE_PARTITION: &str = "lease";
 
+/// What trying to take the run lease came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOutcome {
+    /// The lease is ours until the time asked for.
     Acquired,
     /// Someone else holds it, until the given time.
     HeldBy {
+        /// The run that holds it (its run id).
         holder: String,
+        /// When its hold expires (RFC 3339).
         until: String,
     },
 }
@@ -28,7 +32,9 @@ pub enum LeaseOutcome {
 /// The run lease as it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseState {
+    /// Who took the lease last (a run id).
     pub holder: String,
+    /// When that hold expires (RFC 3339).
     pub until: String,
     /// `until` has not passed: a run holds the lease.
     pub held: bool,

@@ -53,22 +53,40 @@ pub use work::{BacklogCount, PageKey, PendingPage, WorkSource};
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
 
+/// Why a DynamoDB request failed, or why what it returned cannot be read.
 #[derive(Debug, Error)]
 pub enum StoreError {
+    /// DynamoDB refused the request for lack of capacity; a later try may
+    /// succeed.
     #[error("DynamoDB throttled {operation} on table {table}: {message}")]
     Throttled {
+        /// The table the request was for.
         table: String,
+        /// The API operation, e.g. `Query`.
         operation: &'static str,
+        /// DynamoDB's own words: they can name tables, roles and ARNs, so they
+        /// are logged, never answered (see [`StoreError::logged`]).
         message: String,
     },
+    /// Any other failed request.
     #[error("DynamoDB {operation} on table {table} failed: {message}")]
     Request {
+        /// The table the request was for.
         table: String,
+        /// The API operation, e.g. `Query`.
         operation: &'static str,
+        /// DynamoDB's own words: they can name tables, roles and ARNs, so they
+        /// are logged, never answered (see [`StoreError::logged`]).
         message: String,
     },
+    /// An item does not have the shape this crate writes.
     #[error("item in table {table} is malformed: {message}")]
-    Malformed { table: String, message: String },
+    Malformed {
+        /// The table the item is in.
+        table: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 impl StoreError {
@@ -91,10 +109,12 @@ pub struct Store {
 }
 
 impl Store {
+    /// A store over `client`, using the tables named in `tables`.
     pub fn new(client: Client, tables: TableNames) -> Self {
         Self { client, tables }
     }
 
+    /// The names of the tables this store uses.
     pub fn tables(&self) -> &TableNames {
         &self.tables
     }

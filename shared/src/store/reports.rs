@@ -11,6 +11,7 @@ const REPORT_PARTITION: &str = "run";
 const REPORT_RETENTION_DAYS: i64 = 30;
 
 impl Store {
+    /// Saves `report` in the state table, where it is kept 30 days.
     pub async fn save_report(&self, report: &SyncReport) -> Result<(), StoreError> {
         let table = &self.tables.sync_state;
         let body = serde_json::to_string(report).map_err(|e| StoreError::Malformed {

@@ -19,6 +19,8 @@ pub struct RequestCounter {
 }
 
 impl RequestCounter {
+    /// The requests counted so far; subtract an earlier count to get one
+    /// run's share.
     pub fn now(&self) -> RequestCount {
         RequestCount {
             reads: self.reads.load(Ordering::Relaxed),

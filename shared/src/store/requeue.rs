@@ -22,6 +22,7 @@ pub struct RequeuePass {
     pub after: Option<String>,
     /// Ratings put back in the backlog by this pass so far.
     pub requeued: u64,
+    /// When the pass started.
     pub started_at: String,
 }
 

@@ -22,8 +22,11 @@ pub enum WorkSource {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageKey(Item);
 
+/// One page of the backlog.
 #[derive(Debug)]
 pub struct PendingPage {
+    /// The entries read, each a rating that can be uploaded or one that
+    /// cannot.
     pub ratings: Vec<PendingRating>,
     /// `None` on the last page.
     pub next: Option<PageKey>,

@@ -81,6 +81,8 @@ pub fn run_deadline(given: SystemTime, now: SystemTime) -> SystemTime {
 /// The lease every sync run takes, whichever function started it.
 pub const LEASE_NAME: &str = "rating-sync";
 
+/// Runs syncs and admin retries: the store, the marketplace client and
+/// the settings, built once per cold start.
 pub struct SyncEngine {
     store: Store,
     marketplace: MarketplaceClient,
@@ -98,6 +100,9 @@ enum Trigger {
 }
 
 impl SyncEngine {
+    /// An engine over `store` and `marketplace`, pacing itself by
+    /// `settings`. It counts no DynamoDB requests until
+    /// [`SyncEngine::counting_requests_with`].
     pub fn new(store: Store, marketplace: MarketplaceClient, settings: SyncSettings) -> Self {
         Self {
             store,
@@ -114,6 +119,7 @@ impl SyncEngine {
         self
     }
 
+    /// The store the engine reads and writes.
     pub fn store(&self) -> &Store {
         &self.store
     }

@@ -14,11 +14,17 @@ pub enum RatingRetry {
     /// There is no such rating (any more).
     RatingGone,
     /// Uploaded and marked synced; its dead-letter item is gone.
-    Synced { remote_id: String },
+    Synced {
+        /// The marketplace's id of the rating.
+        remote_id: String,
+    },
     /// Uploaded, but edited meanwhile: pending again, with the edit.
     ChangedMeanwhile,
     /// Not uploaded; recorded as a failed attempt, with this error.
-    Failed { error: String },
+    Failed {
+        /// The error, as the dead-letter item now records it.
+        error: String,
+    },
 }
 
 impl SyncEngine {
