@@ -20,7 +20,7 @@
 //! the same.
 //!
 //! Every request goes the same way ([`Call`]):
-//! 1. **Who.** The `Authorization` header is checked by [`AdminVerifier`]
+//! 1. **Who.** The `Authorization` header is checked by [`AdminVerifier`](crate::auth::AdminVerifier)
 //!    before anything else is read. No token, a bad signature, an expired
 //!    token or one that lives too long, another algorithm, no `sub`, or
 //!    another issuer or audience than configured: 401 `UNAUTHORIZED`; a valid token that may

@@ -1,7 +1,7 @@
 //! Who may call the admin functions, decided from the request alone.
 //!
 //! Every admin request carries `Authorization: Bearer <JWT>`. The API's
-//! Lambda authorizer ([`crate::api::authorizer`]) checks it here, and so
+//! Lambda authorizer ([`crate::api::admin_authorizer`]) checks it here, and so
 //! does each admin function before it touches a table, so that a function
 //! reached some other way is no softer. The token is signed with HS256
 //! (HMAC-SHA256) under a secret shared with whoever issues admin tokens; the
@@ -45,7 +45,7 @@
 //! a refused `role` or `maturity`, read from a token whose signature has
 //! already been checked.
 //!
-//! [`jwt`] is the HS256 codec, [`policy`] what the claims must say; this
+//! `jwt.rs` is the HS256 codec, `policy.rs` what the claims must say; this
 //! module puts them together in [`AdminVerifier`].
 
 mod jwt;

@@ -24,7 +24,7 @@ pub const ADMIN_JWT_MAX_TTL_SECONDS: std::ops::RangeInclusive<u64> = 60..=2_592_
 
 /// What the admin functions read: the tables, the secret that signs admin
 /// tokens (and the listing's cursors), and what a token must say besides. The marketplace settings are
-/// not here: the functions that upload read [`Config`] as well, the others
+/// not here: the functions that upload read [`Config`](super::Config) as well, the others
 /// never see the marketplace token.
 #[derive(Debug, Clone)]
 pub struct AdminConfig {

@@ -11,7 +11,7 @@ use super::TableNames;
 /// What a deployed function reads its settings from: the process
 /// environment, with the secrets read from Secrets Manager in place where
 /// their ARNs are given (see [`crate::secrets`]). Loaded once per cold
-/// start, and shared by [`Config`] and [`AdminConfig`] where a function
+/// start, and shared by [`Config`](super::Config) and [`AdminConfig`](super::AdminConfig) where a function
 /// needs both, so each secret is read once.
 #[derive(Clone, Default)]
 pub struct Environment {

@@ -6,7 +6,7 @@
 //! status code. The token travels only in a header marked sensitive, so it
 //! never shows in a log or a `Debug` print.
 //!
-//! [`wire`] holds what travels, [`answer`] what an answer means.
+//! `wire.rs` holds what travels, `answer.rs` what an answer means.
 
 mod answer;
 #[cfg(test)]

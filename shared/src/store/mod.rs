@@ -1,13 +1,18 @@
 //! Everything this service keeps in DynamoDB, behind one [`Store`].
 //!
-//! Three tables, each defined once in `template.yaml`:
-//! - the ratings table, written by the Atom app; the sync reads its backlog
-//!   through a sparse index and writes back only its own attributes
-//!   ([`ratings`]);
-//! - the dead-letter table, one item per failing rating ([`dead_letters`]);
-//! - the state table: the run lease ([`lease`]), the reports of recent
-//!   runs ([`reports`]), when a run last succeeded ([`health`]), and what the admin API keeps: its audit trail and
-//!   the progress of a full re-push ([`admin`]).
+//! Four tables, each defined once in `template.yaml`, one file per kind of
+//! item:
+//! - the ratings table, written by the Atom app; the sync reads its work
+//!   through sparse indexes (`work.rs`) and writes back only its own
+//!   attributes (`ratings.rs`); skills to pull (`skills.rs`);
+//! - the dead-letter table, one item per failing rating (`dead_letters.rs`);
+//! - the state table: the run lease (`lease.rs`), the reports of recent
+//!   runs (`reports.rs`), when a run last succeeded (`health.rs`), the
+//!   conflict log (`conflicts.rs`) and the progress of a full re-push
+//!   (`requeue.rs`);
+//! - the admin API's audit trail (`audit.rs`).
+//!
+//! What a client's requests cost is counted in [`requests`].
 //!
 //! Every write that could race with the Atom app or another run carries a
 //! condition, so a lost race is an answer ([`MarkOutcome`], [`LeaseOutcome`]),

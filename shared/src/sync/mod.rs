@@ -10,7 +10,7 @@
 //!    attempt is due first, then the backlog of new and edited ratings, oldest
 //!    first, page after page, with up to `max_concurrency` uploads in flight
 //!    across page boundaries: one run drains thousands of ratings;
-//! 3. sends every upload through the [`Delivery`] gate (retries, backoff,
+//! 3. sends every upload through the [`Delivery`](crate::delivery::Delivery) gate (retries, backoff,
 //!    rate limits, circuit breaker) and stops starting uploads when the
 //!    invocation's deadline is near, so every rating it began is recorded;
 //! 4. records failures: a permanent one parks the rating at once; a
@@ -27,11 +27,11 @@
 //! answered from the marketplace's memory on the next attempt instead of
 //! being created twice.
 //!
-//! Where each part lives: [`run`] (the run's state and its lease), [`push`]
-//! (the work pages and the in-flight window), [`upload`] (one rating's
-//! upload and its recording), [`pull`] and [`reconcile`] (remote edits,
-//! newest wins), [`outcome`] (the tally, the report, the end of a run) and
-//! [`retry`] (an admin's retry of one rating).
+//! Where each part lives: `run.rs` (the run's state and its lease),
+//! `push.rs` (the work pages and the in-flight window), `upload.rs` (one
+//! rating's upload and its recording), `pull.rs` and `reconcile.rs` (remote
+//! edits, newest wins), `outcome.rs` (the tally, the report, the end of a
+//! run) and `retry.rs` (an admin's retry of one rating).
 
 mod outcome;
 mod pull;
