@@ -5,11 +5,13 @@
 
 use std::time::{Duration, SystemTime};
 
+use shared::config::{Config, FromEnvironment};
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::logging::init();
     let aws = shared::aws_config().await;
-    let config = shared::config::Config::load(&aws).await?;
+    let config = Config::load(&aws).await?;
     let (dynamodb, requests) = shared::counted_dynamodb_client_from(&aws);
     let engine = shared::sync_engine(&config, dynamodb)?.counting_requests_with(requests);
     let report = engine

@@ -1,10 +1,8 @@
 //! `admin-authorizer`: the admin API's Lambda authorizer, see [`authorize`].
 
-use std::time::SystemTime;
-
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::api::admin_authorizer::{authorize, AuthorizerRequest};
-use shared::{auth::AdminVerifier, config::AdminConfig};
+use shared::{auth::AdminVerifier, config::AdminConfig, config::FromEnvironment};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -12,7 +10,7 @@ async fn main() -> Result<(), Error> {
     let config = AdminConfig::load(&shared::aws_config().await).await?;
     let verifier = AdminVerifier::new(&config.jwt_secret, config.policy)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<AuthorizerRequest>| {
-        let answer = authorize(&verifier, &event.payload, SystemTime::now());
+        let answer = authorize(&verifier, &event.payload, std::time::SystemTime::now());
         async move { Ok::<_, Error>(answer) }
     }))
     .await

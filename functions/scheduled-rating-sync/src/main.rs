@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use shared::config::Config;
+use shared::config::{Config, FromEnvironment};
 use shared::report::SyncReport;
 use shared::sync::SyncEngine;
 

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::input::{json_object_body, query_parameters, shown};
-use super::{serve, AdminContext, Answer, ApiError, Call, Endpoint, Request, Response};
+use super::{serve, AdminContext, Answer, ApiError, Endpoint, Exchange, Request, Response};
 use crate::store::{FailedUpload, FailurePosition, Store, StoreError, DEAD, RETRYING};
 
 /// The action's name in the audit trail.
@@ -104,12 +104,8 @@ impl Endpoint for ListFailedUploads {
     const ACTION: &'static str = ACTION;
     const METHOD: Method = Method::GET;
 
-    async fn act(
-        _: &AdminContext,
-        call: &mut Call<'_>,
-        request: &Request,
-        _: SystemTime,
-    ) -> Result<Answer, ApiError> {
+    async fn act(exchange: Exchange<'_, '_, AdminContext>) -> Result<Answer, ApiError> {
+        let Exchange { call, request, .. } = exchange;
         let (store, cursors) = (call.store(), call.cursors());
         let scope = &store.tables().failed_uploads;
         let listing = read_listing(request, |cursor| cursors.open(scope, cursor))?;

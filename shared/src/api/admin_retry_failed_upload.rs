@@ -23,7 +23,7 @@ use lambda_http::RequestExt;
 use serde_json::json;
 
 use super::input::{json_object_body, query_parameters};
-use super::{serve, Answer, ApiError, Call, Endpoint, Request, Response, SyncApi};
+use super::{serve, Answer, ApiError, Endpoint, Exchange, Request, Response, SyncApi};
 use crate::rating::id_problem;
 use crate::sync::RatingRetry;
 
@@ -43,12 +43,8 @@ impl Endpoint for RetryFailedUpload {
     const ACTION: &'static str = ACTION;
     const METHOD: Method = Method::POST;
 
-    async fn act(
-        api: &SyncApi,
-        call: &mut Call<'_>,
-        request: &Request,
-        deadline: SystemTime,
-    ) -> Result<Answer, ApiError> {
+    async fn act(exchange: Exchange<'_, '_, SyncApi>) -> Result<Answer, ApiError> {
+        let (api, call, request) = (exchange.state, exchange.call, exchange.request);
         let id = failed_upload_id(request)?;
         query_parameters(request, &[])?;
         call.note_input(json!({ "id": id }));
@@ -59,7 +55,13 @@ impl Endpoint for RetryFailedUpload {
             .await?
             .ok_or_else(|| ApiError::NotFound { id: id.clone() })?;
         call.begin().await?;
-        retry(api, &id, upload.last_failed_at.as_deref(), deadline).await
+        retry(
+            api,
+            &id,
+            upload.last_failed_at.as_deref(),
+            exchange.deadline,
+        )
+        .await
     }
 }
 

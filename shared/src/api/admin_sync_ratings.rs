@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::input::{json_object_body, json_type, query_parameters};
-use super::{serve, Answer, ApiError, Call, Endpoint, Request, Response, SyncApi};
+use super::{serve, Answer, ApiError, Endpoint, Exchange, Request, Response, SyncApi};
 use crate::report::ALREADY_RUNNING;
 use crate::store::{timestamp, RequeuePass, Store, StoreError};
 use crate::sync::LEASE_NAME;
@@ -74,12 +74,8 @@ impl Endpoint for SyncRatings {
     const ACTION: &'static str = ACTION;
     const METHOD: Method = Method::POST;
 
-    async fn act(
-        api: &SyncApi,
-        call: &mut Call<'_>,
-        request: &Request,
-        deadline: SystemTime,
-    ) -> Result<Answer, ApiError> {
+    async fn act(exchange: Exchange<'_, '_, SyncApi>) -> Result<Answer, ApiError> {
+        let (api, call, request) = (exchange.state, exchange.call, exchange.request);
         query_parameters(request, &[])?;
         let upload_all = read_upload_all(request)?;
         call.note_input(json!({ "upload_all": upload_all }));
@@ -88,7 +84,7 @@ impl Endpoint for SyncRatings {
             return Err(in_progress(Some(lease.until)));
         }
         call.begin().await?;
-        sync(api, upload_all, deadline).await
+        sync(api, upload_all, exchange.deadline).await
     }
 }
 

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use std::time::SystemTime;
 
 use super::input::{json_object_body, query_parameters};
-use super::{serve, AdminContext, Answer, ApiError, Call, Endpoint, Request, Response};
+use super::{serve, AdminContext, Answer, ApiError, Endpoint, Exchange, Request, Response};
 use crate::store::{timestamp, Store, DEAD, RETRYING};
 use crate::sync::LEASE_NAME;
 
@@ -33,12 +33,8 @@ impl Endpoint for SyncStatus {
     const ACTION: &'static str = ACTION;
     const METHOD: Method = Method::GET;
 
-    async fn act(
-        _: &AdminContext,
-        call: &mut Call<'_>,
-        request: &Request,
-        _: SystemTime,
-    ) -> Result<Answer, ApiError> {
+    async fn act(exchange: Exchange<'_, '_, AdminContext>) -> Result<Answer, ApiError> {
+        let Exchange { call, request, .. } = exchange;
         query_parameters(request, &[])?;
         json_object_body(request, &[])?;
         status(call.store()).await

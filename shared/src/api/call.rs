@@ -32,14 +32,23 @@ pub trait Endpoint {
     /// The one method the route takes.
     const METHOD: Method;
 
-    /// Reads the request, does what it asks, and answers; `call` already
+    /// Reads the request, does what it asks, and answers; the call already
     /// knows who asks.
     fn act(
-        state: &Self::State,
-        call: &mut Call<'_>,
-        request: &Request,
-        deadline: SystemTime,
+        exchange: Exchange<'_, '_, Self::State>,
     ) -> impl Future<Output = Result<Answer, ApiError>> + Send;
+}
+
+/// One request to an endpoint, as the endpoint's own steps see it.
+pub struct Exchange<'a, 'c, S> {
+    /// What the function holds, built once per cold start.
+    pub state: &'a S,
+    /// Who asks, and the audit record the answer completes.
+    pub call: &'a mut Call<'c>,
+    /// The request as API Gateway delivered it.
+    pub request: &'a Request,
+    /// When the invocation ends; work stops before it.
+    pub deadline: SystemTime,
 }
 
 /// Answers one request to endpoint `E`: who, then `E`'s own steps, then the
@@ -55,7 +64,13 @@ pub async fn serve<E: Endpoint>(
     };
     // On the heap: an endpoint that runs a sync holds a large future, and
     // a debug build's 2 MiB thread stacks do not take it twice.
-    let result = Box::pin(E::act(state, &mut call, &request, deadline)).await;
+    let exchange = Exchange {
+        state,
+        call: &mut call,
+        request: &request,
+        deadline,
+    };
+    let result = Box::pin(E::act(exchange)).await;
     call.answer(result).await
 }
 

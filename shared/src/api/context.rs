@@ -9,7 +9,9 @@ use thiserror::Error;
 
 use super::cursor::CursorSigner;
 use crate::auth::{AdminPolicy, AdminVerifier, SecretError};
-use crate::config::{AdminConfig, Config, ConfigError, Environment, Secret, SyncSettings};
+use crate::config::{
+    AdminConfig, Config, ConfigError, Environment, FromEnvironment, Secret, SyncSettings,
+};
 use crate::marketplace::MarketplaceError;
 use crate::store::Store;
 use crate::sync::SyncEngine;

@@ -53,7 +53,7 @@ mod input;
 
 use lambda_http::Body;
 
-pub use call::{invocation_deadline, json_response, run, serve, Answer, Call, Endpoint};
+pub use call::{invocation_deadline, json_response, run, serve, Answer, Call, Endpoint, Exchange};
 pub use context::{AdminContext, AdminState, StartupError, SyncApi};
 pub use cursor::{CursorError, CursorSigner};
 pub use error::ApiError;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::env::{Environment, Lookup};
+use super::env::{FromEnvironment, Lookup};
 use super::error::ConfigError;
 use super::TableNames;
 use crate::auth::{AdminPolicy, DEFAULT_MAX_TTL};
@@ -41,23 +41,9 @@ pub struct AdminConfig {
     pub policy: AdminPolicy,
 }
 
-impl AdminConfig {
-    /// The configuration of a deployed admin function (see [`Environment`]).
-    pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Self::from_environment(&Environment::load(aws).await?)
-    }
-
-    /// Reads the configuration from an [`Environment`] already loaded, so
-    /// that a function that needs [`Config`](super::Config) as well reads
-    /// each secret once.
-    pub fn from_environment(environment: &Environment) -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| environment.get(name))
-    }
-
-    /// Reads the configuration through `lookup`, so that tests need not touch
-    /// the process environment. The secret must be at least
-    /// [`MIN_ADMIN_SECRET_BYTES`] long.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+/// The secret must be at least [`MIN_ADMIN_SECRET_BYTES`] long.
+impl FromEnvironment for AdminConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Lookup(&lookup);
         let secret = env.required("ADMIN_JWT_SECRET")?;
         if secret.len() < MIN_ADMIN_SECRET_BYTES {

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 
 use super::error::ConfigError;
 use super::TableNames;
@@ -95,6 +96,29 @@ async fn load_from_secrets_manager(
         values.insert(name.to_owned(), value.to_owned());
     }
     Ok(values)
+}
+
+/// A configuration read from settings by name: one way to read it
+/// ([`from_lookup`](Self::from_lookup)), for a deployed function
+/// ([`load`](Self::load)), a function that builds two configurations from
+/// one read of its secrets ([`from_environment`](Self::from_environment)),
+/// and tests (a map).
+pub trait FromEnvironment: Sized + Send {
+    /// Reads the configuration through `lookup`, so that tests need not
+    /// touch the process environment; an unusable value is an error that
+    /// names its variable.
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError>;
+
+    /// Reads the configuration from an [`Environment`] already loaded.
+    fn from_environment(environment: &Environment) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| environment.get(name))
+    }
+
+    /// The configuration of a deployed function: the process environment,
+    /// with its secrets from Secrets Manager.
+    fn load(aws: &aws_config::SdkConfig) -> impl Future<Output = Result<Self, ConfigError>> + Send {
+        async { Self::from_environment(&Environment::load(aws).await?) }
+    }
 }
 
 /// One setting at a time, from a lookup of names (the environment, or a

@@ -18,8 +18,8 @@ pub use crate::secrets::Secret;
 pub use admin::{
     AdminConfig, ADMIN_JWT_MAX_TTL_SECONDS, DEFAULT_AUDIT_RETENTION_DAYS, MIN_ADMIN_SECRET_BYTES,
 };
-pub use env::Environment;
 use env::Lookup;
+pub use env::{Environment, FromEnvironment};
 pub use error::ConfigError;
 
 /// The names of the four tables.
@@ -164,22 +164,8 @@ pub struct Config {
     pub sync: SyncSettings,
 }
 
-impl Config {
-    /// The configuration of a deployed function (see [`Environment`]).
-    pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Self::from_environment(&Environment::load(aws).await?)
-    }
-
-    /// Reads the configuration from an [`Environment`] already loaded, so
-    /// that a function that needs [`AdminConfig`] as well reads each secret
-    /// once.
-    pub fn from_environment(environment: &Environment) -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| environment.get(name))
-    }
-
-    /// Reads the configuration through `lookup`, so that tests need not touch
-    /// the process environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromEnvironment for Config {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Lookup(&lookup);
         let tables = env.tables();
 
