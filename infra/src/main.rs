@@ -70,8 +70,8 @@ async fn run(args: &[String]) -> Result<(), String> {
                 .await
                 .map_err(error)?;
             println!(
-                "tables ready: {}, {}, {}",
-                names.ratings, names.failed_uploads, names.sync_state
+                "tables ready: {}, {}, {}, {}",
+                names.ratings, names.failed_uploads, names.sync_state, names.audit
             );
         }
         "seed" => {
