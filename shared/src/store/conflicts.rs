@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{count_all, n, optional, request_error, s, timestamp, Store, StoreError};
+use super::{count_all, n, optional, query_all, request_error, s, timestamp, Store, StoreError};
 use crate::conflict::Conflict;
 
 /// The state table's partition that holds the conflict log.
@@ -62,27 +62,15 @@ impl Store {
     /// operators; the log is keyed by time).
     pub async fn conflicts_of(&self, rating_id: &str) -> Result<Vec<super::Item>, StoreError> {
         let table = &self.tables.sync_state;
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(table)
-                .key_condition_expression("pk = :pk")
-                .filter_expression("rating_id = :rating")
-                .expression_attribute_values(":pk", s(CONFLICT_PARTITION))
-                .expression_attribute_values(":rating", s(rating_id))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| request_error(table, "Query", e))?;
-            found.extend(out.items().iter().cloned());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(found),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk")
+            .filter_expression("rating_id = :rating")
+            .expression_attribute_values(":pk", s(CONFLICT_PARTITION))
+            .expression_attribute_values(":rating", s(rating_id));
+        query_all(query, table).await
     }
 
     /// The conflicts in the conflict log (resolved newest-wins by the sync).

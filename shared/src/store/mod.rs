@@ -228,6 +228,20 @@ async fn count_all(
     }
 }
 
+/// Every item `query` finds, page after page (the SDK's paginator).
+async fn query_all(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    table: &str,
+) -> Result<Vec<Item>, StoreError> {
+    query
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| request_error(table, "Query", e))
+}
+
 pub(super) fn optional(value: &Option<String>) -> AttributeValue {
     match value {
         Some(value) => s(value),

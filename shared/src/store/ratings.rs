@@ -23,7 +23,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::{
-    condition_held, n, number, request_error, s, text, timestamp, Item, Store, StoreError,
+    condition_held, n, number, query_all, request_error, s, text, timestamp, Item, Store,
+    StoreError,
 };
 use crate::conflict::RemoteRating;
 use crate::rating::{MalformedRating, PendingRating, Rating, SyncFailure, SyncState};
@@ -208,30 +209,18 @@ impl Store {
         skill_id: &str,
     ) -> Result<Vec<(SyncState, PendingRating)>, StoreError> {
         let table = &self.tables.ratings;
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(table)
-                .index_name(SKILL_INDEX)
-                .key_condition_expression("skill_id = :skill")
-                .expression_attribute_values(":skill", s(skill_id))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| request_error(table, "Query", e))?;
-            found.extend(
-                out.items()
-                    .iter()
-                    .map(|item| (sync_state(item), rating_from_item(item))),
-            );
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(found),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(table)
+            .index_name(SKILL_INDEX)
+            .key_condition_expression("skill_id = :skill")
+            .expression_attribute_values(":skill", s(skill_id));
+        let items = query_all(query, table).await?;
+        Ok(items
+            .iter()
+            .map(|item| (sync_state(item), rating_from_item(item)))
+            .collect())
     }
 
     /// One rating by id, as stored (for the admin API and tests).
