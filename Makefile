@@ -50,8 +50,11 @@ bootstrap-sam:
 fmt-check:
 	cargo fmt --all -- --check
 
+# The workspace (tests enable shared's test-util feature), then shared as
+# the functions build it, without that feature.
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p shared -- -D warnings
 
 simulator-tests:
 	python3 -m unittest infra/test_marketplace_simulator.py

@@ -11,7 +11,7 @@
 //!   idempotency key, so a retry never makes a second remote rating.
 //! - **Rate limit.** A 429 pauses the whole run for its `Retry-After`, not
 //!   just the request that got it. A pause that would reach past the
-//!   deadline ends the run early instead ([`Delivery::stop_reason`]): the
+//!   deadline ends the run early instead ([`DeliveryGate::stop_reason`]): the
 //!   rating that got the 429 and all the rest stay pending. An optional
 //!   ceiling keeps the requests of any sliding window under `rate_limit.max`.
 //! - **Circuit breaker.** `breaker_threshold` transient failures in a row, or
@@ -99,7 +99,7 @@ impl<T> Delivered<T> {
 /// The gate one run's marketplace requests pass (see the module docs):
 /// slow start, retries, the rate limit, the circuit breaker and the
 /// deadline, shared by all the run's tasks.
-pub struct Delivery {
+pub struct DeliveryGate {
     attempts: u32,
     backoff: Backoff,
     breaker_threshold: u32,
@@ -115,7 +115,7 @@ pub struct Delivery {
     limit: Option<(RateLimit, tokio::sync::Mutex<VecDeque<Instant>>)>,
 }
 
-impl Delivery {
+impl DeliveryGate {
     /// The gate of one run, which sends nothing after `stop_at`.
     pub fn new(settings: &SyncSettings, stop_at: Instant) -> Self {
         Self {
@@ -377,7 +377,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_transient_error_is_tried_again_with_the_same_request() {
-        let delivery = Delivery::new(&settings(), far());
+        let delivery = DeliveryGate::new(&settings(), far());
         let calls = AtomicUsize::new(0);
         let result = delivery
             .send(|| async {
@@ -397,7 +397,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_permanent_error_is_not_tried_again() {
-        let delivery = Delivery::new(&settings(), far());
+        let delivery = DeliveryGate::new(&settings(), far());
         let calls = AtomicUsize::new(0);
         let result: Delivered<()> = delivery
             .send(|| async {
@@ -418,7 +418,7 @@ mod tests {
 
     #[tokio::test]
     async fn attempts_are_bounded() {
-        let delivery = Delivery::new(&settings(), far());
+        let delivery = DeliveryGate::new(&settings(), far());
         let calls = AtomicUsize::new(0);
         let result: Delivered<()> = delivery
             .send(|| async {
@@ -435,7 +435,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_credentials_open_the_breaker_at_once() {
-        let delivery = Delivery::new(&settings(), far());
+        let delivery = DeliveryGate::new(&settings(), far());
         let first: Delivered<()> = delivery
             .send(|| async { Err(MarketplaceError::Unauthorized { status: 401 }) })
             .await;
@@ -466,7 +466,7 @@ mod tests {
             request_attempts: 1,
             ..settings()
         };
-        let delivery = Delivery::new(&settings, far());
+        let delivery = DeliveryGate::new(&settings, far());
         let fail = || async { Err::<(), _>(MarketplaceError::Timeout) };
         for _ in 0..3 {
             delivery.send(fail).await;
@@ -491,7 +491,7 @@ mod tests {
             breaker_threshold: 100,
             ..settings()
         };
-        let delivery = Arc::new(Delivery::new(&settings, far()));
+        let delivery = Arc::new(DeliveryGate::new(&settings, far()));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let run = |fail: bool| {
@@ -528,7 +528,7 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_is_sent_past_the_deadline() {
-        let delivery = Delivery::new(&settings(), Instant::now());
+        let delivery = DeliveryGate::new(&settings(), Instant::now());
         let result: Delivered<()> = delivery.send(|| async { Ok(()) }).await;
         assert!(matches!(result, Delivered::NotSent));
     }
@@ -542,7 +542,7 @@ mod tests {
             }),
             ..settings()
         };
-        let delivery = Delivery::new(&settings, Instant::now() + Duration::from_secs(3600));
+        let delivery = DeliveryGate::new(&settings, Instant::now() + Duration::from_secs(3600));
         let start = Instant::now();
         let mut sent_at = Vec::new();
         for _ in 0..12 {
@@ -564,7 +564,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_429_pauses_every_request_of_the_run() {
-        let delivery = Delivery::new(&settings(), Instant::now() + Duration::from_secs(600));
+        let delivery = DeliveryGate::new(&settings(), Instant::now() + Duration::from_secs(600));
         let start = Instant::now();
         let calls = AtomicUsize::new(0);
         let first = delivery
@@ -595,7 +595,7 @@ mod tests {
             (Some(Duration::MAX), "18446744073709551615s"),
         ];
         for (retry_after, says) in table {
-            let delivery = Delivery::new(&settings(), Instant::now() + Duration::from_secs(5));
+            let delivery = DeliveryGate::new(&settings(), Instant::now() + Duration::from_secs(5));
             let first: Delivered<()> = delivery
                 .send(|| async { Err(MarketplaceError::RateLimited { retry_after }) })
                 .await;
@@ -616,7 +616,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_redirect_opens_the_breaker_and_names_the_setting() {
-        let delivery = Delivery::new(&settings(), far());
+        let delivery = DeliveryGate::new(&settings(), far());
         let first: Delivered<()> = delivery
             .send(|| async {
                 Err(MarketplaceError::Redirected {

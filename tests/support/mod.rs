@@ -19,7 +19,7 @@ use local_stack::{dynamodb_client, seed, tables};
 use serde_json::Value;
 use shared::config::{Config, MarketplaceConfig, Secret, SyncSettings, TableNames};
 use shared::rating::Rating;
-use shared::store::{Item, Store, PENDING, PENDING_INDEX, RETRY_INDEX};
+use shared::store::{Item, Store, PENDING_INDEX, RETRY_INDEX, SYNCED_TO_SAAS_PENDING};
 use shared::sync::SyncEngine;
 
 pub const TOKEN: &str = "test-token-5f1c";
@@ -128,7 +128,7 @@ impl TestEnv {
 
     /// Ids in the backlog index, oldest first.
     pub async fn pending_ids(&self) -> Vec<String> {
-        self.index_ids(PENDING_INDEX, "synced_to_saas", PENDING)
+        self.index_ids(PENDING_INDEX, "synced_to_saas", SYNCED_TO_SAAS_PENDING)
             .await
     }
 

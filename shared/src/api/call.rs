@@ -44,7 +44,7 @@ pub struct Exchange<'a, 'c, S> {
     /// What the function holds, built once per cold start.
     pub state: &'a S,
     /// Who asks, and the audit record the answer completes.
-    pub call: &'a mut Call<'c>,
+    pub call: &'a mut AuditedCall<'c>,
     /// The request as API Gateway delivered it.
     pub request: &'a Request,
     /// When the invocation ends; work stops before it.
@@ -58,7 +58,8 @@ pub async fn serve<E: Endpoint>(
     request: Request,
     deadline: SystemTime,
 ) -> Response {
-    let mut call = match Call::authorize(state.admin(), E::ACTION, E::METHOD, &request).await {
+    let mut call = match AuditedCall::authorize(state.admin(), E::ACTION, E::METHOD, &request).await
+    {
         Ok(call) => call,
         Err(refused) => return refused,
     };
@@ -101,13 +102,13 @@ pub struct Answer {
 
 /// One admin request on its way: who sent it (once known), what it asks,
 /// and its audit record.
-pub struct Call<'a> {
+pub struct AuditedCall<'a> {
     context: &'a AdminContext,
     record: AuditRecord,
     started: tokio::time::Instant,
 }
 
-impl<'a> Call<'a> {
+impl<'a> AuditedCall<'a> {
     /// Checks who sent `request` and that it uses `method`. A refusal is
     /// answered, logged and recorded here, and nothing else is read.
     pub(crate) async fn authorize(
@@ -115,9 +116,9 @@ impl<'a> Call<'a> {
         action: &str,
         method: Method,
         request: &Request,
-    ) -> Result<Call<'a>, Response> {
+    ) -> Result<AuditedCall<'a>, Response> {
         let at = Utc::now();
-        let mut call = Call {
+        let mut call = AuditedCall {
             context,
             record: AuditRecord {
                 at,

@@ -19,7 +19,7 @@
 //! refuses before a function is called; the functions check the token all
 //! the same.
 //!
-//! Every request goes the same way ([`Call`]):
+//! Every request goes the same way ([`AuditedCall`]):
 //! 1. **Who.** The `Authorization` header is checked by [`AdminVerifier`](crate::auth::AdminVerifier)
 //!    before anything else is read. No token, a bad signature, an expired
 //!    token or one that lives too long, another algorithm, no `sub`, or
@@ -53,7 +53,9 @@ mod input;
 
 use lambda_http::Body;
 
-pub use call::{invocation_deadline, json_response, run, serve, Answer, Call, Endpoint, Exchange};
+pub use call::{
+    invocation_deadline, json_response, run, serve, Answer, AuditedCall, Endpoint, Exchange,
+};
 pub use context::{AdminContext, AdminState, StartupError, SyncApi};
 pub use cursor::{CursorError, CursorSigner};
 pub use error::ApiError;

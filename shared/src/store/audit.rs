@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{n, optional, request_error, s, timestamp, Item, Store, StoreError};
+use super::{n, optional, request_error, s, timestamp, Store, StoreError};
 
 /// The partition of the audit trail.
 pub const AUDIT_PARTITION: &str = "audit";
@@ -91,9 +91,10 @@ impl Store {
         Ok(())
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// The most recent audit records, newest first, as stored (for tests
     /// and operators: the functions never read the trail).
-    pub async fn recent_audit_records(&self, limit: u32) -> Result<Vec<Item>, StoreError> {
+    pub async fn recent_audit_records(&self, limit: u32) -> Result<Vec<super::Item>, StoreError> {
         self.newest_in_partition(&self.tables.audit, AUDIT_PARTITION, limit, true)
             .await
     }

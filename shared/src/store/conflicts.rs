@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{count_all, n, optional, query_all, request_error, s, timestamp, Store, StoreError};
+use super::{count_all, n, optional, request_error, s, timestamp, Store, StoreError};
 use crate::conflict::Conflict;
 
 /// The state table's partition that holds the conflict log.
@@ -58,6 +58,7 @@ impl Store {
         Ok(())
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// The logged conflicts of one rating, oldest first (for tests and
     /// operators; the log is keyed by time).
     pub async fn conflicts_of(&self, rating_id: &str) -> Result<Vec<super::Item>, StoreError> {
@@ -70,7 +71,7 @@ impl Store {
             .filter_expression("rating_id = :rating")
             .expression_attribute_values(":pk", s(CONFLICT_PARTITION))
             .expression_attribute_values(":rating", s(rating_id));
-        query_all(query, table).await
+        super::query_all(query, table).await
     }
 
     /// The conflicts in the conflict log (resolved newest-wins by the sync).

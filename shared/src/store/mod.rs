@@ -49,8 +49,8 @@ pub use dead_letters::{
 pub use health::{RunOutcome, SyncHealth};
 pub use lease::{LeaseOutcome, LeaseState};
 pub use ratings::{
-    new_rating_item, rating_from_item, sync_state, Disposition, MarkOutcome, PENDING,
-    PENDING_INDEX, RETRY_INDEX, SKILL_INDEX,
+    new_rating_item, rating_from_item, sync_state, Disposition, MarkOutcome, PENDING_INDEX,
+    RETRY_INDEX, SKILL_INDEX, SYNCED_TO_SAAS_PENDING,
 };
 pub use requeue::{RequeuePage, RequeuePass};
 pub use work::{BacklogCount, PageKey, PendingPage, WorkSource};

@@ -32,7 +32,7 @@ use crate::rating::{MalformedRating, PendingRating, Rating, SyncFailure, SyncSta
 /// The index that holds the backlog: new and edited ratings, oldest first.
 pub const PENDING_INDEX: &str = "pending-sync-index";
 /// The value of `synced_to_saas` that puts a rating in the backlog.
-pub const PENDING: &str = "false";
+pub const SYNCED_TO_SAAS_PENDING: &str = "false";
 /// The index of every rating by skill and user: how the pull finds the local
 /// rating that a remote one belongs to.
 pub const SKILL_INDEX: &str = "skill-user-index";
@@ -296,7 +296,7 @@ pub fn rating_from_item(item: &Item) -> PendingRating {
 
 /// Where a stored rating stands (see the table at the top of this module).
 pub fn sync_state(item: &Item) -> SyncState {
-    if text(item, "synced_to_saas") == Some(PENDING) {
+    if text(item, "synced_to_saas") == Some(SYNCED_TO_SAAS_PENDING) {
         SyncState::Pending
     } else if text(item, "sync_retry") == Some(WAITING) {
         SyncState::Waiting
@@ -325,7 +325,7 @@ pub fn new_rating_item(rating: &Rating) -> Item {
         ("created_at".to_owned(), s(&rating.created_at)),
         ("updated_at".to_owned(), s(&rating.updated_at)),
         ("version".to_owned(), n(rating.version)),
-        ("synced_to_saas".to_owned(), s(PENDING)),
+        ("synced_to_saas".to_owned(), s(SYNCED_TO_SAAS_PENDING)),
     ]);
     if let Some(review) = &rating.review {
         item.insert("review".to_owned(), s(review));
@@ -349,7 +349,7 @@ mod tests {
             ("created_at".to_owned(), s("2026-01-01T00:00:00Z")),
             ("updated_at".to_owned(), s("2026-01-02T00:00:00Z")),
             ("version".to_owned(), n(3)),
-            ("synced_to_saas".to_owned(), s(PENDING)),
+            ("synced_to_saas".to_owned(), s(SYNCED_TO_SAAS_PENDING)),
         ])
     }
 

@@ -5,7 +5,7 @@
 
 use chrono::{Duration, Utc};
 
-use super::ratings::PENDING;
+use super::ratings::SYNCED_TO_SAAS_PENDING;
 use super::{condition_held, n, number, optional, request_error, s, text, Item, Store, StoreError};
 
 /// The item that holds the progress of a full re-push.
@@ -106,7 +106,7 @@ impl Store {
             .table_name(table)
             .projection_expression("id")
             .filter_expression("attribute_not_exists(synced_to_saas) OR synced_to_saas <> :pending")
-            .expression_attribute_values(":pending", s(super::PENDING))
+            .expression_attribute_values(":pending", s(super::SYNCED_TO_SAAS_PENDING))
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(after.map(|id| Item::from([("id".to_owned(), s(id))])))
             .send()
@@ -142,7 +142,7 @@ impl Store {
                  REMOVE sync_retry, next_attempt_at, sync_parked_at",
             )
             .condition_expression("attribute_exists(id)")
-            .expression_attribute_values(":pending", s(PENDING))
+            .expression_attribute_values(":pending", s(SYNCED_TO_SAAS_PENDING))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .send()

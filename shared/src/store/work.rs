@@ -5,7 +5,9 @@
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use chrono::{DateTime, Utc};
 
-use super::ratings::{rating_from_item, PENDING, PENDING_INDEX, RETRY_INDEX, WAITING};
+use super::ratings::{
+    rating_from_item, PENDING_INDEX, RETRY_INDEX, SYNCED_TO_SAAS_PENDING, WAITING,
+};
 use super::{count_all, request_error, s, timestamp, Item, Store, StoreError};
 use crate::rating::PendingRating;
 
@@ -105,7 +107,7 @@ impl Store {
             WorkSource::Backlog => query
                 .index_name(PENDING_INDEX)
                 .key_condition_expression("synced_to_saas = :state")
-                .expression_attribute_values(":state", s(PENDING)),
+                .expression_attribute_values(":state", s(SYNCED_TO_SAAS_PENDING)),
             WorkSource::DueRetries => query
                 .index_name(RETRY_INDEX)
                 .key_condition_expression("sync_retry = :state")

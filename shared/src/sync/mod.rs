@@ -10,7 +10,7 @@
 //!    attempt is due first, then the backlog of new and edited ratings, oldest
 //!    first, page after page, with up to `max_concurrency` uploads in flight
 //!    across page boundaries: one run drains thousands of ratings;
-//! 3. sends every upload through the [`Delivery`](crate::delivery::Delivery) gate (retries, backoff,
+//! 3. sends every upload through the [`DeliveryGate`](crate::delivery::DeliveryGate) gate (retries, backoff,
 //!    rate limits, circuit breaker) and stops starting uploads when the
 //!    invocation's deadline is near, so every rating it began is recorded;
 //! 4. records failures: a permanent one parks the rating at once; a

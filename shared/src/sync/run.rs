@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 
 use super::{SyncEngine, Trigger, FALLBACK_RUN_BUDGET, LEASE_NAME};
 use crate::config::SyncSettings;
-use crate::delivery::Delivery;
+use crate::delivery::DeliveryGate;
 use crate::report::SyncReport;
 use crate::store::{timestamp, LeaseOutcome};
 
@@ -25,7 +25,7 @@ pub(super) struct Run {
     pub(super) id: String,
     pub(super) started: DateTime<Utc>,
     /// Knows the deadline: nothing is sent or started past it.
-    pub(super) delivery: Delivery,
+    pub(super) delivery: DeliveryGate,
     /// Set when the lease is lost: nothing more may be written.
     pub(super) fenced: AtomicBool,
     /// Skills of the ratings synced in this run, registered for the pull.
@@ -41,7 +41,7 @@ impl Run {
         Self {
             id,
             started: Utc::now(),
-            delivery: Delivery::new(settings, stop_at(deadline, settings.deadline_margin)),
+            delivery: DeliveryGate::new(settings, stop_at(deadline, settings.deadline_margin)),
             fenced: AtomicBool::new(false),
             synced_skills: Mutex::default(),
             conflicts: AtomicU64::new(0),
