@@ -8,6 +8,7 @@
 //! simulator is started here, one per test, and killed with the test.
 
 pub mod access;
+pub mod admin;
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
