@@ -15,7 +15,6 @@
 //! ([`CursorSigner`](super::CursorSigner)): a forged cursor, one from
 //! another deployment, or one issued for another `status` is a 400.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::time::SystemTime;
 
 use lambda_http::http::Method;
@@ -24,7 +23,7 @@ use serde_json::json;
 
 use super::input::{json_object_body, query_parameters, shown};
 use super::{serve, AdminContext, Answer, ApiError, Endpoint, Exchange, Request, Response};
-use crate::store::{FailedUpload, FailurePosition, Store, StoreError, DEAD, RETRYING};
+use crate::store::{FailedUpload, PartitionPositions, FAILURE_STATUSES};
 
 /// The action's name in the audit trail.
 pub const ACTION: &str = "list_failed_uploads";
@@ -32,8 +31,6 @@ pub const ACTION: &str = "list_failed_uploads";
 pub const DEFAULT_LIMIT: usize = 50;
 /// The largest `limit` accepted; a larger one is a 400.
 pub const MAX_LIMIT: usize = 100;
-/// The statuses a dead-letter item can have, each a partition of the index.
-pub const STATUSES: [&str; 2] = [RETRYING, DEAD];
 
 /// A checked request.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,14 +49,7 @@ struct ListCursor {
     #[serde(rename = "s")]
     status: Option<String>,
     #[serde(rename = "p")]
-    positions: BTreeMap<String, Position>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Position {
-    After(FailurePosition),
-    Done,
+    positions: PartitionPositions,
 }
 
 /// A dead-letter item as the API shows it.
@@ -115,8 +105,17 @@ impl Endpoint for ListFailedUploads {
             "status": listing.status,
             "cursor": listing.cursor != ListCursor::default(),
         }));
-        let (uploads, next) = list(store, &listing).await?;
-        let next_cursor = next.map(|next| cursors.seal(scope, &next));
+        let page = store
+            .list_failed_uploads(listing.status, &listing.cursor.positions, listing.limit)
+            .await?;
+        let uploads = page.uploads;
+        let next_cursor = page.next.map(|positions| {
+            let next = ListCursor {
+                status: listing.status.map(str::to_owned),
+                positions,
+            };
+            cursors.seal(scope, &next)
+        });
         let items: Vec<FailedUploadView> = uploads.iter().map(Into::into).collect();
         let more = if next_cursor.is_some() {
             ", more follow"
@@ -167,7 +166,7 @@ fn read_listing(
     let status = match parameters.get("status") {
         None => None,
         Some(text) => Some(
-            STATUSES
+            FAILURE_STATUSES
                 .into_iter()
                 .find(|status| status == text)
                 .ok_or_else(|| {
@@ -209,94 +208,10 @@ fn read_listing(
     })
 }
 
-/// One status partition while a page is put together.
-struct Partition {
-    status: &'static str,
-    fetched: VecDeque<FailedUpload>,
-    /// More items follow the fetched ones.
-    more: bool,
-    /// Where this page started in it, and the last item taken from it.
-    start: Option<Position>,
-    last_taken: Option<FailurePosition>,
-}
-
-/// One page, and the cursor for the next if more follow.
-async fn list(
-    store: &Store,
-    listing: &Listing,
-) -> Result<(Vec<FailedUpload>, Option<ListCursor>), StoreError> {
-    let statuses: Vec<&'static str> = match listing.status {
-        Some(status) => vec![status],
-        None => STATUSES.to_vec(),
-    };
-    let mut partitions = Vec::new();
-    for status in statuses {
-        let start = listing.cursor.positions.get(status).cloned();
-        let after = match &start {
-            Some(Position::Done) => continue,
-            Some(Position::After(position)) => Some(position),
-            None => None,
-        };
-        let page = store
-            .failed_uploads_page(status, after, listing.limit)
-            .await?;
-        partitions.push(Partition {
-            status,
-            fetched: page.uploads.into(),
-            more: page.more,
-            start,
-            last_taken: None,
-        });
-    }
-
-    let mut taken = Vec::with_capacity(listing.limit);
-    while taken.len() < listing.limit {
-        // The newest head of all partitions; the index keeps each sorted.
-        let newest = partitions
-            .iter_mut()
-            .filter(|p| !p.fetched.is_empty())
-            .max_by(|a, b| {
-                a.fetched[0]
-                    .last_failed_at
-                    .cmp(&b.fetched[0].last_failed_at)
-            });
-        let Some(partition) = newest else { break };
-        let Some(upload) = partition.fetched.pop_front() else {
-            break;
-        };
-        partition.last_taken = Some(FailurePosition {
-            id: upload.id.clone(),
-            last_failed_at: upload.last_failed_at.clone().unwrap_or_default(),
-        });
-        taken.push(upload);
-    }
-
-    let mut next = ListCursor {
-        status: listing.status.map(str::to_owned),
-        positions: listing.cursor.positions.clone(),
-    };
-    let mut more = false;
-    for partition in partitions {
-        let position = if partition.fetched.is_empty() && !partition.more {
-            Some(Position::Done)
-        } else {
-            more = true;
-            partition
-                .last_taken
-                .map(Position::After)
-                .or(partition.start)
-        };
-        match position {
-            Some(position) => next.positions.insert(partition.status.to_owned(), position),
-            None => next.positions.remove(partition.status),
-        };
-    }
-    Ok((taken, more.then_some(next)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{FailurePosition, PartitionPosition, DEAD, RETRYING};
     use lambda_http::Body;
 
     fn request(query: &str) -> Request {
@@ -352,7 +267,7 @@ mod tests {
         let issued_for_dead = |_: &str| {
             Ok(ListCursor {
                 status: Some(DEAD.into()),
-                positions: BTreeMap::new(),
+                positions: PartitionPositions::new(),
             })
         };
         assert!(read_listing(&request("?status=dead&cursor=x"), issued_for_dead).is_ok());
@@ -367,15 +282,15 @@ mod tests {
     fn the_cursor_payload_is_small_and_round_trips() {
         let cursor = ListCursor {
             status: None,
-            positions: BTreeMap::from([
+            positions: PartitionPositions::from([
                 (
                     RETRYING.to_owned(),
-                    Position::After(FailurePosition {
+                    PartitionPosition::After(FailurePosition {
                         id: "r".repeat(256),
                         last_failed_at: "2026-11-29T09:00:00.000Z".into(),
                     }),
                 ),
-                (DEAD.to_owned(), Position::Done),
+                (DEAD.to_owned(), PartitionPosition::Done),
             ]),
         };
         let signer = super::super::CursorSigner::new(&crate::secrets::Secret::new("k")).unwrap();

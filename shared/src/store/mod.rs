@@ -21,6 +21,7 @@
 mod audit;
 mod conflicts;
 mod dead_letters;
+mod failure_listing;
 mod health;
 mod lease;
 #[cfg(test)]
@@ -45,6 +46,9 @@ pub use audit::{AuditRecord, AUDIT_PARTITION};
 pub use conflicts::CONFLICT_PARTITION;
 pub use dead_letters::{
     FailedUpload, FailurePage, FailurePosition, FailureRecorded, DEAD, FAILED_INDEX, RETRYING,
+};
+pub use failure_listing::{
+    FailureListing, PartitionPosition, PartitionPositions, FAILURE_STATUSES,
 };
 pub use health::{RunOutcome, SyncHealth};
 pub use lease::{LeaseOutcome, LeaseState};
