@@ -194,7 +194,7 @@ async fn a_permanent_error_parks_the_rating_at_once() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(failed.status, DEAD);
+    assert_eq!(failed.status.as_str(), DEAD);
     assert!(!failed.retryable);
     assert!(
         failed.error_message.contains(&unknown.skill_id),
@@ -235,11 +235,15 @@ async fn a_transient_failure_waits_and_is_parked_after_the_last_attempt() {
             .unwrap();
         assert_eq!(failed.retry_count, attempt);
         if attempt < 3 {
-            assert_eq!(failed.status, RETRYING);
+            assert_eq!(failed.status.as_str(), RETRYING);
             assert!(failed.next_retry_at.is_some());
             assert_eq!(sync_state(&env.item(&rating.id).await), SyncState::Waiting);
         } else {
-            assert_eq!(failed.status, DEAD, "parked after the last attempt");
+            assert_eq!(
+                failed.status.as_str(),
+                DEAD,
+                "parked after the last attempt"
+            );
             assert_eq!(failed.next_retry_at, None);
             assert!(failed.retryable, "parked for its attempts, not its error");
             assert_eq!(report.parked, 1);

@@ -178,7 +178,7 @@ async fn an_invalid_rating_goes_to_the_dead_letter_table_without_a_request() {
         assert_eq!(failed.last_retry_at, None);
         assert_eq!(failed.tenant_id, rating.tenant_id);
         // Bad data does not heal by itself: parked at once, not retried.
-        assert_eq!(failed.status, shared::store::DEAD);
+        assert_eq!(failed.status.as_str(), shared::store::DEAD);
         assert!(!failed.retryable);
         let item = env.item(&rating.id).await;
         assert_eq!(

@@ -23,7 +23,7 @@ use serde_json::json;
 
 use super::input::{json_object_body, query_parameters, shown};
 use super::{serve, AdminContext, Answer, ApiError, Endpoint, Exchange, Request, Response};
-use crate::store::{FailedUpload, PartitionPositions, FAILURE_STATUSES};
+use crate::store::{FailedUpload, FailureStatus, PartitionPositions};
 
 /// The action's name in the audit trail.
 pub const ACTION: &str = "list_failed_uploads";
@@ -36,7 +36,7 @@ pub const MAX_LIMIT: usize = 100;
 #[derive(Debug, Clone, PartialEq)]
 struct Listing {
     limit: usize,
-    status: Option<&'static str>,
+    status: Option<FailureStatus>,
     cursor: ListCursor,
 }
 
@@ -64,7 +64,7 @@ struct FailedUploadView<'a> {
     last_retry_at: Option<&'a str>,
     last_failed_at: Option<&'a str>,
     next_retry_at: Option<&'a str>,
-    status: &'a str,
+    status: FailureStatus,
     retryable: bool,
 }
 
@@ -80,7 +80,7 @@ impl<'a> From<&'a FailedUpload> for FailedUploadView<'a> {
             last_retry_at: upload.last_retry_at.as_deref(),
             last_failed_at: upload.last_failed_at.as_deref(),
             next_retry_at: upload.next_retry_at.as_deref(),
-            status: &upload.status,
+            status: upload.status,
             retryable: upload.retryable,
         }
     }
@@ -111,7 +111,7 @@ impl Endpoint for ListFailedUploads {
         let uploads = page.uploads;
         let next_cursor = page.next.map(|positions| {
             let next = ListCursor {
-                status: listing.status.map(str::to_owned),
+                status: listing.status.map(|status| status.as_str().to_owned()),
                 positions,
             };
             cursors.seal(scope, &next)
@@ -165,17 +165,12 @@ fn read_listing(
     };
     let status = match parameters.get("status") {
         None => None,
-        Some(text) => Some(
-            FAILURE_STATUSES
-                .into_iter()
-                .find(|status| status == text)
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "status",
-                        format!("status must be retrying or dead, not {}", shown(text)),
-                    )
-                })?,
-        ),
+        Some(text) => Some(FailureStatus::parse(text).ok_or_else(|| {
+            ApiError::invalid(
+                "status",
+                format!("status must be retrying or dead, not {}", shown(text)),
+            )
+        })?),
     };
     let cursor = match parameters.get("cursor") {
         None => ListCursor::default(),
@@ -185,7 +180,7 @@ fn read_listing(
                 message: format!("{error}; start again without a cursor"),
                 details: json!({ "field": "cursor" }),
             })?;
-            if cursor.status.as_deref() != status {
+            if cursor.status.as_deref() != status.map(FailureStatus::as_str) {
                 let issued_for = cursor.status.as_deref().map_or_else(
                     || "a listing without a status filter".to_owned(),
                     |status| format!("status={status}"),
@@ -257,7 +252,7 @@ mod tests {
     #[test]
     fn the_status_filter_is_retrying_or_dead() {
         let listing = read_listing(&request("?status=dead"), no_cursor).unwrap();
-        assert_eq!(listing.status, Some(DEAD));
+        assert_eq!(listing.status, Some(FailureStatus::Dead));
         let error = read_listing(&request("?status=parked"), no_cursor).unwrap_err();
         assert!(error.to_string().contains("retrying or dead"), "{error}");
     }

@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 use super::input::{json_object_body, query_parameters};
 use super::{serve, AdminContext, Answer, ApiError, Endpoint, Exchange, Request, Response};
-use crate::store::{timestamp, Store, DEAD, RETRYING};
+use crate::store::{timestamp, FailureStatus, Store};
 use crate::sync::LEASE_NAME;
 
 /// The action's name in the audit trail.
@@ -49,8 +49,8 @@ pub async fn handle(context: &AdminContext, request: Request) -> Response {
 async fn status(store: &Store) -> Result<Answer, ApiError> {
     let now = chrono::Utc::now();
     let backlog = store.count_backlog().await?;
-    let retrying = store.count_failed_uploads(RETRYING).await?;
-    let parked = store.count_failed_uploads(DEAD).await?;
+    let retrying = store.count_failed_uploads(FailureStatus::Retrying).await?;
+    let parked = store.count_failed_uploads(FailureStatus::Dead).await?;
     let conflicts = store.count_conflicts().await?;
     let lease = store.lease_state(LEASE_NAME, now).await?;
     let requeue = store.requeue_pass().await?;

@@ -24,10 +24,39 @@ use super::{
 };
 use crate::rating::SyncFailure;
 
+/// Where a dead-letter item stands: its `status`, the partition of
+/// [`FAILED_INDEX`] it is listed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureStatus {
+    /// A later run tries the rating again.
+    Retrying,
+    /// Parked: only an admin retry sends the rating again.
+    Dead,
+}
+
+impl FailureStatus {
+    /// Both, in the order a listing shows them.
+    pub const ALL: [Self; 2] = [Self::Retrying, Self::Dead];
+
+    /// The stored value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Retrying => "retrying",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// The status a stored value names, if it names one.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+}
+
 /// `status` of a rating that a later run tries again.
-pub const RETRYING: &str = "retrying";
+pub const RETRYING: &str = FailureStatus::Retrying.as_str();
 /// `status` of a parked rating: only an admin retry sends it again.
-pub const DEAD: &str = "dead";
+pub const DEAD: &str = FailureStatus::Dead.as_str();
 
 /// The index that lists dead-letter items by `status`, newest
 /// `last_failed_at` first.
@@ -55,9 +84,9 @@ pub struct FailedUpload {
     pub last_failed_at: Option<String>,
     /// Failed attempts recorded, the first included.
     pub retry_count: u32,
-    /// [`RETRYING`] while a run will try again, [`DEAD`] once only an admin
-    /// retry sends the rating again.
-    pub status: String,
+    /// Retrying while a run will try again, dead once only an admin retry
+    /// sends the rating again.
+    pub status: FailureStatus,
     /// When a run may try again; `None` when no run will.
     pub next_retry_at: Option<String>,
     /// `false` when the error says trying again cannot help.
@@ -167,7 +196,7 @@ impl Store {
             .item("failed_at", s(timestamp(at)))
             .item("last_failed_at", s(timestamp(at)))
             .item("retry_count", n(1))
-            .item("status", s(status))
+            .item("status", s(status.as_str()))
             .item("retryable", AttributeValue::Bool(failure.retryable))
             .condition_expression("attribute_not_exists(id)");
         if let Some(due) = next_retry_at {
@@ -199,7 +228,7 @@ impl Store {
             .expression_attribute_values(":now", s(timestamp(at)))
             .expression_attribute_values(":tenant", s(&failure.tenant_id))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(":retryable", AttributeValue::Bool(failure.retryable));
         update = match next_retry_at {
             Some(due) => update
@@ -248,14 +277,14 @@ impl Store {
     /// starting after `after`.
     pub async fn failed_uploads_page(
         &self,
-        status: &str,
+        status: FailureStatus,
         after: Option<&FailurePosition>,
         limit: usize,
     ) -> Result<FailurePage, StoreError> {
         let table = &self.tables.failed_uploads;
         let mut start = after.map(|position| {
             Item::from([
-                ("status".to_owned(), s(status)),
+                ("status".to_owned(), s(status.as_str())),
                 ("last_failed_at".to_owned(), s(&position.last_failed_at)),
                 ("id".to_owned(), s(&position.id)),
             ])
@@ -272,7 +301,7 @@ impl Store {
                 .index_name(FAILED_INDEX)
                 .key_condition_expression("#status = :status")
                 .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", s(status))
+                .expression_attribute_values(":status", s(status.as_str()))
                 .scan_index_forward(false)
                 .limit(i32::try_from(wanted - uploads.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start)
@@ -298,7 +327,7 @@ impl Store {
     }
 
     /// The dead-letter items of one status, counted through [`FAILED_INDEX`].
-    pub async fn count_failed_uploads(&self, status: &str) -> Result<u64, StoreError> {
+    pub async fn count_failed_uploads(&self, status: FailureStatus) -> Result<u64, StoreError> {
         let table = &self.tables.failed_uploads;
         let query = self
             .client
@@ -307,7 +336,7 @@ impl Store {
             .index_name(FAILED_INDEX)
             .key_condition_expression("#status = :status")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(status));
+            .expression_attribute_values(":status", s(status.as_str()));
         count_all(query, table).await
     }
 
@@ -338,10 +367,10 @@ impl Store {
 }
 
 /// The `status` and `next_retry_at` a disposition gives the item.
-fn status_of(disposition: Disposition) -> (&'static str, Option<String>) {
+fn status_of(disposition: Disposition) -> (FailureStatus, Option<String>) {
     match disposition {
-        Disposition::RetryAt(due) => (RETRYING, Some(timestamp(due))),
-        Disposition::Park => (DEAD, None),
+        Disposition::RetryAt(due) => (FailureStatus::Retrying, Some(timestamp(due))),
+        Disposition::Park => (FailureStatus::Dead, None),
     }
 }
 
@@ -362,7 +391,11 @@ fn failed_upload_from_item(item: &Item) -> Result<FailedUpload, String> {
         retry_count: number(item, "retry_count")
             .and_then(|v| v.parse().ok())
             .ok_or("dead-letter item lacks retry_count")?,
-        status: text(item, "status").unwrap_or(RETRYING).to_owned(),
+        status: match text(item, "status") {
+            None => FailureStatus::Retrying,
+            Some(text) => FailureStatus::parse(text)
+                .ok_or_else(|| format!("dead-letter item has status {text:?}"))?,
+        },
         next_retry_at: text(item, "next_retry_at").map(str::to_owned),
         retryable: item
             .get("retryable")

@@ -9,10 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::{FailedUpload, FailurePosition, Store, StoreError, DEAD, RETRYING};
-
-/// The statuses a dead-letter item can have, each a partition of the index.
-pub const FAILURE_STATUSES: [&str; 2] = [RETRYING, DEAD];
+use super::{FailedUpload, FailurePosition, FailureStatus, Store, StoreError};
 
 /// Where a listing stands in one status partition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,7 +36,7 @@ pub struct FailureListing {
 
 /// One status partition while a page is put together.
 struct Partition {
-    status: &'static str,
+    status: FailureStatus,
     fetched: VecDeque<FailedUpload>,
     /// More items follow the fetched ones.
     more: bool,
@@ -54,17 +51,17 @@ impl Store {
     /// if more follow.
     pub async fn list_failed_uploads(
         &self,
-        status: Option<&'static str>,
+        status: Option<FailureStatus>,
         positions: &PartitionPositions,
         limit: usize,
     ) -> Result<FailureListing, StoreError> {
-        let statuses: Vec<&'static str> = match status {
+        let statuses: Vec<FailureStatus> = match status {
             Some(status) => vec![status],
-            None => FAILURE_STATUSES.to_vec(),
+            None => FailureStatus::ALL.to_vec(),
         };
         let mut partitions = Vec::new();
         for status in statuses {
-            let start = positions.get(status).cloned();
+            let start = positions.get(status.as_str()).cloned();
             let after = match &start {
                 Some(PartitionPosition::Done) => continue,
                 Some(PartitionPosition::After(position)) => Some(position),
@@ -115,8 +112,8 @@ impl Store {
                     .or(partition.start)
             };
             match position {
-                Some(position) => next.insert(partition.status.to_owned(), position),
-                None => next.remove(partition.status),
+                Some(position) => next.insert(partition.status.as_str().to_owned(), position),
+                None => next.remove(partition.status.as_str()),
             };
         }
         Ok(FailureListing {

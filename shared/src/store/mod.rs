@@ -45,11 +45,10 @@ use crate::config::TableNames;
 pub use audit::{AuditRecord, AUDIT_PARTITION};
 pub use conflicts::CONFLICT_PARTITION;
 pub use dead_letters::{
-    FailedUpload, FailurePage, FailurePosition, FailureRecorded, DEAD, FAILED_INDEX, RETRYING,
+    FailedUpload, FailurePage, FailurePosition, FailureRecorded, FailureStatus, DEAD, FAILED_INDEX,
+    RETRYING,
 };
-pub use failure_listing::{
-    FailureListing, PartitionPosition, PartitionPositions, FAILURE_STATUSES,
-};
+pub use failure_listing::{FailureListing, PartitionPosition, PartitionPositions};
 pub use health::{RunOutcome, SyncHealth};
 pub use lease::{LeaseOutcome, LeaseState};
 pub use ratings::{
