@@ -30,6 +30,7 @@ impl Store {
                 "sk",
                 s(format!("{}#{}", timestamp(resolved_at), conflict.rating_id)),
             )
+            .item("expires_at", n(expires.timestamp()))
             .item("rating_id", s(&conflict.rating_id))
             .item("skill_id", s(&conflict.skill_id))
             .item("user_id", s(&conflict.user_id))
@@ -51,7 +52,6 @@ impl Store {
             .item("remote_modified_at", optional(&conflict.remote_modified_at))
             .item("resolved_at", s(timestamp(resolved_at)))
             .item("resolved_by", s(Conflict::RESOLVED_BY))
-            .item("expires_at", n(expires.timestamp()))
             .send()
             .await
             .map_err(|e| request_error(table, "PutItem", e))?;
@@ -62,16 +62,11 @@ impl Store {
     /// The logged conflicts of one rating, oldest first (for tests and
     /// operators; the log is keyed by time).
     pub async fn conflicts_of(&self, rating_id: &str) -> Result<Vec<super::Item>, StoreError> {
-        let table = &self.tables.sync_state;
         let query = self
-            .client
-            .query()
-            .table_name(table)
-            .key_condition_expression("pk = :pk")
+            .state_partition(CONFLICT_PARTITION)
             .filter_expression("rating_id = :rating")
-            .expression_attribute_values(":pk", s(CONFLICT_PARTITION))
             .expression_attribute_values(":rating", s(rating_id));
-        super::query_all(query, table).await
+        super::query_all(query, &self.tables.sync_state).await
     }
 
     /// The conflicts in the conflict log (resolved newest-wins by the sync).
@@ -80,13 +75,18 @@ impl Store {
     }
 
     async fn count_state_partition(&self, partition: &str) -> Result<u64, StoreError> {
-        let table = &self.tables.sync_state;
-        let query = self
-            .client
+        count_all(self.state_partition(partition), &self.tables.sync_state).await
+    }
+
+    /// A query of one partition of the state table.
+    fn state_partition(
+        &self,
+        partition: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
             .query()
-            .table_name(table)
+            .table_name(&self.tables.sync_state)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(partition));
-        count_all(query, table).await
+            .expression_attribute_values(":pk", s(partition))
     }
 }

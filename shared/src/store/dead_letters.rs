@@ -156,13 +156,10 @@ impl Store {
             [DeadLetterWrite::PutFirst, DeadLetterWrite::AddRetry]
         };
         for write in order {
-            let written = match write {
-                DeadLetterWrite::PutFirst => {
-                    self.put_first_failure(failure, disposition, at).await?
-                }
-                DeadLetterWrite::AddRetry => self.add_retry(failure, disposition, at).await?,
-            };
-            if written {
+            if self
+                .write_dead_letter(write, failure, disposition, at)
+                .await?
+            {
                 return Ok(FailureRecorded::Recorded);
             }
         }
@@ -176,44 +173,38 @@ impl Store {
         })
     }
 
-    /// `false` if an item already exists.
-    async fn put_first_failure(
+    /// One of the two writes of a failure: a first item (`false` if one
+    /// exists already), or one more failure added to the item (`false` if
+    /// there is none).
+    async fn write_dead_letter(
         &self,
+        write: DeadLetterWrite,
         failure: &SyncFailure,
         disposition: Disposition,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let table = &self.tables.failed_uploads;
         let (status, next_retry_at) = status_of(disposition);
-        let mut put = self
-            .client
-            .put_item()
-            .table_name(table)
-            .item("id", s(&failure.rating_id))
-            .item("rating_id", s(&failure.rating_id))
-            .item("tenant_id", s(&failure.tenant_id))
-            .item("error_message", s(&failure.message))
-            .item("failed_at", s(timestamp(at)))
-            .item("last_failed_at", s(timestamp(at)))
-            .item("retry_count", n(1))
-            .item("status", s(status.as_str()))
-            .item("retryable", AttributeValue::Bool(failure.retryable))
-            .condition_expression("attribute_not_exists(id)");
-        if let Some(due) = next_retry_at {
-            put = put.item("next_retry_at", s(due));
+        if let DeadLetterWrite::PutFirst = write {
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(table)
+                .item("id", s(&failure.rating_id))
+                .item("rating_id", s(&failure.rating_id))
+                .item("tenant_id", s(&failure.tenant_id))
+                .item("error_message", s(&failure.message))
+                .item("failed_at", s(timestamp(at)))
+                .item("last_failed_at", s(timestamp(at)))
+                .item("retry_count", n(1))
+                .item("status", s(status.as_str()))
+                .item("retryable", AttributeValue::Bool(failure.retryable))
+                .condition_expression("attribute_not_exists(id)");
+            if let Some(due) = next_retry_at {
+                put = put.item("next_retry_at", s(due));
+            }
+            return condition_held(put.send().await, table, "PutItem");
         }
-        condition_held(put.send().await, table, "PutItem")
-    }
-
-    /// `false` if there is no item to add to.
-    async fn add_retry(
-        &self,
-        failure: &SyncFailure,
-        disposition: Disposition,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let table = &self.tables.failed_uploads;
-        let (status, next_retry_at) = status_of(disposition);
         let set = "SET error_message = :message, last_retry_at = :now, last_failed_at = :now, \
                    tenant_id = :tenant, retry_count = retry_count + :one, #status = :status, \
                    retryable = :retryable";
@@ -295,13 +286,7 @@ impl Store {
         let mut uploads = Vec::with_capacity(wanted);
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(table)
-                .index_name(FAILED_INDEX)
-                .key_condition_expression("#status = :status")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", s(status.as_str()))
+                .status_partition(status)
                 .scan_index_forward(false)
                 .limit(i32::try_from(wanted - uploads.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start)
@@ -328,16 +313,21 @@ impl Store {
 
     /// The dead-letter items of one status, counted through [`FAILED_INDEX`].
     pub async fn count_failed_uploads(&self, status: FailureStatus) -> Result<u64, StoreError> {
-        let table = &self.tables.failed_uploads;
-        let query = self
-            .client
+        count_all(self.status_partition(status), &self.tables.failed_uploads).await
+    }
+
+    /// A query of one status partition of [`FAILED_INDEX`].
+    fn status_partition(
+        &self,
+        status: FailureStatus,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
             .query()
-            .table_name(table)
+            .table_name(&self.tables.failed_uploads)
             .index_name(FAILED_INDEX)
             .key_condition_expression("#status = :status")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(status.as_str()));
-        count_all(query, table).await
+            .expression_attribute_values(":status", s(status.as_str()))
     }
 
     /// Removes the dead-letter item of `rating_id` unless a failure was
