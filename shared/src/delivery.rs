@@ -54,6 +54,27 @@ impl Backoff {
     }
 }
 
+/// Why a run stops sending, once known: the first reason given stands.
+#[derive(Debug, Default)]
+struct Reason(Mutex<Option<String>>);
+
+impl Reason {
+    fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|reason| reason.clone())
+    }
+
+    /// Keeps `reason` and logs it with `what`, unless a reason was kept
+    /// already.
+    fn set_once(&self, reason: String, what: &str) {
+        if let Ok(mut kept) = self.0.lock() {
+            if kept.is_none() {
+                tracing::warn!(reason, "{what}");
+                *kept = Some(reason);
+            }
+        }
+    }
+}
+
 /// `text` with its first letter in upper case: an error's message as the
 /// first word of a report.
 fn sentence(text: &str) -> String {
@@ -108,9 +129,9 @@ pub struct DeliveryGate {
     slow_start: Semaphore,
     answered: AtomicBool,
     consecutive_failures: AtomicU32,
-    breaker: Mutex<Option<String>>,
+    breaker: Reason,
     /// Set when the marketplace asked for a pause past the deadline.
-    stopped: Mutex<Option<String>>,
+    stopped: Reason,
     pause_until: Mutex<Option<Instant>>,
     limit: Option<(RateLimit, tokio::sync::Mutex<VecDeque<Instant>>)>,
 }
@@ -127,8 +148,8 @@ impl DeliveryGate {
             slow_start: Semaphore::new(1),
             answered: AtomicBool::new(false),
             consecutive_failures: AtomicU32::new(0),
-            breaker: Mutex::new(None),
-            stopped: Mutex::new(None),
+            breaker: Reason::default(),
+            stopped: Reason::default(),
             pause_until: Mutex::new(None),
             limit: settings
                 .rate_limit
@@ -138,34 +159,24 @@ impl DeliveryGate {
 
     /// Why the breaker opened, if it did.
     pub fn breaker_reason(&self) -> Option<String> {
-        self.breaker.lock().ok().and_then(|reason| reason.clone())
+        self.breaker.get()
     }
 
     fn open_breaker(&self, reason: String) {
-        if let Ok(mut breaker) = self.breaker.lock() {
-            if breaker.is_none() {
-                tracing::warn!(
-                    reason,
-                    "circuit breaker opened: this run sends nothing more"
-                );
-                *breaker = Some(reason);
-            }
-        }
+        self.breaker.set_once(
+            reason,
+            "circuit breaker opened: this run sends nothing more",
+        );
     }
 
     /// Why the run ended early without an error, if it did: the
     /// marketplace asked for a pause that reaches past the deadline.
     pub fn stop_reason(&self) -> Option<String> {
-        self.stopped.lock().ok().and_then(|reason| reason.clone())
+        self.stopped.get()
     }
 
     fn stop_early(&self, reason: String) {
-        if let Ok(mut stopped) = self.stopped.lock() {
-            if stopped.is_none() {
-                tracing::warn!(reason, "this run sends nothing more");
-                *stopped = Some(reason);
-            }
-        }
+        self.stopped.set_once(reason, "this run sends nothing more");
     }
 
     /// Whether requests may still go out: no breaker, no early stop, and

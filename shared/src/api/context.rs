@@ -134,12 +134,6 @@ impl SyncApi {
             requeue_page_size: REQUEUE_PAGE_SIZE,
         }
     }
-
-    /// The token check, the store and the audit trail, as every admin
-    /// function has them.
-    pub fn admin(&self) -> &AdminContext {
-        &self.admin
-    }
 }
 
 impl AdminState for AdminContext {
