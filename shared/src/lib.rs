@@ -5,7 +5,8 @@
 //! functions under `functions/` are thin: they parse their event, call into
 //! this crate, and map the result.
 //!
-//! - [`sync`]: the sync engine, one run from lease to report;
+//! - [`sync`]: the sync engine, one run from lease to report, and the fast
+//!   path's batch of stream records ([`stream`] reads the event);
 //! - [`delivery`]: retries, backoff, rate limits and the circuit breaker;
 //! - [`conflict`]: newest-wins resolution of a local and a remote rating;
 //! - [`store`]: everything kept in DynamoDB;
@@ -32,6 +33,7 @@ pub mod rating;
 pub mod report;
 pub mod secrets;
 pub mod store;
+pub mod stream;
 pub mod sync;
 
 use config::Config;

@@ -5,6 +5,7 @@
 //!   such lines into metrics without a `PutMetricData` call on the hot path.
 
 use crate::report::SyncReport;
+use crate::sync::FastPathReport;
 
 /// The namespace of the metrics, from `RATING_SYNC_METRICS_NAMESPACE`.
 pub fn namespace() -> String {
@@ -54,14 +55,117 @@ pub fn run_metrics(report: &SyncReport, namespace: &str, function: &str) -> serd
     document
 }
 
-/// Prints the run's metrics as one EMF line on stdout.
+/// Prints the run's metrics as one EMF line on stdout, and its freshness.
 pub fn emit_run_metrics(report: &SyncReport, function: &str) {
     println!("{}", run_metrics(report, &namespace(), function));
+    emit_freshness(&report.freshness_seconds, function);
+}
+
+/// The EMF document of one fast-path batch, under a `Function` dimension:
+/// what it uploaded, failed and parked, the records it asked the stream to
+/// deliver again, and those that needed nothing.
+pub fn fast_path_metrics(
+    batch: &FastPathReport,
+    namespace: &str,
+    function: &str,
+) -> serde_json::Value {
+    let report = &batch.report;
+    let metrics = [
+        ("Uploaded", report.uploaded),
+        ("Updated", report.updated),
+        ("Failed", report.failed),
+        ("Parked", report.parked),
+        ("RecordsRetried", batch.retry.len() as u64),
+        ("RecordsIgnored", batch.ignored),
+        ("BreakerOpen", u64::from(report.breaker_open)),
+    ];
+    let mut document = serde_json::json!({
+        "_aws": {
+            "Timestamp": chrono::Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [["Function"]],
+                "Metrics": metrics
+                    .iter()
+                    .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
+                    .collect::<Vec<_>>(),
+            }],
+        },
+        "Function": function,
+        "run_id": report.run_id,
+    });
+    if let Some(fields) = document.as_object_mut() {
+        for (name, value) in metrics {
+            fields.insert(name.to_owned(), value.into());
+        }
+    }
+    document
+}
+
+/// Prints a fast-path batch's metrics and freshness as EMF lines on stdout.
+pub fn emit_fast_path_metrics(batch: &FastPathReport, function: &str) {
+    println!("{}", fast_path_metrics(batch, &namespace(), function));
+    emit_freshness(&batch.report.freshness_seconds, function);
+}
+
+/// Values of one metric an EMF document may carry.
+const VALUES_PER_DOCUMENT: usize = 100;
+
+/// The EMF documents of `RatingFreshness`: the seconds from each rating's
+/// local write to the marketplace's acceptance, at most 100 values per
+/// document (EMF's limit), so CloudWatch computes p50 and p99 over every
+/// rating, not over per-run averages.
+pub fn freshness_metrics(
+    seconds: &[f64],
+    namespace: &str,
+    function: &str,
+) -> Vec<serde_json::Value> {
+    seconds
+        .chunks(VALUES_PER_DOCUMENT)
+        .map(|values| {
+            serde_json::json!({
+                "_aws": {
+                    "Timestamp": chrono::Utc::now().timestamp_millis(),
+                    "CloudWatchMetrics": [{
+                        "Namespace": namespace,
+                        "Dimensions": [["Function"]],
+                        "Metrics": [{"Name": "RatingFreshness", "Unit": "Seconds"}],
+                    }],
+                },
+                "Function": function,
+                "RatingFreshness": values,
+            })
+        })
+        .collect()
+}
+
+/// Prints the freshness of the ratings synced as EMF lines on stdout.
+pub fn emit_freshness(seconds: &[f64], function: &str) {
+    for document in freshness_metrics(seconds, &namespace(), function) {
+        println!("{document}");
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn freshness_is_every_value_in_documents_of_at_most_a_hundred() {
+        let seconds: Vec<f64> = (0..250).map(|i| f64::from(i) / 10.0).collect();
+        let docs = freshness_metrics(&seconds, "Ns", "stream-rating-sync");
+        let sizes: Vec<usize> = docs
+            .iter()
+            .map(|doc| doc["RatingFreshness"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        assert_eq!(docs[2]["RatingFreshness"][49], 24.9);
+        let declared = &docs[0]["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(declared["Metrics"][0]["Name"], "RatingFreshness");
+        assert_eq!(declared["Metrics"][0]["Unit"], "Seconds");
+        assert_eq!(docs[0]["Function"], "stream-rating-sync");
+        assert!(freshness_metrics(&[], "Ns", "f").is_empty());
+    }
 
     #[test]
     fn a_run_becomes_one_emf_document() {

@@ -72,6 +72,10 @@ pub struct SyncReport {
     /// Why, when the run could not run or had to stop on an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Seconds from each synced rating's local write to the marketplace's
+    /// acceptance: the freshness metric's values. Not stored or answered.
+    #[serde(skip)]
+    pub freshness_seconds: Vec<f64>,
 }
 
 impl SyncReport {

@@ -125,6 +125,10 @@ pub struct SyncSettings {
     /// a little); one further ahead is not taken, or it would win every
     /// later comparison.
     pub max_clock_skew: Duration,
+    /// Pending ratings younger than this are left to the fast path (the
+    /// stream-triggered function) by scheduled runs; zero when there is no
+    /// fast path, so the schedule takes everything.
+    pub fast_path_grace: Duration,
 }
 
 impl Default for SyncSettings {
@@ -148,6 +152,7 @@ impl Default for SyncSettings {
             lease_ttl: Duration::from_secs(60),
             pull_skills_per_run: 50,
             max_clock_skew: Duration::from_secs(300),
+            fast_path_grace: Duration::ZERO,
         }
     }
 }
@@ -264,6 +269,11 @@ impl FromEnvironment for Config {
                 "RATING_SYNC_MAX_CLOCK_SKEW_SECONDS",
                 defaults.max_clock_skew,
                 0..=3600,
+            )?,
+            fast_path_grace: seconds(
+                "RATING_SYNC_FAST_PATH_GRACE_SECONDS",
+                defaults.fast_path_grace,
+                0..=86_400,
             )?,
         };
 

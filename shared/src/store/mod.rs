@@ -4,7 +4,8 @@
 //! item:
 //! - the ratings table, written by the Atom app; the sync reads its work
 //!   through sparse indexes (`work.rs`) and writes back only its own
-//!   attributes (`ratings.rs`); skills to pull (`skills.rs`);
+//!   attributes (`ratings.rs`); skills to pull (`skills.rs`); the items as
+//!   they are now, for the fast path (`current.rs`);
 //! - the dead-letter table, one item per failing rating (`dead_letters.rs`);
 //! - the state table: the run lease (`lease.rs`), the reports of recent
 //!   runs (`reports.rs`), when a run last succeeded (`health.rs`), the
@@ -20,6 +21,7 @@
 
 mod audit;
 mod conflicts;
+mod current;
 mod dead_letters;
 mod failure_listing;
 mod health;
@@ -44,6 +46,7 @@ use crate::config::TableNames;
 
 pub use audit::{AuditRecord, AUDIT_PARTITION};
 pub use conflicts::CONFLICT_PARTITION;
+pub use current::pending_at;
 pub use dead_letters::{
     FailedUpload, FailurePage, FailurePosition, FailureRecorded, FailureStatus, DEAD, FAILED_INDEX,
     RETRYING,

@@ -45,19 +45,33 @@ pub struct BacklogCount {
 
 impl Store {
     /// One page of work from `source`, oldest (or longest due) first,
-    /// starting after `after`. Retries count as due if due at `now`.
+    /// starting after `after`. Retries count as due if due at `now`; the
+    /// backlog is read up to entries last written at `backlog_before`, if
+    /// given (younger ones are the fast path's).
+    ///
+    /// `updated_at` is compared as text, as the index sorts it: the write
+    /// contract says RFC 3339 in UTC.
     pub async fn work_page(
         &self,
         source: WorkSource,
         after: Option<PageKey>,
         limit: u32,
         now: DateTime<Utc>,
+        backlog_before: Option<DateTime<Utc>>,
     ) -> Result<PendingPage, StoreError> {
         let mut query = self.work_query(source);
-        if source == WorkSource::DueRetries {
-            query = query
-                .key_condition_expression("sync_retry = :state AND next_attempt_at <= :now")
-                .expression_attribute_values(":now", s(timestamp(now)));
+        match (source, backlog_before) {
+            (WorkSource::DueRetries, _) => {
+                query = query
+                    .key_condition_expression("sync_retry = :state AND next_attempt_at <= :now")
+                    .expression_attribute_values(":now", s(timestamp(now)));
+            }
+            (WorkSource::Backlog, Some(before)) => {
+                query = query
+                    .key_condition_expression("synced_to_saas = :state AND updated_at <= :before")
+                    .expression_attribute_values(":before", s(timestamp(before)));
+            }
+            (WorkSource::Backlog, None) => {}
         }
         let out = query
             .scan_index_forward(true)
@@ -83,7 +97,7 @@ impl Store {
         after: Option<PageKey>,
         limit: u32,
     ) -> Result<PendingPage, StoreError> {
-        self.work_page(WorkSource::Backlog, after, limit, Utc::now())
+        self.work_page(WorkSource::Backlog, after, limit, Utc::now(), None)
             .await
     }
 

@@ -28,11 +28,13 @@
 //! being created twice.
 //!
 //! Where each part lives: `run.rs` (the run's state and its lease),
-//! `push.rs` (the work pages and the in-flight window), `upload.rs` (one
+//! `push.rs` (the work pages and the in-flight window), `fast_path.rs` (the
+//! same uploads for a batch of stream records, seconds after the writes), `upload.rs` (one
 //! rating's upload and its recording), `pull.rs` and `reconcile.rs` (remote
 //! edits, newest wins), `outcome.rs` (the tally, the report, the end of a
 //! run) and `retry.rs` (an admin's retry of one rating).
 
+mod fast_path;
 mod outcome;
 mod pull;
 mod push;
@@ -54,6 +56,7 @@ use crate::report::SyncReport;
 use crate::store::requests::RequestCounter;
 use crate::store::Store;
 
+pub use fast_path::{Change, FastPathReport};
 pub use retry::RatingRetry;
 use run::Run;
 
@@ -88,6 +91,8 @@ pub struct SyncEngine {
     marketplace: MarketplaceClient,
     settings: SyncSettings,
     requests: Option<RequestCounter>,
+    /// The fast path's memory of skills registered for the pull.
+    registered_skills: fast_path::RegisteredSkills,
 }
 
 /// Who started a run.
@@ -109,6 +114,7 @@ impl SyncEngine {
             marketplace,
             settings,
             requests: None,
+            registered_skills: fast_path::RegisteredSkills::default(),
         }
     }
 
@@ -185,7 +191,10 @@ impl SyncEngine {
     ) -> Result<(SyncReport, Option<T>), E> {
         let requests_before = self.requests.as_ref().map(RequestCounter::now);
         let clock = Instant::now();
-        let run = Run::new(run_id, &self.settings, deadline);
+        let mut run = Run::new(run_id, &self.settings, deadline);
+        if trigger == Trigger::Schedule {
+            run = run.leaving_to_fast_path(self.settings.fast_path_grace);
+        }
         if let Err(report) = self.take_lease(&run, trigger, deadline).await {
             return Ok((report, None));
         }

@@ -72,6 +72,7 @@ impl SyncEngine {
         report.message = summary(report);
         report.finished_at = timestamp(Utc::now());
         report.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        report.freshness_seconds = run.take_freshness();
         if !run.is_fenced() {
             // A run that lost its lease writes nothing more; the run that
             // took over records its own outcome.
@@ -157,7 +158,7 @@ pub(super) fn tally(report: &mut SyncReport, outcome: Outcome) {
     }
 }
 
-fn summary(report: &SyncReport) -> String {
+pub(super) fn summary(report: &SyncReport) -> String {
     if let Some(error) = &report.error {
         return format!("Sync stopped: {error}");
     }

@@ -122,7 +122,13 @@ impl SyncEngine {
         }
         let page = self
             .store
-            .work_page(source, after, self.settings.batch_size, run.started)
+            .work_page(
+                source,
+                after,
+                self.settings.batch_size,
+                run.started,
+                run.backlog_before,
+            )
             .await
             .map_err(|err| Outcome::Stop {
                 reason: err.logged("Could not read the work to do"),

@@ -32,6 +32,12 @@ pub(super) struct Run {
     pub(super) synced_skills: Mutex<BTreeSet<String>>,
     /// Conflicts resolved and logged.
     pub(super) conflicts: AtomicU64,
+    /// Backlog entries last written after this are not this run's: the
+    /// fast path has them (a scheduled run with a grace period).
+    pub(super) backlog_before: Option<DateTime<Utc>>,
+    /// Seconds from each synced rating's local write to the marketplace's
+    /// acceptance, for the freshness metric.
+    pub(super) freshness: Mutex<Vec<f64>>,
 }
 
 impl Run {
@@ -45,13 +51,43 @@ impl Run {
             fenced: AtomicBool::new(false),
             synced_skills: Mutex::default(),
             conflicts: AtomicU64::new(0),
+            backlog_before: None,
+            freshness: Mutex::default(),
         }
+    }
+
+    /// The same run, leaving backlog entries written within `grace` of its
+    /// start to the fast path.
+    pub(super) fn leaving_to_fast_path(mut self, grace: Duration) -> Self {
+        if !grace.is_zero() {
+            self.backlog_before = chrono::Duration::from_std(grace)
+                .ok()
+                .and_then(|grace| self.started.checked_sub_signed(grace));
+        }
+        self
     }
 
     /// Whether another upload may begin: the lease is held, the breaker is
     /// closed and the deadline not near.
     pub(super) fn may_start(&self) -> bool {
         !self.is_fenced() && self.delivery.may_send()
+    }
+
+    /// Notes the seconds from `rating`'s local write to its acceptance at
+    /// `accepted`, for the freshness metric (nothing if its time cannot be
+    /// read; never negative, whatever the writer's clock said).
+    pub(super) fn note_freshness(&self, rating: &crate::rating::Rating, accepted: DateTime<Utc>) {
+        if let Some(written) = crate::conflict::parse_time(&rating.updated_at) {
+            let seconds = (accepted - written).num_milliseconds().max(0) as f64 / 1000.0;
+            if let Ok(mut kept) = self.freshness.lock() {
+                kept.push(seconds);
+            }
+        }
+    }
+
+    /// The freshness noted so far, taken out.
+    pub(super) fn take_freshness(&self) -> Vec<f64> {
+        std::mem::take(&mut *self.freshness.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The lease was lost: nothing more may be written.

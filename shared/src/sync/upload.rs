@@ -115,8 +115,10 @@ impl SyncEngine {
             // The next run's attempt is answered by the idempotency key.
             return Outcome::Skipped;
         }
-        match self.store.mark_synced(rating, remote_id, Utc::now()).await {
+        let accepted = Utc::now();
+        match self.store.mark_synced(rating, remote_id, accepted).await {
             Ok(MarkOutcome::Synced) => {
+                run.note_freshness(rating, accepted);
                 self.after_synced(run, rating).await;
                 uploaded
             }

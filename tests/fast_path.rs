@@ -1,0 +1,305 @@
+//! The fast path: batches of stream records through `stream-rating-sync`'s
+//! handler, against the local DynamoDB server and the simulator; and its
+//! coexistence with the scheduled run.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
+use integration_tests::stream::stream_record;
+use integration_tests::*;
+use serde_json::json;
+use shared::config::SyncSettings;
+use shared::rating::{Rating, SyncState};
+use shared::store::{sync_state, timestamp};
+use shared::stream::{handle, StreamEvent};
+
+fn ids(ratings: &[Rating]) -> Vec<String> {
+    ratings.iter().map(|r| r.id.clone()).collect()
+}
+
+/// `count` ratings written just now (younger than any grace period).
+fn fresh(env: &TestEnv, count: usize, from: usize) -> Vec<Rating> {
+    let now = timestamp(Utc::now());
+    env.ratings(from + count, 0)
+        .into_iter()
+        .skip(from)
+        .map(|mut rating| {
+            rating.updated_at = now.clone();
+            rating
+        })
+        .collect()
+}
+
+/// An edit as the Atom app makes it: new content, the next version, pending.
+async fn edit_locally(env: &TestEnv, id: &str, stars: u8) {
+    env.client
+        .update_item()
+        .table_name(&env.tables.ratings)
+        .key("id", AttributeValue::S(id.into()))
+        .update_expression(
+            "SET rating = :r, version = version + :one, updated_at = :u, synced_to_saas = :p",
+        )
+        .expression_attribute_values(":r", AttributeValue::N(stars.to_string()))
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .expression_attribute_values(":u", AttributeValue::S(timestamp(Utc::now())))
+        .expression_attribute_values(":p", AttributeValue::S("false".into()))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Every rating synced, each exactly once at the simulator.
+async fn assert_each_at_the_marketplace_once(env: &TestEnv, ratings: &[Rating]) {
+    let mut by_user: HashMap<String, usize> = HashMap::new();
+    for remote in env.simulator.ratings().await.unwrap() {
+        *by_user
+            .entry(remote["user_id"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    for rating in ratings {
+        assert_eq!(by_user.get(&rating.user_id), Some(&1), "{}", rating.id);
+        let item = env.item(&rating.id).await;
+        assert_eq!(sync_state(&item), SyncState::Synced, "{}", rating.id);
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_uploaded_once_and_the_same_batch_again_sends_nothing() {
+    let env = TestEnv::new().await;
+    let ratings = fresh(&env, 5, 0);
+    env.put(&ratings).await;
+    let engine = env.stream_engine(SyncSettings::default());
+    let event = env.stream_event(&ids(&ratings), 100).await;
+
+    let (response, batch) = handle(&engine, &event, generous_deadline()).await;
+    assert!(response.batch_item_failures.is_empty(), "{batch:?}");
+    assert_eq!(batch.report.created, 5);
+    assert_eq!(batch.report.freshness_seconds.len(), 5);
+    assert!(batch
+        .report
+        .freshness_seconds
+        .iter()
+        .all(|seconds| (0.0..60.0).contains(seconds)));
+    assert_each_at_the_marketplace_once(&env, &ratings).await;
+
+    // Delivered again (the stream's at-least-once): the table says synced.
+    let requests_before = env.stats().await["requests"].as_array().unwrap().len();
+    let (response, batch) = handle(&engine, &event, generous_deadline()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!((batch.report.uploaded, batch.ignored), (0, 5));
+    let requests_after = env.stats().await["requests"].as_array().unwrap().len();
+    assert_eq!(requests_after, requests_before, "nothing sent");
+}
+
+#[tokio::test]
+async fn the_functions_own_writes_make_no_work() {
+    let env = TestEnv::new().await;
+    let ratings = fresh(&env, 3, 0);
+    env.put(&ratings).await;
+    let engine = env.stream_engine(SyncSettings::default());
+    let event = env.stream_event(&ids(&ratings), 1).await;
+    handle(&engine, &event, generous_deadline()).await;
+
+    // The records the mark-synced writes produce: synced new images.
+    let own = env.stream_event(&ids(&ratings), 10).await;
+    assert!(own
+        .records
+        .iter()
+        .all(|r| r["dynamodb"]["NewImage"].get("synced_to_saas").is_none()));
+    let before = env.stats().await["requests"].as_array().unwrap().len();
+    let (response, batch) = handle(&engine, &own, generous_deadline()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(batch.ignored, 3);
+    assert_eq!(
+        env.stats().await["requests"].as_array().unwrap().len(),
+        before
+    );
+}
+
+#[tokio::test]
+async fn a_record_older_than_the_item_uploads_nothing_and_the_newer_one_its_content() {
+    let env = TestEnv::new().await;
+    let ratings = fresh(&env, 1, 0);
+    env.put(&ratings).await;
+    let id = ratings[0].id.clone();
+    let old = env.stream_event(std::slice::from_ref(&id), 1).await;
+    edit_locally(&env, &id, 2).await;
+    let engine = env.stream_engine(SyncSettings::default());
+
+    let (response, batch) = handle(&engine, &old, generous_deadline()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!((batch.report.uploaded, batch.ignored), (0, 1));
+    assert!(env.simulator.ratings().await.unwrap().is_empty());
+    assert_eq!(sync_state(&env.item(&id).await), SyncState::Pending);
+
+    let newer = env.stream_event(std::slice::from_ref(&id), 2).await;
+    let (_, batch) = handle(&engine, &newer, generous_deadline()).await;
+    assert_eq!(batch.report.created, 1);
+    let remote = env.simulator.ratings().await.unwrap();
+    assert_eq!(
+        remote[0]["rating"], 2,
+        "the table's version, not the record's"
+    );
+}
+
+#[tokio::test]
+async fn an_edit_after_a_sync_travels_as_one_update() {
+    let env = TestEnv::new().await;
+    let ratings = fresh(&env, 1, 0);
+    env.put(&ratings).await;
+    let id = ratings[0].id.clone();
+    let engine = env.stream_engine(SyncSettings::default());
+    let event = env.stream_event(std::slice::from_ref(&id), 1).await;
+    handle(&engine, &event, generous_deadline()).await;
+    let remote_id = text(&env.item(&id).await, "remote_rating_id");
+
+    edit_locally(&env, &id, 4).await;
+    let edit = env.stream_event(std::slice::from_ref(&id), 2).await;
+    let (response, batch) = handle(&engine, &edit, generous_deadline()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(batch.report.updated, 1);
+    let stats = env.stats().await;
+    assert_eq!(requests(&stats, "POST").len(), 1, "one create in all");
+    let puts = requests(&stats, "PUT");
+    assert_eq!(puts.len(), 1, "one update");
+    assert!(puts[0]["path"].as_str().unwrap().ends_with(&remote_id));
+    let item = env.item(&id).await;
+    assert_eq!(sync_state(&item), SyncState::Synced);
+    assert_eq!(text(&item, "remote_rating_id"), remote_id);
+}
+
+#[tokio::test]
+async fn a_refused_rating_is_parked_as_a_run_parks_it_and_not_delivered_again() {
+    let env = TestEnv::new().await;
+    let mut ratings = fresh(&env, 2, 0);
+    ratings[1].rating = "9".into();
+    env.put(&ratings).await;
+    let engine = env.stream_engine(SyncSettings::default());
+    let event = env.stream_event(&ids(&ratings), 1).await;
+    let (response, batch) = handle(&engine, &event, generous_deadline()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!((batch.report.created, batch.report.parked), (1, 1));
+    assert_eq!(
+        sync_state(&env.item(&ratings[1].id).await),
+        SyncState::Parked
+    );
+    let dead = env.dead_letters().await;
+    assert_eq!(dead.len(), 1);
+    assert!(text(&dead[0], "error_message").contains("Invalid rating value: 9"));
+}
+
+#[tokio::test]
+async fn with_the_marketplace_down_every_record_is_delivered_again_then_the_schedule_syncs_them() {
+    let env = TestEnv::new().await;
+    let ratings = fresh(&env, 4, 0);
+    env.put(&ratings).await;
+    env.configure(json!({"fail_rate": 1.0, "fail_status": 503}))
+        .await;
+    let settings = SyncSettings {
+        breaker_threshold: 2,
+        ..retry_at_once()
+    };
+    let engine = env.stream_engine(settings.clone());
+    let event = env.stream_event(&ids(&ratings), 7).await;
+    let (response, batch) = handle(&engine, &event, generous_deadline()).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["7", "8", "9", "10"], "{batch:?}");
+    assert!(batch.report.breaker_open);
+    assert_eq!(env.pending_ids().await.len(), 4, "still pending");
+    assert!(
+        env.dead_letters().await.is_empty(),
+        "an outage is not recorded"
+    );
+
+    // Back up: the scheduled run (the fast path's retries given up) takes them.
+    env.configure(json!({"fail_rate": 0.0})).await;
+    let report = env.engine_with(settings).run(generous_deadline()).await;
+    assert_eq!(report.created, 4, "{report:?}");
+    assert_each_at_the_marketplace_once(&env, &ratings).await;
+}
+
+#[tokio::test]
+async fn a_scheduled_run_leaves_ratings_younger_than_the_grace_period_to_the_fast_path() {
+    let env = TestEnv::new().await;
+    let old = env.ratings(6, 0);
+    let young = fresh(&env, 4, 6);
+    env.put(&old).await;
+    env.put(&young).await;
+    let with_grace = SyncSettings {
+        fast_path_grace: Duration::from_secs(300),
+        ..SyncSettings::default()
+    };
+    let report = env
+        .engine_with(with_grace.clone())
+        .run(generous_deadline())
+        .await;
+    assert_eq!(report.created, 6, "{report:?}");
+    let mut pending = env.pending_ids().await;
+    pending.sort();
+    let mut expected = ids(&young);
+    expected.sort();
+    assert_eq!(pending, expected, "the young ones are left");
+
+    // An admin's run asks for everything now: no grace.
+    let report = env
+        .engine_with(with_grace)
+        .run_on_request(generous_deadline())
+        .await;
+    assert_eq!(report.created, 4, "{report:?}");
+    assert!(env.pending_ids().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_burst_on_the_fast_path_while_a_run_drains_a_backlog_reaches_the_marketplace_once_each() {
+    let env = TestEnv::new().await;
+    let backlog = env.ratings(2000, 0);
+    let burst = fresh(&env, 500, 2000);
+    env.put(&backlog).await;
+    let settings = SyncSettings {
+        fast_path_grace: Duration::from_secs(300),
+        pull_skills_per_run: 0,
+        ..SyncSettings::default()
+    };
+    let scheduled = env.engine_with(settings.clone());
+    let fast = env.stream_engine(settings);
+
+    // Some stream records of the backlog arrive late, while the run has
+    // them: both paths meet on those ratings.
+    let late: Vec<String> = ids(&backlog[..20]);
+    let late_event = env.stream_event(&late, 1).await;
+    let stream = async {
+        env.put(&burst).await;
+        let (_, batch) = handle(&fast, &late_event, generous_deadline()).await;
+        let mut retried = batch.retry.len();
+        for (at, chunk) in burst.chunks(10).enumerate() {
+            let mut records = Vec::new();
+            for (offset, rating) in chunk.iter().enumerate() {
+                let item = env.item(&rating.id).await;
+                records.push(stream_record(
+                    "INSERT",
+                    &item,
+                    1000 + (at * 10 + offset) as u64,
+                ));
+            }
+            let (_, batch) = handle(&fast, &StreamEvent { records }, generous_deadline()).await;
+            retried += batch.retry.len();
+        }
+        retried
+    };
+    let (report, retried) = tokio::join!(scheduled.run(generous_deadline()), stream);
+    assert_eq!(retried, 0);
+    assert!(report.success, "{report:?}");
+
+    let all: Vec<Rating> = backlog.iter().chain(&burst).cloned().collect();
+    assert_each_at_the_marketplace_once(&env, &all).await;
+    let stats = env.stats().await;
+    assert_eq!(stats["creates"], 2500);
+    let posts = requests(&stats, "POST").len() as f64;
+    assert!(posts / 2500.0 <= 1.02, "{posts} requests for 2,500 ratings");
+}

@@ -1,0 +1,69 @@
+//! The fast path's side of the harness: an engine whose DynamoDB requests
+//! are recorded as `stream-rating-sync`'s, and stream events made from the
+//! table's items as the event source mapping would deliver them.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{json, Map, Value};
+use shared::config::SyncSettings;
+use shared::store::Item;
+use shared::stream::StreamEvent;
+use shared::sync::SyncEngine;
+
+use crate::access::AccessRecorder;
+use crate::TestEnv;
+
+impl TestEnv {
+    /// The engine as `stream-rating-sync` builds it.
+    pub fn stream_engine(&self, sync: SyncSettings) -> SyncEngine {
+        let client =
+            AccessRecorder::new(&self.tables, Some("stream-rating-sync")).client(&self.client);
+        shared::sync_engine(&self.config(sync), client).expect("engine")
+    }
+
+    /// A stream event of one MODIFY record per id, with the item as it is
+    /// now as its new image; sequence numbers from `first` on.
+    pub async fn stream_event(&self, ids: &[String], first: u64) -> StreamEvent {
+        let mut records = Vec::new();
+        for (at, id) in ids.iter().enumerate() {
+            let item = self.item(id).await;
+            records.push(stream_record("MODIFY", &item, first + at as u64));
+        }
+        StreamEvent { records }
+    }
+}
+
+/// One stream record of `item`, in the Lambda event's shape.
+pub fn stream_record(event_name: &str, item: &Item, sequence_number: u64) -> Value {
+    json!({
+        "eventID": format!("event-{sequence_number}"),
+        "eventName": event_name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": {"id": item.get("id").map_or(Value::Null, dynamodb_json)},
+            "NewImage": image(item),
+            "SequenceNumber": sequence_number.to_string(),
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    })
+}
+
+/// An item in DynamoDB JSON, as a stream record carries it.
+pub fn image(item: &Item) -> Value {
+    Value::Object(
+        item.iter()
+            .map(|(name, value)| (name.clone(), dynamodb_json(value)))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+fn dynamodb_json(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::S(text) => json!({"S": text}),
+        AttributeValue::N(number) => json!({"N": number}),
+        AttributeValue::Bool(flag) => json!({"BOOL": flag}),
+        AttributeValue::Null(_) => json!({"NULL": true}),
+        other => json!({"S": format!("{other:?}")}),
+    }
+}
