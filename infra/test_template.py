@@ -23,7 +23,18 @@ these tests check what they cannot know:
   filter of the template makes; the
   no-successful-run alarm holds for every interval, and the not-running one
   looks back over two of the longest;
-* the dashboard body is JSON and shows every alarm;
+* the dashboard body is JSON and shows every alarm, with the fast path on
+  and off;
+* the fast path (EnableFastPath): the ratings table's stream drives
+  stream-rating-sync with partial batch responses, bisect, bounded retries
+  and record age, an SQS on-failure destination that is alarmed, and a filter
+  that lets pending ratings through and nothing else (evaluated on sample
+  records); everything of it carries FastPathEnabled, so with it off the
+  stack has no stream, function, mapping or queue and no reference to them
+  (the conditions are evaluated), and the runs get a grace of 0;
+* events go to the EventBusName bus only, under the code's source;
+* SAM's implicit grants are the known ones: the DynamoDB event's managed
+  policy and sqs:SendMessage on the template's own queue;
 * the README's configuration tables list every environment variable the code
   reads or the template sets, and every parameter with its default.
 
@@ -202,16 +213,133 @@ def secret_settings():
 def emitted_metrics():
     """The metric names of the EMF line (shared/src/metrics.rs)."""
     source = rust_source("shared/src/metrics.rs")
-    return set(re.findall(r'\("([A-Za-z]+)", "(?:Count|Milliseconds)"', source))
+    return set(re.findall(r'\("([A-Za-z]+)", "(?:Count|Milliseconds|Seconds)"', source))
 
 
 def metric_function_dimensions():
     """The values of the Function dimension: the FUNCTION constants of the
-    code that emits the metrics."""
+    code that emits the metrics (every function crate, and the admin sync's
+    endpoint)."""
     values = set()
-    for path in ["functions/scheduled-rating-sync/src/main.rs", "shared/src/api/admin_sync_ratings.rs"]:
+    paths = sorted(p.relative_to(ROOT) for p in (ROOT / "functions").glob("*/src/main.rs"))
+    for path in paths + [pathlib.Path("shared/src/api/admin_sync_ratings.rs")]:
         values.update(re.findall(r'const FUNCTION: &str = "([a-z-]+)"', rust_source(path)))
     return values
+
+
+# Conditions, evaluated: a tiny resolver for what this template uses
+# (Fn::Equals and Fn::Not of Refs to parameters, Fn::If, AWS::NoValue, and
+# a Condition on resources and outputs). Other intrinsics stay as they are.
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def condition_values(**parameters):
+    """Every condition of the template, for the parameters' defaults
+    overridden by `parameters`."""
+    values = {name: str(p.get("Default", "")) for name, p in PARAMETERS.items()}
+    values.update({name: str(value) for name, value in parameters.items()})
+
+    def evaluate(expression):
+        if isinstance(expression, dict):
+            ((function, arguments),) = expression.items()
+            if function == "Ref":
+                return values[arguments]
+            if function == "Fn::Equals":
+                left, right = (evaluate(a) for a in arguments)
+                return str(left) == str(right)
+            if function == "Fn::Not":
+                return not evaluate(arguments[0])
+            if function == "Condition":
+                return evaluate(TEMPLATE["Conditions"][arguments])
+            raise AssertionError(f"the resolver does not know {function}")
+        return expression
+
+    return {name: evaluate(c) for name, c in TEMPLATE["Conditions"].items()}
+
+
+def resolve(node, conditions):
+    """`node` with every Fn::If replaced by its branch and AWS::NoValue
+    dropped."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            name, when_true, when_false = node["Fn::If"]
+            return resolve(when_true if conditions[name] else when_false, conditions)
+        resolved = {k: resolve(v, conditions) for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v != NO_VALUE}
+    if isinstance(node, list):
+        resolved = [resolve(v, conditions) for v in node]
+        return [v for v in resolved if v != NO_VALUE]
+    return node
+
+
+def deployed(**parameters):
+    """(resources, outputs) CloudFormation creates for these parameters."""
+    conditions = condition_values(**parameters)
+
+    def exists(item):
+        return conditions[item["Condition"]] if "Condition" in item else True
+
+    def kept(section):
+        return {name: resolve(item, conditions) for name, item in section.items() if exists(item)}
+
+    return kept(RESOURCES), kept(TEMPLATE["Outputs"])
+
+
+def references(node):
+    """Every (logical id, attribute or None) that `node` refers to: Ref,
+    Fn::GetAtt, and the ${...} of Fn::Sub (less its own variables)."""
+    found = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref":
+                found.add((value, None))
+            elif key == "Fn::GetAtt":
+                name, attribute = value.split(".", 1) if isinstance(value, str) else value
+                found.add((name, attribute))
+            elif key == "Fn::Sub":
+                text, variables = (value, {}) if isinstance(value, str) else value
+                for ref in re.findall(r"\$\{([\w:.]+)\}", text):
+                    name, _, attribute = ref.partition(".")
+                    if name not in variables:
+                        found.add((name, attribute or None))
+                found |= references(variables)
+            else:
+                found |= references(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= references(value)
+    return found
+
+
+def dangling(resources, outputs):
+    """References to what these resources do not have: a resource or
+    parameter that is not there, or the stream of a table without one."""
+    missing = set()
+    for holder, body in list(resources.items()) + list(outputs.items()):
+        for name, attribute in references(body):
+            if name.startswith("AWS::") or name in PARAMETERS:
+                continue
+            if name not in resources:
+                missing.add((holder, name))
+            elif attribute == "StreamArn" and "StreamSpecification" not in resources[name]["Properties"]:
+                missing.add((holder, f"{name}.StreamArn"))
+    return missing
+
+
+def matches(pattern, event):
+    """Whether an event matches a Lambda / EventBridge filter pattern of the
+    exact-value subset: objects nest, a list holds the accepted values of a
+    field (any one, or any shared with an array value). Content filters
+    (prefix, numeric, exists, ...) are refused rather than guessed."""
+    if isinstance(pattern, dict):
+        return isinstance(event, dict) and all(
+            key in event and matches(value, event[key]) for key, value in pattern.items()
+        )
+    assert isinstance(pattern, list), f"a pattern leaf must be a list: {pattern!r}"
+    for accepted in pattern:
+        assert not isinstance(accepted, (dict, list)), f"content filter {accepted!r} not supported"
+    values = event if isinstance(event, list) else [event]
+    return any(value in pattern for value in values)
 
 
 def parameter_range(value):
@@ -231,7 +359,8 @@ class Functions(unittest.TestCase):
         self.assertEqual(GLOBAL_FUNCTION["Runtime"], "provided.al2023")
         self.assertEqual(GLOBAL_FUNCTION["Architectures"], ["arm64"])
         self.assertEqual(GLOBAL_FUNCTION["Handler"], "bootstrap")
-        self.assertEqual(len(FUNCTIONS), 6)
+        # Five, the scheduled function and the fast path's.
+        self.assertEqual(len(FUNCTIONS), 7)
         for name, function in FUNCTIONS.items():
             with self.subTest(name):
                 self.assertEqual(function["Metadata"]["BuildMethod"], "rust-cargolambda")
@@ -252,6 +381,19 @@ class Functions(unittest.TestCase):
                     # API Gateway answers 500 when the authorizer is slower.
                     self.assertEqual(event_types(function), set())
                     self.assertLess(timeout, AUTHORIZER_TIMEOUT_SECONDS)
+                elif "DynamoDB" in event_types(function):
+                    self.assertEqual(event_types(function), {"DynamoDB"})
+                    (event,) = function["Properties"]["Events"].values()
+                    mapping = event["Properties"]
+                    # Every attempt (the first and each retry) can run to
+                    # its timeout before the records are too old to retry.
+                    attempts = mapping["MaximumRetryAttempts"] + 1
+                    self.assertLessEqual(attempts * timeout, mapping["MaximumRecordAgeInSeconds"])
+                    # The run's own deadline leaves room for one request.
+                    margin = int(env.get("RATING_SYNC_DEADLINE_MARGIN_SECONDS", 20))
+                    request = int(env.get("ATOM_SAAS_TIMEOUT_SECONDS", 10))
+                    self.assertGreater(margin, request)
+                    self.assertLess(margin, timeout)
                 else:
                     self.assertEqual(event_types(function), {"Schedule"})
                     self.assertEqual(timeout, LAMBDA_MAX_TIMEOUT_SECONDS)
@@ -285,7 +427,10 @@ class Functions(unittest.TestCase):
         emitting = {
             n for n, f in FUNCTIONS.items() if binary(f) in metric_function_dimensions()
         }
-        self.assertEqual(len(emitting), 2)
+        self.assertEqual(
+            emitting,
+            {"ScheduledRatingSyncFunction", "AdminSyncRatingsFunction", "StreamRatingSyncFunction"},
+        )
         for name in emitting:
             self.assertEqual(
                 environment(FUNCTIONS[name])["RATING_SYNC_METRICS_NAMESPACE"],
@@ -366,6 +511,43 @@ class Permissions(unittest.TestCase):
                     self.assertNotIn("*", action, name)
                 for resource in as_list(statement["Resource"]):
                     self.assertNotIn("*", json.dumps(resource), name)
+
+    # Event types and the grants SAM adds to a function's role for them,
+    # outside its Policies. A DynamoDB event brings the managed policy
+    # AWSLambdaDynamoDBExecutionRole: the stream reads Lambda's poller needs
+    # (DescribeStream, GetRecords, GetShardIterator, ListStreams) on any
+    # resource, as AWSLambdaBasicExecutionRole (on every function) grants
+    # the logs. Neither is a statement of this template, so the no-wildcard
+    # rule above has nothing to allow; what it cannot see is pinned here, so
+    # that another event type (SQS, Kinesis, ...) with its own managed
+    # policy does not arrive unnoticed.
+    SAM_GRANTS = {
+        "Schedule": set(),
+        "HttpApi": set(),
+        "DynamoDB": {"service-role/AWSLambdaDynamoDBExecutionRole"},
+    }
+
+    def test_sam_adds_only_the_known_grants(self):
+        for name, function in FUNCTIONS.items():
+            with self.subTest(name):
+                properties = function["Properties"]
+                # SAM's own role, built from Policies: no role of our own,
+                # no managed or boundary policy beside it.
+                for key in ["Role", "ManagedPolicyArns", "PermissionsBoundary"]:
+                    self.assertNotIn(key, properties)
+                self.assertLessEqual(event_types(function), set(self.SAM_GRANTS))
+                for event in properties.get("Events", {}).values():
+                    destination = event["Properties"].get("DestinationConfig")
+                    if destination is None:
+                        continue
+                    # Typed SQS, SAM grants sqs:SendMessage on exactly this
+                    # ARN: a queue of the template, never an empty one.
+                    (kind,) = destination
+                    self.assertEqual(kind, "OnFailure")
+                    self.assertEqual(destination[kind]["Type"], "SQS")
+                    target = destination[kind]["Destination"]["Fn::GetAtt"]
+                    self.assertTrue(target.endswith(".Arn"), target)
+                    self.assertEqual(RESOURCES[target.split(".")[0]]["Type"], "AWS::SQS::Queue")
 
     def test_dynamodb_rights_name_the_tables_and_their_indexes(self):
         indexes = {
@@ -530,12 +712,13 @@ class Alarms(unittest.TestCase):
         self.assertEqual(
             metrics,
             {"Uploaded", "Updated", "Failed", "Parked", "Conflicts", "Backlog",
-             "DurationMs", "BreakerOpen", "RunSucceeded", "RunFailed", "ConsecutiveFailedRuns"},
+             "DurationMs", "BreakerOpen", "RunSucceeded", "RunFailed", "ConsecutiveFailedRuns",
+             "RatingFreshness"},
         )
         watched = set()
         for name, alarm in ALARMS.items():
             properties = alarm["Properties"]
-            if properties["Namespace"] == "AWS/Lambda":
+            if properties["Namespace"] in ("AWS/Lambda", "AWS/SQS"):
                 continue
             self.assertEqual(properties["Namespace"], {"Ref": "MetricsNamespace"}, name)
             if properties["MetricName"] in filter_metric_names():
@@ -587,19 +770,51 @@ class Alarms(unittest.TestCase):
         }
         self.assertEqual(watched, set(FUNCTIONS))
 
+    @staticmethod
+    def dashboard(**parameters):
+        """The dashboard's widgets as deployed with these parameters (every
+        ${...} of the body a placeholder `<...>`), and the resources."""
+        resources, _ = deployed(**parameters)
+        (dashboard,) = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+        body, variables = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+        text = body
+        for name, value in variables.items():
+            # A variable is a string, or a Fn::Sub of one (its own ${...}
+            # become placeholders below).
+            text = text.replace("${" + name + "}", value["Fn::Sub"] if isinstance(value, dict) else value)
+        references = set(re.findall(r"\$\{([\w:.]+)\}", text))
+        parsed = json.loads(re.sub(r"\$\{([\w:.]+)\}", r"<\1>", text))
+        return parsed["widgets"], references, resources
+
     def test_the_dashboard_is_json_and_shows_every_alarm(self):
-        (dashboard,) = of_type("AWS::CloudWatch::Dashboard").values()
-        body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
-        references = set(re.findall(r"\$\{([\w:.]+)\}", body))
-        for reference in references:
-            head = reference.split(".")[0]
-            self.assertTrue(head in RESOURCES or head in PARAMETERS or head.startswith("AWS::"), reference)
-        parsed = json.loads(re.sub(r"\$\{([\w:.]+)\}", r"<\1>", body))
-        widgets = parsed["widgets"]
-        (alarm_widget,) = [w for w in widgets if w["type"] == "alarm"]
-        self.assertEqual(
-            set(alarm_widget["properties"]["alarms"]), {f"<{name}.Arn>" for name in ALARMS}
-        )
+        for enabled in ["true", "false"]:
+            with self.subTest(EnableFastPath=enabled):
+                widgets, references, resources = self.dashboard(EnableFastPath=enabled)
+                for reference in references:
+                    head = reference.split(".")[0]
+                    self.assertTrue(
+                        head in resources or head in PARAMETERS or head.startswith("AWS::"), reference
+                    )
+                alarms = {n for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+                (alarm_widget,) = [w for w in widgets if w["type"] == "alarm"]
+                self.assertEqual(
+                    set(alarm_widget["properties"]["alarms"]), {f"<{name}.Arn>" for name in alarms}
+                )
+                # No two widgets on the same spot.
+                spots = [(w["x"], w["y"]) for w in widgets]
+                self.assertEqual(len(spots), len(set(spots)))
+        widgets, *_ = self.dashboard(EnableFastPath="true")
+        shown = {tuple(m[:4]) for w in widgets for m in w["properties"].get("metrics", [])}
+        self.assertIn(("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
+                       "<FastPathFailureQueue.QueueName>"), shown)
+        (freshness,) = [w["properties"] for w in widgets
+                        if any(m[1] == "RatingFreshness" for m in w["properties"].get("metrics", []))]
+        percentiles = {(m[3], m[4]["stat"]) for m in freshness["metrics"]}
+        self.assertEqual(percentiles, {(f, s) for f in ["stream-rating-sync", "scheduled-rating-sync"]
+                                       for s in ["p50", "p99"]})
+
+    def test_the_dashboard_shows_every_metric_the_code_emits(self):
+        widgets, *_ = self.dashboard(EnableFastPath="true")
         shown = set()
         for widget in widgets:
             for metric in widget["properties"].get("metrics", []):
@@ -819,6 +1034,286 @@ class PublicEdge(unittest.TestCase):
                     self.assertEqual(reserved, conditional)
                 elif "Schedule" in event_types(function):
                     self.assertEqual(reserved, 1, "one run at a time")
+
+
+class FastPath(unittest.TestCase):
+    """EnableFastPath: the ratings table's stream invokes stream-rating-sync;
+    the scheduled run stays as the safety net."""
+
+    FUNCTION = "StreamRatingSyncFunction"
+    QUEUE = "FastPathFailureQueue"
+    # The functions that run syncs: they get the grace period and publish
+    # events.
+    SYNCING = {"ScheduledRatingSyncFunction", "AdminSyncRatingsFunction", FUNCTION}
+
+    @classmethod
+    def mapping(cls, resources=RESOURCES):
+        (event,) = resources[cls.FUNCTION]["Properties"]["Events"].values()
+        return event
+
+    def test_the_fast_path_is_on_by_default_and_a_condition(self):
+        parameter = PARAMETERS["EnableFastPath"]
+        self.assertEqual((parameter["Type"], parameter["Default"]), ("String", "true"))
+        self.assertEqual(parameter["AllowedValues"], ["true", "false"])
+        self.assertEqual(
+            TEMPLATE["Conditions"]["FastPathEnabled"],
+            {"Fn::Equals": [{"Ref": "EnableFastPath"}, "true"]},
+        )
+        self.assertIs(condition_values()["FastPathEnabled"], True)
+        self.assertIs(condition_values(EnableFastPath="false")["FastPathEnabled"], False)
+
+    def test_with_it_the_ratings_table_streams_both_images_to_the_function(self):
+        resources, outputs = deployed(EnableFastPath="true")
+        self.assertEqual(
+            resources["RatingsTable"]["Properties"]["StreamSpecification"],
+            {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        for name in ["FailedUploadsTable", "SyncStateTable", "AuditTable"]:
+            self.assertNotIn("StreamSpecification", resources[name]["Properties"], name)
+        function = resources[self.FUNCTION]
+        self.assertEqual(binary(function), "stream-rating-sync")
+        self.assertEqual(function["Type"], "AWS::Serverless::Function")
+        event = self.mapping(resources)
+        self.assertEqual(event["Type"], "DynamoDB")
+        self.assertEqual(event["Properties"]["Stream"], {"Fn::GetAtt": "RatingsTable.StreamArn"})
+        self.assertEqual(event["Properties"]["StartingPosition"], "LATEST")
+        self.assertIn("FastPathFailureQueueUrl", outputs)
+        self.assertEqual(outputs["FastPathFailureQueueUrl"]["Value"], {"Ref": self.QUEUE})
+
+    def test_the_mapping_retries_only_failed_items_a_bounded_number_of_times(self):
+        mapping = self.mapping()["Properties"]
+        # Only the ratings the function reports as failed are tried again.
+        self.assertEqual(mapping["FunctionResponseTypes"], ["ReportBatchItemFailures"])
+        # A batch that fails as a whole is split, so one bad record cannot
+        # hold the others back.
+        self.assertIs(mapping["BisectBatchOnFunctionError"], True)
+        # Lambda's defaults (-1) retry a failing batch until it expires a day
+        # later, blocking its shard: both are bounded here. Literal numbers:
+        # the local poller reads them.
+        self.assertIsInstance(mapping["MaximumRetryAttempts"], int)
+        self.assertIsInstance(mapping["MaximumRecordAgeInSeconds"], int)
+        self.assertTrue(0 <= mapping["MaximumRetryAttempts"] <= 3, mapping["MaximumRetryAttempts"])
+        self.assertTrue(60 <= mapping["MaximumRecordAgeInSeconds"] <= 600)
+        # Small batches, soon: the point of the fast path.
+        self.assertEqual((mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]), (10, 1))
+        # What is given up on goes to the template's queue, by SAM's SQS
+        # type (which grants sqs:SendMessage on it and nothing else).
+        self.assertEqual(
+            mapping["DestinationConfig"],
+            {"OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": f"{self.QUEUE}.Arn"}}},
+        )
+        queue = RESOURCES[self.QUEUE]
+        self.assertEqual(queue["Type"], "AWS::SQS::Queue")
+        self.assertIs(queue["Properties"]["SqsManagedSseEnabled"], True)
+        self.assertEqual(queue["Properties"]["MessageRetentionPeriod"], 14 * 24 * 3600)
+
+    # Stream records as the filter sees them: a rating the app wrote or
+    # edited (pending), the function's own marking, a delete.
+    PENDING_IMAGE = {
+        "id": {"S": "r-1"}, "skill_id": {"S": "s-1"}, "user_id": {"S": "u-1"},
+        "rating": {"N": "4"}, "version": {"N": "2"},
+        "updated_at": {"S": "2026-11-29T09:00:00.000Z"}, "synced_to_saas": {"S": "false"},
+    }
+    SYNCED_IMAGE = {k: v for k, v in PENDING_IMAGE.items() if k != "synced_to_saas"} | {
+        "synced_at": {"S": "2026-11-29T09:00:02.000Z"}, "remote_rating_id": {"S": "m-1"},
+    }
+
+    @classmethod
+    def record(cls, event_name, old, new):
+        dynamodb = {"Keys": {"id": {"S": "r-1"}}, "StreamViewType": "NEW_AND_OLD_IMAGES",
+                    "SequenceNumber": "100", "SizeBytes": 200}
+        if old is not None:
+            dynamodb["OldImage"] = old
+        if new is not None:
+            dynamodb["NewImage"] = new
+        return {"eventID": "e-1", "eventName": event_name, "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1", "dynamodb": dynamodb}
+
+    def passes(self, record):
+        """Lambda invokes the function with a record when any filter matches."""
+        filters = self.mapping()["Properties"]["FilterCriteria"]["Filters"]
+        self.assertTrue(filters)
+        for entry in filters:
+            self.assertIsInstance(entry["Pattern"], str, "a literal: the local poller reads it")
+            self.assertLessEqual(len(entry["Pattern"]), 4096, "Lambda's limit on a pattern")
+        return any(matches(json.loads(entry["Pattern"]), record) for entry in filters)
+
+    def test_the_filter_lets_pending_ratings_through_and_nothing_else(self):
+        pending, synced = self.PENDING_IMAGE, self.SYNCED_IMAGE
+        edited = pending | {"rating": {"N": "5"}, "version": {"N": "3"}}
+        waiting = {k: v for k, v in pending.items() if k != "synced_to_saas"} | {
+            "sync_retry": {"S": "waiting"}}
+        cases = {
+            "a new rating": (self.record("INSERT", None, pending), True),
+            "an edit of a synced rating": (self.record("MODIFY", synced, edited), True),
+            "an edit of a pending rating": (self.record("MODIFY", pending, edited), True),
+            "the function marking it synced": (self.record("MODIFY", pending, synced), False),
+            "a run marking it waiting": (self.record("MODIFY", pending, waiting), False),
+            "a remote value taken": (self.record("MODIFY", synced, synced | {"rating": {"N": "1"}}), False),
+            "a delete of a pending rating": (self.record("REMOVE", pending, None), False),
+            "a rating already synced when written": (self.record("INSERT", None, synced), False),
+            "a pending flag of another type": (
+                self.record("INSERT", None, pending | {"synced_to_saas": {"BOOL": False}}), False),
+        }
+        for case, (record, expected) in cases.items():
+            with self.subTest(case):
+                self.assertEqual(self.passes(record), expected)
+        # The value the filter waits for is the store's pending marker.
+        self.assertIn('SYNCED_TO_SAAS_PENDING: &str = "false"', rust_source("shared/src/store/ratings.rs"))
+
+    def test_the_matcher_itself(self):
+        # The matcher is what the filter test trusts: exact values, nesting,
+        # any of a list, an array value, and a missing key.
+        self.assertTrue(matches({"a": ["x", "y"]}, {"a": "y", "b": 1}))
+        self.assertFalse(matches({"a": ["x"]}, {"a": "z"}))
+        self.assertFalse(matches({"a": ["x"]}, {"b": "x"}))
+        self.assertTrue(matches({"a": {"b": [1]}}, {"a": {"b": 1}}))
+        self.assertFalse(matches({"a": {"b": [1]}}, {"a": "b"}))
+        self.assertTrue(matches({"a": ["x"]}, {"a": ["w", "x"]}))
+        with self.assertRaises(AssertionError):
+            matches({"a": [{"prefix": "x"}]}, {"a": "xy"})
+
+    def test_everything_of_the_fast_path_carries_its_condition(self):
+        conditioned = {n for n, r in RESOURCES.items() if r.get("Condition") == "FastPathEnabled"}
+        self.assertEqual(
+            conditioned,
+            {self.FUNCTION, self.QUEUE, "StreamRatingSyncLogGroup", "FastPathFailuresAlarm",
+             "StreamRatingSyncErrorsAlarm"},
+        )
+        for enabled in ["true", "false"]:
+            with self.subTest(EnableFastPath=enabled):
+                # Nothing refers to a resource, or a stream, that is not there.
+                self.assertEqual(dangling(*deployed(EnableFastPath=enabled)), set())
+        # The resolver sees a reference that would break: the dashboard
+        # without its Fn::If, or the stream's consumer without the condition.
+        resources, outputs = deployed(EnableFastPath="false")
+        self.assertEqual(
+            dangling(resources | {self.FUNCTION: RESOURCES[self.FUNCTION]}, outputs),
+            {(self.FUNCTION, "RatingsTable.StreamArn"), (self.FUNCTION, self.QUEUE),
+             (self.FUNCTION, "StreamRatingSyncLogGroup")},
+        )
+
+    def test_without_it_no_stream_no_function_no_mapping_no_queue(self):
+        resources, outputs = deployed(EnableFastPath="false")
+        self.assertNotIn("StreamSpecification", resources["RatingsTable"]["Properties"])
+        types = [r["Type"] for r in resources.values()]
+        self.assertNotIn("AWS::SQS::Queue", types)
+        self.assertNotIn("AWS::Lambda::EventSourceMapping", types)
+        functions = {n: r for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+        self.assertEqual(len(functions), len(FUNCTIONS) - 1)
+        self.assertNotIn(self.FUNCTION, functions)
+        for name, function in functions.items():
+            self.assertNotIn("DynamoDB", event_types(function), name)
+        self.assertNotIn("AWS/SQS", json.dumps(resources))
+        self.assertNotIn("FastPathFailureQueueUrl", outputs)
+        self.assertNotIn("StreamRatingSyncFunctionName", outputs)
+
+    def test_the_runs_leave_young_ratings_to_it_and_nothing_without_it(self):
+        grace = PARAMETERS["FastPathGraceSeconds"]
+        self.assertEqual(
+            (grace["Type"], grace["Default"], grace["MinValue"], grace["MaxValue"]),
+            ("Number", 300, 0, 86400),
+        )
+        # By default a run does not take a rating the fast path may still be
+        # retrying.
+        mapping = self.mapping()["Properties"]
+        self.assertGreaterEqual(grace["Default"], mapping["MaximumRecordAgeInSeconds"])
+        having = {
+            n for n, f in FUNCTIONS.items() if "RATING_SYNC_FAST_PATH_GRACE_SECONDS" in environment(f)
+        }
+        self.assertEqual(having, self.SYNCING)
+        for enabled, expected in [("true", {"Ref": "FastPathGraceSeconds"}), ("false", "0")]:
+            resources, _ = deployed(EnableFastPath=enabled)
+            for name in self.SYNCING & set(resources):
+                with self.subTest(name, EnableFastPath=enabled):
+                    value = resolve(environment(resources[name]), condition_values(EnableFastPath=enabled))
+                    self.assertEqual(value["RATING_SYNC_FAST_PATH_GRACE_SECONDS"], expected)
+        # With the fast path off the scheduled run is there, and leaves nothing.
+        resources, _ = deployed(EnableFastPath="false")
+        self.assertIn("ScheduledRatingSyncFunction", resources)
+
+    def test_the_function_is_configured_as_the_scheduled_one(self):
+        function = FUNCTIONS[self.FUNCTION]["Properties"]
+        scheduled = FUNCTIONS["ScheduledRatingSyncFunction"]["Properties"]
+        self.assertEqual(function["MemorySize"], scheduled["MemorySize"])
+        self.assertEqual(function["Timeout"], 60)
+        env = environment(FUNCTIONS[self.FUNCTION])
+        scheduled_env = environment(FUNCTIONS["ScheduledRatingSyncFunction"])
+        # The same marketplace, tables, instance, metrics and delivery
+        # settings; the interval only concerns the schedule.
+        self.assertEqual({k: v for k, v in scheduled_env.items() if k != "RATING_SYNC_INTERVAL_MINUTES"}, env)
+        # Its log group expires, as every function's.
+        group = RESOURCES[function["LoggingConfig"]["LogGroup"]["Ref"]]
+        self.assertEqual(group["Properties"]["RetentionInDays"], {"Ref": "LogRetentionDays"})
+        self.assertIn("stream-rating-sync", group["Properties"]["LogGroupName"]["Fn::Sub"])
+        # Reserved concurrency: a parameter, none reserved when 0.
+        parameter = PARAMETERS["FastPathReservedConcurrency"]
+        self.assertEqual((parameter["Type"], parameter["Default"], parameter["MinValue"]), ("Number", 4, 0))
+        self.assertEqual(
+            function["ReservedConcurrentExecutions"],
+            {"Fn::If": ["HasFastPathReservedConcurrency", {"Ref": "FastPathReservedConcurrency"},
+                        {"Ref": "AWS::NoValue"}]},
+        )
+        self.assertEqual(
+            TEMPLATE["Conditions"]["HasFastPathReservedConcurrency"],
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "FastPathReservedConcurrency"}, "0"]}]},
+        )
+
+    def test_the_failure_queue_raises_an_alarm(self):
+        watching = [a for a in ALARMS.values()
+                    if {"Fn::GetAtt": f"{self.QUEUE}.QueueName"} in
+                    [d["Value"] for d in a["Properties"].get("Dimensions", [])]]
+        self.assertEqual(len(watching), 1)
+        (alarm,) = watching
+        properties = alarm["Properties"]
+        self.assertEqual(alarm["Condition"], "FastPathEnabled")
+        self.assertEqual((properties["Namespace"], properties["MetricName"]),
+                         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"))
+        self.assertEqual(properties["Dimensions"][0]["Name"], "QueueName")
+        # One message is one batch given up on.
+        self.assertEqual((properties["Threshold"], properties["ComparisonOperator"]),
+                         (1, "GreaterThanOrEqualToThreshold"))
+        self.assertEqual((properties["Period"], properties["EvaluationPeriods"]), (300, 1))
+        self.assertEqual(properties["TreatMissingData"], "notBreaching")
+
+
+class Events(unittest.TestCase):
+    """The sync functions publish to the EventBusName bus, nowhere else."""
+
+    BUS_ARN = {
+        "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"
+    }
+
+    @staticmethod
+    def put_events(function):
+        return [s for s in statements(function) if "events:PutEvents" in as_list(s["Action"])]
+
+    def test_the_sync_functions_may_put_events_on_the_configured_bus_only(self):
+        parameter = PARAMETERS["EventBusName"]
+        self.assertEqual((parameter["Type"], parameter["Default"]), ("String", "default"))
+        self.assertRegex("default", parameter["AllowedPattern"])
+        self.assertRegex("orders/atom-bus.v2", parameter["AllowedPattern"])
+        self.assertNotRegex("arn:aws:events:us-east-1:123456789012:event-bus/x", parameter["AllowedPattern"])
+        self.assertNotRegex("", parameter["AllowedPattern"])
+        publishing = {n for n, f in FUNCTIONS.items() if self.put_events(f)}
+        self.assertEqual(publishing, FastPath.SYNCING)
+        for name, function in FUNCTIONS.items():
+            with self.subTest(name):
+                env = environment(function)
+                if name in publishing:
+                    self.assertEqual(env["RATING_SYNC_EVENT_BUS"], {"Ref": "EventBusName"})
+                    (statement,) = self.put_events(function)
+                    self.assertEqual(as_list(statement["Action"]), ["events:PutEvents"])
+                    self.assertEqual(as_list(statement["Resource"]), [self.BUS_ARN])
+                    self.assertEqual(list(statement["Condition"]), ["StringEquals"])
+                else:
+                    self.assertNotIn("RATING_SYNC_EVENT_BUS", env)
+
+    def test_the_source_granted_is_the_one_the_code_sends(self):
+        (source,) = re.findall(r'pub const EVENT_SOURCE: &str = "([^"]+)"', rust_source("shared/src/events"))
+        for name in FastPath.SYNCING:
+            (statement,) = self.put_events(FUNCTIONS[name])
+            self.assertEqual(statement["Condition"], {"StringEquals": {"events:source": [source]}}, name)
 
 
 class Parameters(unittest.TestCase):

@@ -81,6 +81,15 @@ async fn the_tables_created_locally_equal_the_templates() {
             .collect();
         assert_eq!(indexes, expected, "{name}");
 
+        // The fast path's trigger: the ratings table's stream, with the
+        // images the stream function reads.
+        let stream = table
+            .stream_specification()
+            .filter(|s| s.stream_enabled())
+            .and_then(|s| s.stream_view_type())
+            .map(|v| v.as_str().to_owned());
+        assert_eq!(stream, definition.stream_view_type, "{name}");
+
         let ttl = env
             .client
             .describe_time_to_live()

@@ -4,6 +4,11 @@
 //! `AWS::DynamoDB::Table` resources out of it (written in long form,
 //! `Ref:`/`Fn::Sub:`, so any YAML parser reads it) and creates the same
 //! tables under the names the caller chooses.
+//!
+//! A table's `StreamSpecification` may be conditional (the ratings table has
+//! a stream only with `EnableFastPath`): written as `Fn::If`, the branch
+//! that defines a stream wins, so the local table always has the stream the
+//! deployed one can have.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,7 +16,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use shared::config::TableNames;
@@ -29,6 +35,9 @@ pub struct TableDefinition {
     pub key_schema: Vec<(String, String)>,
     pub indexes: Vec<IndexDefinition>,
     pub ttl_attribute: Option<String>,
+    /// The stream's view type (`NEW_AND_OLD_IMAGES`, ...) when the table
+    /// has a stream, or may have one.
+    pub stream_view_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +105,7 @@ pub fn parse_tables(template: &str) -> Result<Vec<TableDefinition>, StackError> 
             })
             .unwrap_or_default();
         let ttl = &props["TimeToLiveSpecification"];
+        let stream_view_type = stream_view_type(&logical_id, &props["StreamSpecification"])?;
         tables.push(TableDefinition {
             attributes: pairs(
                 &props["AttributeDefinitions"],
@@ -107,10 +117,35 @@ pub fn parse_tables(template: &str) -> Result<Vec<TableDefinition>, StackError> 
             ttl_attribute: (ttl["Enabled"].as_bool() == Some(true))
                 .then(|| ttl["AttributeName"].as_str().map(str::to_owned))
                 .flatten(),
+            stream_view_type,
             logical_id,
         });
     }
     Ok(tables)
+}
+
+/// The view type of a table's `StreamSpecification`: absent, a plain
+/// specification, or `Fn::If: [condition, spec, AWS::NoValue]` (either
+/// branch may be the specification; the true branch is taken first). A
+/// specification without a view type is an error, not a table without a
+/// stream.
+fn stream_view_type(table: &str, spec: &Yaml) -> Result<Option<String>, StackError> {
+    if spec.is_badvalue() {
+        return Ok(None);
+    }
+    let candidates: Vec<&Yaml> = match spec["Fn::If"].as_vec() {
+        Some(branches) => branches.iter().skip(1).collect(),
+        None => vec![spec],
+    };
+    candidates
+        .into_iter()
+        .find_map(|branch| branch["StreamViewType"].as_str())
+        .map(|view| Some(view.to_owned()))
+        .ok_or_else(|| {
+            StackError::Template(format!(
+                "{table}: StreamSpecification without a StreamViewType"
+            ))
+        })
 }
 
 /// The Lambda functions of the template: (logical id, the binary it runs).
@@ -202,6 +237,15 @@ async fn create_table(
         }
         request = request.global_secondary_indexes(gsi.build().map_err(dynamodb_error)?);
     }
+    if let Some(view) = &table.stream_view_type {
+        request = request.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(view.as_str()))
+                .build()
+                .map_err(dynamodb_error)?,
+        );
+    }
     match request.send().await {
         Ok(_) => {}
         Err(err)
@@ -267,5 +311,105 @@ async fn wait_until_active(client: &Client, name: &str) -> Result<(), StackError
 pub async fn delete_tables(client: &Client, names: &TableNames) {
     for name in [&names.ratings, &names.failed_uploads, &names.sync_state] {
         let _ = client.delete_table().table_name(name).send().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(stream_specification: &str) -> String {
+        format!(
+            "Resources:
+  Ratings:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions:
+        - AttributeName: id
+          AttributeType: S
+      KeySchema:
+        - AttributeName: id
+          KeyType: HASH
+{stream_specification}"
+        )
+    }
+
+    fn view_type(template: &str) -> Result<Option<String>, StackError> {
+        let tables = parse_tables(template)?;
+        assert_eq!(tables.len(), 1);
+        Ok(tables[0].stream_view_type.clone())
+    }
+
+    #[test]
+    fn a_table_without_a_stream_specification_has_no_stream() {
+        assert_eq!(view_type(&table("")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_plain_stream_specification_gives_its_view_type() {
+        let spec = "      StreamSpecification:
+        StreamViewType: KEYS_ONLY
+";
+        assert_eq!(
+            view_type(&table(spec)).unwrap().as_deref(),
+            Some("KEYS_ONLY")
+        );
+    }
+
+    #[test]
+    fn a_conditional_stream_specification_gives_the_branch_that_defines_one() {
+        let true_branch = "      StreamSpecification:
+        Fn::If:
+          - FastPathEnabled
+          - StreamViewType: NEW_AND_OLD_IMAGES
+          - Ref: AWS::NoValue
+";
+        assert_eq!(
+            view_type(&table(true_branch)).unwrap().as_deref(),
+            Some("NEW_AND_OLD_IMAGES")
+        );
+        let false_branch = "      StreamSpecification:
+        Fn::If:
+          - StreamOff
+          - Ref: AWS::NoValue
+          - StreamViewType: NEW_IMAGE
+";
+        assert_eq!(
+            view_type(&table(false_branch)).unwrap().as_deref(),
+            Some("NEW_IMAGE")
+        );
+    }
+
+    #[test]
+    fn a_stream_specification_without_a_view_type_is_refused() {
+        let spec = "      StreamSpecification:
+        Fn::If:
+          - FastPathEnabled
+          - Ref: AWS::NoValue
+          - Ref: AWS::NoValue
+";
+        let err = view_type(&table(spec)).unwrap_err();
+        assert!(err.to_string().contains("Ratings"), "{err}");
+    }
+
+    #[test]
+    fn only_the_ratings_table_of_the_template_has_a_stream_with_both_images() {
+        let streams: Vec<(String, Option<String>)> = template_tables()
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.logical_id, t.stream_view_type))
+            .collect();
+        assert_eq!(
+            streams,
+            [
+                (
+                    "RatingsTable".to_owned(),
+                    Some("NEW_AND_OLD_IMAGES".to_owned())
+                ),
+                ("FailedUploadsTable".to_owned(), None),
+                ("SyncStateTable".to_owned(), None),
+                ("AuditTable".to_owned(), None),
+            ]
+        );
     }
 }
