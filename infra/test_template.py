@@ -591,6 +591,8 @@ class Permissions(unittest.TestCase):
                     sent.add("dynamodb:" + operations[call])
             if "batch_write_item()" in source:
                 sent.add("dynamodb:BatchWriteItem")
+            if "batch_get_item()" in source:
+                sent.add("dynamodb:BatchGetItem")
             for constant in re.findall(r"\.index_name\((\w+)\)", source):
                 queried_indexes.add(constant)
         granted = set()

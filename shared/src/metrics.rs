@@ -108,6 +108,9 @@ pub fn emit_fast_path_metrics(batch: &FastPathReport, function: &str) {
     emit_freshness(&batch.report.freshness_seconds, function);
 }
 
+/// The freshness metric: its name and unit.
+const FRESHNESS: (&str, &str) = ("RatingFreshness", "Seconds");
+
 /// Values of one metric an EMF document may carry.
 const VALUES_PER_DOCUMENT: usize = 100;
 
@@ -123,18 +126,22 @@ pub fn freshness_metrics(
     seconds
         .chunks(VALUES_PER_DOCUMENT)
         .map(|values| {
-            serde_json::json!({
+            let (name, unit) = FRESHNESS;
+            let mut document = serde_json::json!({
                 "_aws": {
                     "Timestamp": chrono::Utc::now().timestamp_millis(),
                     "CloudWatchMetrics": [{
                         "Namespace": namespace,
                         "Dimensions": [["Function"]],
-                        "Metrics": [{"Name": "RatingFreshness", "Unit": "Seconds"}],
+                        "Metrics": [{"Name": name, "Unit": unit}],
                     }],
                 },
                 "Function": function,
-                "RatingFreshness": values,
-            })
+            });
+            if let Some(fields) = document.as_object_mut() {
+                fields.insert(name.to_owned(), values.into());
+            }
+            document
         })
         .collect()
 }
