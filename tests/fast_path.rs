@@ -10,7 +10,7 @@ use chrono::Utc;
 use integration_tests::stream::stream_record;
 use integration_tests::*;
 use serde_json::json;
-use shared::config::SyncSettings;
+use shared::config::{RateLimit, SyncSettings};
 use shared::rating::{Rating, SyncState};
 use shared::store::{sync_state, timestamp};
 use shared::stream::{handle, StreamEvent};
@@ -302,4 +302,76 @@ async fn a_burst_on_the_fast_path_while_a_run_drains_a_backlog_reaches_the_marke
     assert_eq!(stats["creates"], 2500);
     let posts = requests(&stats, "POST").len() as f64;
     assert!(posts / 2500.0 <= 1.02, "{posts} requests for 2,500 ratings");
+}
+
+#[tokio::test]
+async fn the_rate_ceiling_holds_across_the_scheduled_run_and_the_fast_path_together() {
+    let env = TestEnv::new().await;
+    let backlog = env.ratings(24, 0);
+    let burst = fresh(&env, 24, 24);
+    env.put(&backlog).await;
+    env.put(&burst).await;
+    let window = Duration::from_secs(2);
+    let settings = SyncSettings {
+        rate_limit: Some(RateLimit {
+            max: 8,
+            per: window,
+        }),
+        fast_path_grace: Duration::from_secs(300),
+        pull_skills_per_run: 0,
+        ..SyncSettings::default()
+    };
+    let scheduled = env.engine_with(settings.clone());
+    let fast = env.stream_engine(settings);
+    let stream = async {
+        let mut sent = 0;
+        for (at, chunk) in burst.chunks(6).enumerate() {
+            let event = env.stream_event(&ids(chunk), (at * 10) as u64).await;
+            let (response, batch) = handle(&fast, &event, generous_deadline()).await;
+            assert!(response.batch_item_failures.is_empty(), "{batch:?}");
+            sent += batch.report.uploaded;
+        }
+        sent
+    };
+    let (report, fast_uploaded) = tokio::join!(scheduled.run(generous_deadline()), stream);
+    assert_eq!((report.uploaded, fast_uploaded), (24, 24), "{report:?}");
+
+    // Both paths were sending at once, and no window of the marketplace's
+    // saw more than the ceiling.
+    let stats = env.stats().await;
+    let sent = stats["requests"].as_array().unwrap();
+    let times: Vec<f64> = sent.iter().map(|r| r["at"].as_f64().unwrap()).collect();
+    assert_eq!(times.len(), 48);
+    let span_of = |ratings: &[Rating]| {
+        let at: Vec<f64> = sent
+            .iter()
+            .filter(|r| {
+                let key = r["idempotency_key"].as_str().unwrap_or_default();
+                ratings.iter().any(|rating| key.contains(&rating.id))
+            })
+            .map(|r| r["at"].as_f64().unwrap())
+            .collect();
+        (
+            at.iter().cloned().fold(f64::MAX, f64::min),
+            at.iter().cloned().fold(f64::MIN, f64::max),
+        )
+    };
+    let (scheduled_from, scheduled_to) = span_of(&backlog);
+    let (fast_from, fast_to) = span_of(&burst);
+    assert!(
+        scheduled_from < fast_to && fast_from < scheduled_to,
+        "the paths overlapped: {scheduled_from}..{scheduled_to} and {fast_from}..{fast_to}"
+    );
+    let most = times
+        .iter()
+        .map(|start| {
+            times
+                .iter()
+                .filter(|t| **t >= *start && **t < start + window.as_secs_f64())
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(most <= 8, "{most} requests in one window");
+    assert!(most >= 6, "the ceiling was used: {most}");
 }

@@ -13,7 +13,10 @@
 //!   just the request that got it. A pause that would reach past the
 //!   deadline ends the run early instead ([`DeliveryGate::stop_reason`]): the
 //!   rating that got the 429 and all the rest stay pending. An optional
-//!   ceiling keeps the requests of any sliding window under `rate_limit.max`.
+//!   ceiling keeps the requests of any sliding window under `rate_limit.max`;
+//!   shared through the store ([`DeliveryGate::sharing_ceiling`]), it holds
+//!   across every path and invocation together (see
+//!   [`crate::store::rate_window`]).
 //! - **Circuit breaker.** `breaker_threshold` transient failures in a row, or
 //!   one answer that says no request of this run can succeed (credentials
 //!   refused, a redirect), open the breaker: the run sends nothing more, and
@@ -32,6 +35,8 @@ use tokio::time::{sleep_until, Instant};
 
 use crate::config::{Backoff, RateLimit, SyncSettings};
 use crate::marketplace::MarketplaceError;
+use crate::store::rate_window::{grant_hold, Grant};
+use crate::store::Store;
 
 impl Backoff {
     /// The longest wait before attempt `attempt + 1`: `base * 2^(attempt-1)`,
@@ -134,6 +139,19 @@ pub struct DeliveryGate {
     stopped: Reason,
     pause_until: Mutex<Option<Instant>>,
     limit: Option<(RateLimit, tokio::sync::Mutex<VecDeque<Instant>>)>,
+    /// The ceiling shared with every other sender, when there is one.
+    shared: Option<SharedCeiling>,
+}
+
+/// The ceiling as the store shares it, and the grant in hand: how many
+/// requests it has left and until when they may go out.
+struct SharedCeiling {
+    store: Store,
+    /// The ceiling, its window widened by the guard.
+    limit: RateLimit,
+    /// Requests asked for at once.
+    block: u32,
+    grant: tokio::sync::Mutex<(u32, Instant)>,
 }
 
 impl DeliveryGate {
@@ -154,7 +172,28 @@ impl DeliveryGate {
             limit: settings
                 .rate_limit
                 .map(|limit| (limit, tokio::sync::Mutex::new(VecDeque::new()))),
+            shared: None,
         }
+    }
+
+    /// The same gate, holding the rate ceiling (if one is set) together
+    /// with every other sender through `store` instead of on its own. Grants
+    /// are a twentieth of the ceiling at most, and no more than two windows
+    /// of requests in flight, so that few lapse unused.
+    pub fn sharing_ceiling(mut self, store: &Store) -> Self {
+        if let Some((limit, _)) = &self.limit {
+            let most_useful = u32::try_from(self.concurrency.saturating_mul(2)).unwrap_or(u32::MAX);
+            self.shared = Some(SharedCeiling {
+                store: store.clone(),
+                limit: RateLimit {
+                    max: limit.max,
+                    per: guarded(limit.per),
+                },
+                block: (limit.max / 20).clamp(1, most_useful.max(1)).min(limit.max),
+                grant: tokio::sync::Mutex::new((0, Instant::now())),
+            });
+        }
+        self
     }
 
     /// Why the breaker opened, if it did.
@@ -310,13 +349,13 @@ impl DeliveryGate {
     /// Waits until one more request fits in the sliding window; `false` if
     /// that would be past the deadline. Waiters queue in order.
     async fn wait_for_rate_limit(&self) -> bool {
+        if let Some(shared) = &self.shared {
+            return self.wait_for_grant(shared).await;
+        }
         let Some((limit, sent)) = &self.limit else {
             return true;
         };
-        // Arrival times at the marketplace differ a little from send times
-        // (scheduling on either side); a guard of 2%, at least 100 ms, keeps
-        // every window there under the ceiling too.
-        let window = limit.per + (limit.per / 50).max(Duration::from_millis(100));
+        let window = guarded(limit.per);
         let mut sent = sent.lock().await;
         loop {
             let now = Instant::now();
@@ -336,6 +375,49 @@ impl DeliveryGate {
             sleep_until(free_at).await;
         }
     }
+
+    /// Takes one request of the grant in hand, or a new grant from the
+    /// store; `false` if none comes before the deadline.
+    async fn wait_for_grant(&self, shared: &SharedCeiling) -> bool {
+        let mut grant = shared.grant.lock().await;
+        loop {
+            let asked = Instant::now();
+            if asked >= self.stop_at {
+                return false;
+            }
+            if grant.0 > 0 && asked < grant.1 {
+                grant.0 -= 1;
+                return true;
+            }
+            let hold = grant_hold(shared.limit.per);
+            let wait = match shared
+                .store
+                .reserve_requests(shared.block, &shared.limit, hold, chrono::Utc::now())
+                .await
+            {
+                Ok(Grant::Granted) => {
+                    *grant = (shared.block, asked + hold);
+                    continue;
+                }
+                Ok(Grant::RetryAt(at)) => (at - chrono::Utc::now()).to_std().unwrap_or_default(),
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not take a share of the rate ceiling");
+                    Duration::from_millis(200)
+                }
+            };
+            let Some(resume) = self.later(wait) else {
+                return false;
+            };
+            sleep_until(resume).await;
+        }
+    }
+}
+
+/// A window of `per`, widened by a guard: arrival times at the marketplace
+/// differ a little from send times (scheduling on either side), and a guard
+/// of 2%, at least 100 ms, keeps every window there under the ceiling too.
+fn guarded(per: Duration) -> Duration {
+    per.saturating_add((per / 50).max(Duration::from_millis(100)))
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@
 //! - the dead-letter table, one item per failing rating (`dead_letters.rs`);
 //! - the state table: the run lease (`lease.rs`), the reports of recent
 //!   runs (`reports.rs`), when a run last succeeded (`health.rs`), the
-//!   conflict log (`conflicts.rs`) and the progress of a full re-push
-//!   (`requeue.rs`);
+//!   conflict log (`conflicts.rs`), the progress of a full re-push
+//!   (`requeue.rs`) and the rate ceiling every sender shares
+//!   ([`rate_window`]);
 //! - the admin API's audit trail (`audit.rs`).
 //!
 //! What a client's requests cost is counted in [`requests`].
@@ -28,6 +29,7 @@ mod health;
 mod lease;
 #[cfg(test)]
 mod mock_tests;
+pub mod rate_window;
 mod ratings;
 mod reports;
 pub mod requests;

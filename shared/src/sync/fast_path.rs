@@ -92,7 +92,7 @@ impl SyncEngine {
         deadline: SystemTime,
     ) -> FastPathReport {
         let clock = Instant::now();
-        let run = Run::new(run_id, &self.settings, deadline);
+        let run = Run::new(run_id, &self.settings, &self.store, deadline);
         let mut out = FastPathReport {
             report: run.report(),
             ..FastPathReport::default()

@@ -191,7 +191,7 @@ impl SyncEngine {
     ) -> Result<(SyncReport, Option<T>), E> {
         let requests_before = self.requests.as_ref().map(RequestCounter::now);
         let clock = Instant::now();
-        let mut run = Run::new(run_id, &self.settings, deadline);
+        let mut run = Run::new(run_id, &self.settings, &self.store, deadline);
         if trigger == Trigger::Schedule {
             run = run.leaving_to_fast_path(self.settings.fast_path_grace);
         }

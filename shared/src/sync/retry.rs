@@ -43,6 +43,7 @@ impl SyncEngine {
         let run = Run::new(
             format!("retry-{}", uuid::Uuid::new_v4()),
             &self.settings,
+            &self.store,
             deadline,
         );
         let pending = crate::store::rating_from_item(&item);

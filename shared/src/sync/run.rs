@@ -18,7 +18,7 @@ use super::{SyncEngine, Trigger, FALLBACK_RUN_BUDGET, LEASE_NAME};
 use crate::config::SyncSettings;
 use crate::delivery::DeliveryGate;
 use crate::report::SyncReport;
-use crate::store::{timestamp, LeaseOutcome};
+use crate::store::{timestamp, LeaseOutcome, Store};
 
 /// What one run shares between its uploads.
 pub(super) struct Run {
@@ -43,11 +43,17 @@ pub(super) struct Run {
 impl Run {
     /// The state of a run (or of an admin's retry of one rating) that
     /// starts no work past `deadline` less the configured margin.
-    pub(super) fn new(id: String, settings: &SyncSettings, deadline: SystemTime) -> Self {
+    pub(super) fn new(
+        id: String,
+        settings: &SyncSettings,
+        store: &Store,
+        deadline: SystemTime,
+    ) -> Self {
         Self {
             id,
             started: Utc::now(),
-            delivery: DeliveryGate::new(settings, stop_at(deadline, settings.deadline_margin)),
+            delivery: DeliveryGate::new(settings, stop_at(deadline, settings.deadline_margin))
+                .sharing_ceiling(store),
             fenced: AtomicBool::new(false),
             synced_skills: Mutex::default(),
             conflicts: AtomicU64::new(0),
