@@ -3,6 +3,7 @@
 //! coexistence with the scheduled run.
 
 use std::collections::HashMap;
+use std::process::Stdio;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -14,6 +15,7 @@ use shared::config::{RateLimit, SyncSettings};
 use shared::rating::{Rating, SyncState};
 use shared::store::{sync_state, timestamp};
 use shared::stream::{handle, StreamEvent};
+use tokio::io::AsyncWriteExt;
 
 fn ids(ratings: &[Rating]) -> Vec<String> {
     ratings.iter().map(|r| r.id.clone()).collect()
@@ -374,4 +376,56 @@ async fn the_rate_ceiling_holds_across_the_scheduled_run_and_the_fast_path_toget
         .unwrap();
     assert!(most <= 8, "{most} requests in one window");
     assert!(most >= 6, "the ceiling was used: {most}");
+}
+
+#[tokio::test]
+async fn a_fast_path_process_killed_mid_batch_leaves_nothing_lost_or_duplicated() {
+    let env = TestEnv::new().await;
+    env.configure(json!({"latency_ms": 10})).await;
+    let fast = env.stream_engine(SyncSettings::default());
+    let mut all = Vec::new();
+    for trial in 0..12u64 {
+        // Each trial's ratings have ids and users of their own.
+        let ratings: Vec<Rating> = local_stack::seed::sample_ratings(
+            &format!("{}k{trial}_", env.prefix),
+            10,
+            0,
+            Utc::now(),
+        );
+        env.put(&ratings).await;
+        let event = env.stream_event(&ids(&ratings), trial * 100).await;
+        all.extend(ratings);
+
+        let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_stream-once"))
+            .env("RATINGS_TABLE", &env.tables.ratings)
+            .env("FAILED_UPLOADS_TABLE", &env.tables.failed_uploads)
+            .env("SYNC_STATE_TABLE", &env.tables.sync_state)
+            .env("ATOM_SAAS_API_URL", env.simulator.base_url())
+            .env("ATOM_SAAS_API_TOKEN", TOKEN)
+            .env("ATOM_INSTANCE_ID", "crash-test")
+            .env("RUST_LOG", "off")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start stream-once");
+        let mut stdin = process.stdin.take().expect("stdin");
+        let body = serde_json::to_vec(&json!({"Records": event.records})).unwrap();
+        stdin.write_all(&body).await.unwrap();
+        drop(stdin);
+        // Anywhere from before the first upload to after the last.
+        let kill_at = Duration::from_millis((uuid::Uuid::new_v4().as_u128() % 400) as u64);
+        tokio::time::sleep(kill_at).await;
+        process.start_kill().ok();
+        process.wait().await.unwrap();
+
+        // A function that dies is answered by the stream with the whole
+        // batch again.
+        let (response, batch) = handle(&fast, &event, generous_deadline()).await;
+        assert!(response.batch_item_failures.is_empty(), "{batch:?}");
+    }
+    assert_each_at_the_marketplace_once(&env, &all).await;
+    assert_eq!(env.stats().await["creates"], all.len());
+    assert!(env.pending_ids().await.is_empty());
+    assert!(env.dead_letters().await.is_empty());
 }
