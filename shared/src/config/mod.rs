@@ -74,6 +74,11 @@ pub struct MarketplaceConfig {
 /// 15,000 ratings with full comments.
 pub const DEFAULT_MAX_SKILL_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
+/// The default of [`SyncSettings::pull_skills_per_run`] (when
+/// `RATING_SYNC_PULL_SKILLS_PER_RUN` is unset): no cap, only the run's
+/// time and the rate ceiling bound the pull.
+pub const PULL_SKILLS_UNCAPPED: u32 = u32::MAX;
+
 /// Exponential backoff between `base` and `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
@@ -118,8 +123,10 @@ pub struct SyncSettings {
     /// How long the run lease lasts without renewal; a run renews it every
     /// third of this, so a run that dies blocks the next one at most this long.
     pub lease_ttl: Duration,
-    /// Skills whose remote ratings a run reads to pull remote changes in;
-    /// 0 turns pulling off.
+    /// The most skills whose remote ratings one run reads to pull remote
+    /// changes in; 0 turns pulling off. The default,
+    /// [`PULL_SKILLS_UNCAPPED`], never binds: a run reads as many skills as
+    /// its deadline and the rate ceiling leave, each at most once.
     pub pull_skills_per_run: u32,
     /// How far in the future a remote rating's time may lie (clocks differ
     /// a little); one further ahead is not taken, or it would win every
@@ -150,7 +157,7 @@ impl Default for SyncSettings {
             breaker_threshold: 10,
             rate_limit: None,
             lease_ttl: Duration::from_secs(60),
-            pull_skills_per_run: 50,
+            pull_skills_per_run: PULL_SKILLS_UNCAPPED,
             max_clock_skew: Duration::from_secs(300),
             fast_path_grace: Duration::ZERO,
         }
@@ -341,6 +348,7 @@ mod tests {
         assert_eq!(config.sync.max_attempts, 5);
         assert_eq!(config.sync.rate_limit, None);
         assert_eq!(config.sync.lease_ttl, Duration::from_secs(60));
+        assert_eq!(config.sync.pull_skills_per_run, PULL_SKILLS_UNCAPPED);
     }
 
     #[test]
@@ -375,6 +383,9 @@ mod tests {
         assert_eq!(sync.request_attempts, 1);
         assert_eq!(sync.lease_ttl, Duration::from_secs(30));
         assert_eq!(sync.pull_skills_per_run, 0, "pulling off");
+        let mut capped = REQUIRED.to_vec();
+        capped.push(("RATING_SYNC_PULL_SKILLS_PER_RUN", "250"));
+        assert_eq!(config_from(&capped).unwrap().sync.pull_skills_per_run, 250);
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //!
 //! A run registers the skills of the ratings it synced (one write per skill
 //! per run, not per rating) under partition `skill` of the state table; the
-//! pull walks them in order, a bounded number per run, and keeps its place
-//! in the item `pk = "cursor"`, `sk = "pull"`, so that a run that runs out of
-//! time leaves the rest to the next one.
+//! pull walks them in order, as many as a run's time allows, and keeps its
+//! place in the item `pk = "cursor"`, `sk = "pull"`, so that a run that runs
+//! out of time leaves the rest to the next one.
 
 use std::collections::BTreeSet;
 
