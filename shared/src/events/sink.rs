@@ -19,7 +19,8 @@ use super::{SyncEvent, EVENT_SOURCE};
 pub const MAX_BATCH_ENTRIES: usize = 10;
 
 /// PutEvents' limit on the entries of one call together, in bytes as
-/// EventBridge counts them (see [`entry_size`]); their sum must stay below.
+/// EventBridge counts them (14 for `Time`, and the UTF-8 bytes of `Source`,
+/// `DetailType` and `Detail`); their sum must stay below.
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// What EventBridge counts of an entry: 14 bytes for `Time`, and the UTF-8
@@ -51,6 +52,8 @@ pub struct PublishCounts {
 /// logged at `warn` (its error code and detail types, never a detail) and
 /// counted in [`PublishCounts::failed`]; entries refused within a call that
 /// succeeded are sent once more first.
+///
+/// The default sink is [`disabled`](Self::disabled).
 #[derive(Clone, Default)]
 pub struct EventSink {
     /// `None`: disabled.
