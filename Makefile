@@ -68,9 +68,10 @@ sam-validate: bootstrap-sam
 	$(SAM) validate --lint
 
 # template.yaml against the code and the README: secrets only as ARNs, IAM
-# without wildcards, alarms CloudWatch accepts, every setting documented.
+# without wildcards, alarms CloudWatch accepts, every setting documented;
+# and the events' JSON Schemas with their examples.
 template-tests: bootstrap
-	.venv/bin/python -m unittest infra/test_template.py
+	.venv/bin/python -m unittest infra/test_template.py infra/test_event_schemas.py
 
 # Unit tests and the integration tests, with moto and the simulator running.
 # The admin API tests record every answer in target/admin-api-responses/ for

@@ -15,7 +15,8 @@
 //! - [`auth`]: who may call the admin functions; [`api`]: what they do
 //!   with an HTTP request (the admin API's handlers);
 //! - [`config`]: settings from the environment; [`logging`]: JSON logs;
-//!   [`metrics`]: request counts and CloudWatch metrics.
+//!   [`metrics`]: request counts and CloudWatch metrics; [`events`]: the
+//!   sync's events on an EventBridge bus.
 
 #![deny(missing_docs)]
 
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod config;
 pub mod conflict;
 pub mod delivery;
+pub mod events;
 pub mod json;
 pub mod keyed;
 pub mod logging;

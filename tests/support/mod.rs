@@ -70,6 +70,7 @@ impl TestEnv {
                 max_skill_response_bytes: shared::config::DEFAULT_MAX_SKILL_RESPONSE_BYTES,
             },
             sync,
+            event_bus: None,
         }
     }
 

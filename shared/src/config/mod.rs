@@ -11,6 +11,7 @@
 mod admin;
 mod env;
 pub(crate) mod error;
+mod event_bus;
 
 use std::time::Duration;
 
@@ -174,6 +175,9 @@ pub struct Config {
     pub marketplace: MarketplaceConfig,
     /// How a run paces itself and what it does with failures.
     pub sync: SyncSettings,
+    /// The EventBridge bus the sync's events go to, a name or an ARN
+    /// (`RATING_SYNC_EVENT_BUS`); `None`, unset or blank: no events.
+    pub event_bus: Option<String>,
 }
 
 impl FromEnvironment for Config {
@@ -288,6 +292,7 @@ impl FromEnvironment for Config {
             tables,
             marketplace,
             sync,
+            event_bus: event_bus::event_bus(&env)?,
         })
     }
 }
