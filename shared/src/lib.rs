@@ -73,7 +73,18 @@ pub fn counted_dynamodb_client_from(
     (aws_sdk_dynamodb::Client::from_conf(config), counter)
 }
 
-/// The engine as a function builds it once per cold start.
+/// The engine as a function builds it once per cold start, its events
+/// going to the bus the configuration names (none: no events).
+pub fn publishing_sync_engine(
+    aws: &aws_config::SdkConfig,
+    config: &Config,
+    dynamodb: aws_sdk_dynamodb::Client,
+) -> Result<SyncEngine, MarketplaceError> {
+    let events = events::event_sink_from(aws, config.event_bus.clone());
+    Ok(sync_engine(config, dynamodb)?.publishing_to(events))
+}
+
+/// The engine over `dynamodb`, publishing no events (tests and tools).
 pub fn sync_engine(
     config: &Config,
     dynamodb: aws_sdk_dynamodb::Client,

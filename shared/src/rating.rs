@@ -139,6 +139,7 @@ impl Rating {
             attempted: Some((self.version, self.updated_at.clone())),
             message: message.into(),
             retryable,
+            rated: Some((self.skill_id.clone(), self.user_id.clone())),
         }
     }
 }
@@ -176,6 +177,7 @@ impl MalformedRating {
             attempted: None,
             message: self.problem.clone(),
             retryable: false,
+            rated: None,
         }
     }
 }
@@ -200,6 +202,9 @@ pub struct SyncFailure {
     pub message: String,
     /// Whether trying again later may succeed.
     pub retryable: bool,
+    /// The rated skill and the user, when the item could be read (for the
+    /// `RatingParked` event).
+    pub rated: Option<(String, String)>,
 }
 
 impl SyncFailure {

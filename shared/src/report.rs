@@ -72,6 +72,13 @@ pub struct SyncReport {
     /// Why, when the run could not run or had to stop on an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Events of this run published to the bus.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub events_published: u64,
+    /// Events of this run that could not be published (logged; the sync
+    /// itself is not affected).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub events_failed: u64,
     /// Seconds from each synced rating's local write to the marketplace's
     /// acceptance: the freshness metric's values. Not stored or answered.
     #[serde(skip)]
@@ -115,4 +122,8 @@ impl std::ops::Sub for RequestCount {
             writes: self.writes.saturating_sub(earlier.writes),
         }
     }
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }

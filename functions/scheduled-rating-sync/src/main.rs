@@ -21,7 +21,8 @@ async fn main() -> Result<(), Error> {
     let aws = shared::aws_config().await;
     let config = Config::load(&aws).await?;
     let (dynamodb, requests) = shared::counted_dynamodb_client_from(&aws);
-    let engine = shared::sync_engine(&config, dynamodb)?.counting_requests_with(requests);
+    let engine =
+        shared::publishing_sync_engine(&aws, &config, dynamodb)?.counting_requests_with(requests);
     lambda_runtime::run(service_fn(|event| handle(&engine, event))).await
 }
 

@@ -21,7 +21,8 @@ async fn main() -> Result<(), Error> {
     shared::logging::init();
     let aws = shared::aws_config().await;
     let config = Config::load(&aws).await?;
-    let engine = shared::sync_engine(&config, shared::counted_dynamodb_client_from(&aws).0)?;
+    let dynamodb = shared::counted_dynamodb_client_from(&aws).0;
+    let engine = shared::publishing_sync_engine(&aws, &config, dynamodb)?;
     lambda_runtime::run(service_fn(|event| handle(&engine, event))).await
 }
 

@@ -112,8 +112,8 @@ impl SyncApi {
         let config = Config::from_environment(&environment)?;
         let admin = AdminConfig::from_environment(&environment)?;
         let (dynamodb, requests) = crate::counted_dynamodb_client_from(aws);
-        let engine =
-            crate::sync_engine(&config, dynamodb.clone())?.counting_requests_with(requests);
+        let engine = crate::publishing_sync_engine(aws, &config, dynamodb.clone())?
+            .counting_requests_with(requests);
         let context = AdminContext::new(
             Store::new(dynamodb, admin.tables),
             &admin.jwt_secret,

@@ -222,13 +222,25 @@ impl EventSink {
 /// The sink a function builds once per cold start: publishing to `bus`
 /// with a client of the shared AWS configuration (so that
 /// `AWS_ENDPOINT_URL_EVENTBRIDGE` applies), or disabled when `bus` is
-/// `None` or blank.
+/// `None` or blank. A call, retries included, gives up after
+/// [`PUT_EVENTS_TIMEOUT`]: a hanging EventBridge costs a send, not a sync.
 pub fn event_sink_from(aws: &aws_config::SdkConfig, bus: Option<String>) -> EventSink {
     match bus.map(|bus| bus.trim().to_owned()) {
-        Some(bus) if !bus.is_empty() => EventSink::new(aws_sdk_eventbridge::Client::new(aws), bus),
+        Some(bus) if !bus.is_empty() => {
+            let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(PUT_EVENTS_TIMEOUT)
+                .build();
+            let config = aws_sdk_eventbridge::config::Builder::from(aws)
+                .timeout_config(timeouts)
+                .build();
+            EventSink::new(aws_sdk_eventbridge::Client::from_conf(config), bus)
+        }
         _ => EventSink::disabled(),
     }
 }
+
+/// The longest one `PutEvents` call may take, retries included.
+pub const PUT_EVENTS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl State {
     fn take_buffer(&mut self) -> Vec<Entry> {

@@ -89,6 +89,7 @@ fn failure(failures_before: u32) -> SyncFailure {
         attempted: Some((rating.version, rating.updated_at)),
         message: "marketplace answered 503".into(),
         retryable: true,
+        rated: None,
     }
 }
 

@@ -36,6 +36,7 @@ use tracing::{info, warn, Instrument};
 use super::outcome::{summary, tally, Outcome};
 use super::run::Run;
 use super::SyncEngine;
+use crate::events::SyncPath;
 use crate::report::SyncReport;
 use crate::store::{pending_at, rating_from_item, timestamp, Item};
 
@@ -92,7 +93,7 @@ impl SyncEngine {
         deadline: SystemTime,
     ) -> FastPathReport {
         let clock = Instant::now();
-        let run = Run::new(run_id, &self.settings, &self.store, deadline);
+        let run = Run::new(run_id, self, deadline, SyncPath::FastPath);
         let mut out = FastPathReport {
             report: run.report(),
             ..FastPathReport::default()
@@ -133,6 +134,7 @@ impl SyncEngine {
         report.finished_at = timestamp(Utc::now());
         report.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         report.freshness_seconds = run.take_freshness();
+        self.flush_events(&run, report).await;
         info!(
             received = changes.len(),
             ignored = out.ignored,

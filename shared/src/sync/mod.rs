@@ -36,6 +36,7 @@
 
 mod fast_path;
 mod outcome;
+mod publish;
 mod pull;
 mod push;
 mod reconcile;
@@ -51,6 +52,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::config::SyncSettings;
+use crate::events::EventSink;
 use crate::marketplace::MarketplaceClient;
 use crate::report::SyncReport;
 use crate::store::requests::RequestCounter;
@@ -93,6 +95,8 @@ pub struct SyncEngine {
     requests: Option<RequestCounter>,
     /// The fast path's memory of skills registered for the pull.
     registered_skills: fast_path::RegisteredSkills,
+    /// Where the events of sync outcomes go (nowhere by default).
+    events: EventSink,
 }
 
 /// Who started a run.
@@ -115,7 +119,15 @@ impl SyncEngine {
             settings,
             requests: None,
             registered_skills: fast_path::RegisteredSkills::default(),
+            events: EventSink::disabled(),
         }
+    }
+
+    /// Publishes an event per sync outcome to `events` (see
+    /// [`crate::events`]).
+    pub fn publishing_to(mut self, events: EventSink) -> Self {
+        self.events = events;
+        self
     }
 
     /// Reports the DynamoDB requests of each run, as counted by `counter`
@@ -191,7 +203,7 @@ impl SyncEngine {
     ) -> Result<(SyncReport, Option<T>), E> {
         let requests_before = self.requests.as_ref().map(RequestCounter::now);
         let clock = Instant::now();
-        let mut run = Run::new(run_id, &self.settings, &self.store, deadline);
+        let mut run = Run::new(run_id, self, deadline, trigger.path());
         if trigger == Trigger::Schedule {
             run = run.leaving_to_fast_path(self.settings.fast_path_grace);
         }

@@ -78,6 +78,8 @@ impl SyncEngine {
             // took over records its own outcome.
             self.record_outcome(trigger, report).await;
         }
+        self.publish_run(trigger, report);
+        self.flush_events(run, report).await;
         // The report's own write is the one request not counted.
         report.dynamodb_requests = self
             .requests

@@ -15,6 +15,7 @@ use crate::conflict::{
     resolve, Conflict, Listed, RemoteRating, Resolution, LOCAL_WINS, REMOTE_WINS,
 };
 use crate::delivery::Delivered;
+use crate::events::AppliedFrom;
 use crate::rating::Rating;
 use crate::store::MarkOutcome;
 
@@ -36,9 +37,11 @@ impl SyncEngine {
             Resolution::InSync | Resolution::EqualTimes if !pending => Outcome::InSync,
             Resolution::InSync | Resolution::EqualTimes => {
                 // The marketplace has it already: link it, change nothing.
-                match self.store.mark_synced(local, &remote.id, Utc::now()).await {
+                let now = Utc::now();
+                match self.store.mark_synced(local, &remote.id, now).await {
                     Ok(MarkOutcome::Synced) => {
                         self.after_synced(run, local).await;
+                        self.publish_synced(run, local, &remote.id, now, None);
                         Outcome::Linked
                     }
                     Ok(_) => Outcome::Skipped,
@@ -57,6 +60,12 @@ impl SyncEngine {
                     Ok(true) => {
                         self.after_synced(run, local).await;
                         self.log_conflict(run, local, remote, REMOTE_WINS).await;
+                        let source = if pending {
+                            AppliedFrom::Conflict
+                        } else {
+                            AppliedFrom::Pull
+                        };
+                        self.publish_applied(local, remote, remote_time, source);
                         Outcome::Pulled
                     }
                     // Edited meanwhile: the edit stands, and is pushed later.

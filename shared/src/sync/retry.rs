@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use super::outcome::Outcome;
 use super::run::Run;
 use super::SyncEngine;
+use crate::events::SyncPath;
 use crate::store::StoreError;
 
 /// What an admin retry of one rating did.
@@ -42,9 +43,9 @@ impl SyncEngine {
         };
         let run = Run::new(
             format!("retry-{}", uuid::Uuid::new_v4()),
-            &self.settings,
-            &self.store,
+            self,
             deadline,
+            SyncPath::Admin,
         );
         let pending = crate::store::rating_from_item(&item);
         let attempted = pending.as_ref().ok().cloned();
@@ -71,6 +72,7 @@ impl SyncEngine {
             }
             outcome => outcome,
         };
+        self.flush_events(&run, &mut run.report()).await;
         Ok(match outcome {
             Outcome::Created
             | Outcome::Updated

@@ -15,10 +15,10 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use super::{SyncEngine, Trigger, FALLBACK_RUN_BUDGET, LEASE_NAME};
-use crate::config::SyncSettings;
 use crate::delivery::DeliveryGate;
+use crate::events::{PublishCounts, SyncPath};
 use crate::report::SyncReport;
-use crate::store::{timestamp, LeaseOutcome, Store};
+use crate::store::{timestamp, LeaseOutcome};
 
 /// What one run shares between its uploads.
 pub(super) struct Run {
@@ -38,6 +38,14 @@ pub(super) struct Run {
     /// Seconds from each synced rating's local write to the marketplace's
     /// acceptance, for the freshness metric.
     pub(super) freshness: Mutex<Vec<f64>>,
+    /// Which path this run's uploads take, as its events say.
+    pub(super) path: SyncPath,
+    /// The last moment to wait for events to go out: half the margin
+    /// before the invocation's deadline.
+    pub(super) flush_by: Instant,
+    /// The engine's event counts when the run began: the run's own are
+    /// the difference at its end.
+    pub(super) events_before: PublishCounts,
 }
 
 impl Run {
@@ -45,20 +53,24 @@ impl Run {
     /// starts no work past `deadline` less the configured margin.
     pub(super) fn new(
         id: String,
-        settings: &SyncSettings,
-        store: &Store,
+        engine: &SyncEngine,
         deadline: SystemTime,
+        path: SyncPath,
     ) -> Self {
+        let settings = &engine.settings;
         Self {
             id,
             started: Utc::now(),
             delivery: DeliveryGate::new(settings, stop_at(deadline, settings.deadline_margin))
-                .sharing_ceiling(store),
+                .sharing_ceiling(&engine.store),
             fenced: AtomicBool::new(false),
             synced_skills: Mutex::default(),
             conflicts: AtomicU64::new(0),
             backlog_before: None,
             freshness: Mutex::default(),
+            path,
+            flush_by: stop_at(deadline, settings.deadline_margin / 2),
+            events_before: engine.events.counts(),
         }
     }
 
@@ -82,13 +94,17 @@ impl Run {
     /// Notes the seconds from `rating`'s local write to its acceptance at
     /// `accepted`, for the freshness metric (nothing if its time cannot be
     /// read; never negative, whatever the writer's clock said).
-    pub(super) fn note_freshness(&self, rating: &crate::rating::Rating, accepted: DateTime<Utc>) {
-        if let Some(written) = crate::conflict::parse_time(&rating.updated_at) {
-            let seconds = (accepted - written).num_milliseconds().max(0) as f64 / 1000.0;
-            if let Ok(mut kept) = self.freshness.lock() {
-                kept.push(seconds);
-            }
+    pub(super) fn note_freshness(
+        &self,
+        rating: &crate::rating::Rating,
+        accepted: DateTime<Utc>,
+    ) -> Option<f64> {
+        let written = crate::conflict::parse_time(&rating.updated_at)?;
+        let seconds = (accepted - written).num_milliseconds().max(0) as f64 / 1000.0;
+        if let Ok(mut kept) = self.freshness.lock() {
+            kept.push(seconds);
         }
+        Some(seconds)
     }
 
     /// The freshness noted so far, taken out.

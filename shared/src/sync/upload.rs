@@ -118,7 +118,8 @@ impl SyncEngine {
         let accepted = Utc::now();
         match self.store.mark_synced(rating, remote_id, accepted).await {
             Ok(MarkOutcome::Synced) => {
-                run.note_freshness(rating, accepted);
+                let freshness = run.note_freshness(rating, accepted);
+                self.publish_synced(run, rating, remote_id, accepted, freshness);
                 self.after_synced(run, rating).await;
                 uploaded
             }
@@ -171,10 +172,16 @@ impl SyncEngine {
         let now = Utc::now();
         let disposition = self.disposition(&failure, now);
         match self.store.record_failure(&failure, disposition, now).await {
-            Ok(FailureRecorded::Recorded) => Outcome::Failed {
-                parked: disposition == Disposition::Park,
-                message: failure.message,
-            },
+            Ok(FailureRecorded::Recorded) => {
+                let parked = disposition == Disposition::Park;
+                if parked {
+                    self.publish_parked(run, &failure, now);
+                }
+                Outcome::Failed {
+                    parked,
+                    message: failure.message,
+                }
+            }
             Ok(FailureRecorded::RatingChanged) => Outcome::Skipped,
             Err(err) => {
                 error!(rating_id = %failure.rating_id, error = %err, "could not record a failure; the rating stays pending");
