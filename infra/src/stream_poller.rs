@@ -9,8 +9,8 @@
 //!
 //! The files: `settings.rs` (the template's `RatingChanges` event),
 //! `filter.rs`, `event.rs` (Lambda's record shape), `invoker.rs`,
-//! `batch.rs` (the retry rules), `on_failure.rs`, `shard.rs` (reading one
-//! shard), `stats.rs`.
+//! `batch.rs` (the retry rules), `on_failure.rs`, `coordinator.rs` (the
+//! shards), `shard.rs` (reading one shard), `stats.rs`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,6 +31,7 @@
 //! ```
 
 pub mod batch;
+mod coordinator;
 pub mod event;
 pub mod filter;
 pub mod invoker;
@@ -44,7 +45,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
-use aws_sdk_dynamodbstreams::types::{Shard, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -57,7 +58,8 @@ pub use on_failure::{FailureDestination, OnFailure, ShardInfo};
 pub use settings::{MappingSettings, SettingsError, StartingPosition};
 pub use stats::{PollerStats, StatsSnapshot};
 
-use shard::{ShardReader, Start};
+use coordinator::Poller;
+use shard::Start;
 
 #[derive(Debug, Error)]
 pub enum PollerError {
@@ -291,118 +293,5 @@ pub async fn enable_stream(
             Err(err) if tokio::time::Instant::now() > deadline => return Err(err),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
-    }
-}
-
-/// The task behind a [`PollerHandle`]: one reader per shard.
-struct Poller<I, D> {
-    streams: aws_sdk_dynamodbstreams::Client,
-    stream_arn: String,
-    region: String,
-    handler: Arc<BatchHandler<I, D>>,
-    poll_interval: Duration,
-    workers: JoinSet<String>,
-    running: HashSet<String>,
-    done: HashSet<String>,
-    /// Shards whose parent is still being read.
-    waiting: Vec<Shard>,
-}
-
-impl<I: Invoker, D: FailureDestination> Poller<I, D> {
-    async fn run(
-        mut self,
-        mut stop: watch::Receiver<bool>,
-        discovery: Duration,
-    ) -> Result<(), PollerError> {
-        let mut next_discovery = tokio::time::Instant::now() + discovery;
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                Some(finished) = self.workers.join_next() => {
-                    let id = finished.map_err(|e| PollerError::Task(e.to_string()))?;
-                    self.running.remove(&id);
-                    self.done.insert(id);
-                    self.release_waiting();
-                }
-                _ = tokio::time::sleep_until(next_discovery) => {
-                    next_discovery = tokio::time::Instant::now() + discovery;
-                    match self.describe().await {
-                        Ok(shards) => shards.into_iter().for_each(|s| self.admit(s)),
-                        Err(err) => eprintln!("stream-poller: {err}"),
-                    }
-                }
-            }
-        }
-        self.workers.shutdown().await;
-        Ok(())
-    }
-
-    /// Every shard of the stream (DescribeStream, page by page).
-    async fn describe(&self) -> Result<Vec<Shard>, PollerError> {
-        let mut shards = Vec::new();
-        let mut start: Option<String> = None;
-        loop {
-            let out = self
-                .streams
-                .describe_stream()
-                .stream_arn(&self.stream_arn)
-                .set_exclusive_start_shard_id(start)
-                .send()
-                .await
-                .map_err(|e| PollerError::Streams(crate::sdk_message(e)))?;
-            let Some(description) = out.stream_description() else {
-                return Ok(shards);
-            };
-            shards.extend(description.shards().iter().cloned());
-            match description.last_evaluated_shard_id() {
-                Some(last) => start = Some(last.to_owned()),
-                None => return Ok(shards),
-            }
-        }
-    }
-
-    /// A shard not seen before: read from its start, after its parent.
-    fn admit(&mut self, shard: Shard) {
-        let Some(id) = shard.shard_id() else { return };
-        let known = self.running.contains(id)
-            || self.done.contains(id)
-            || self.waiting.iter().any(|w| w.shard_id() == Some(id));
-        if known {
-            return;
-        }
-        if self.parent_pending(&shard) {
-            self.waiting.push(shard);
-        } else {
-            self.launch(id.to_owned(), Start::TrimHorizon);
-        }
-    }
-
-    fn parent_pending(&self, shard: &Shard) -> bool {
-        shard.parent_shard_id().is_some_and(|parent| {
-            self.running.contains(parent)
-                || self.waiting.iter().any(|w| w.shard_id() == Some(parent))
-        })
-    }
-
-    fn release_waiting(&mut self) {
-        let waiting = std::mem::take(&mut self.waiting);
-        for shard in waiting {
-            self.admit(shard);
-        }
-    }
-
-    fn launch(&mut self, id: String, start: Start) {
-        let reader = ShardReader {
-            streams: self.streams.clone(),
-            handler: self.handler.clone(),
-            shard: ShardInfo {
-                stream_arn: self.stream_arn.clone(),
-                shard_id: id.clone(),
-            },
-            region: self.region.clone(),
-            poll_interval: self.poll_interval,
-        };
-        self.running.insert(id);
-        self.workers.spawn(reader.run(start));
     }
 }
