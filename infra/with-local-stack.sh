@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs a command with the local stack up, then stops the stack:
-#   - moto's server on a free loopback port: DynamoDB (AWS_ENDPOINT_URL_DYNAMODB)
-#     and Secrets Manager (AWS_ENDPOINT_URL_SECRETS_MANAGER),
+#   - moto's server on a free loopback port: DynamoDB (AWS_ENDPOINT_URL_DYNAMODB),
+#     its streams (AWS_ENDPOINT_URL_DYNAMODB_STREAMS), Secrets Manager
+#     (AWS_ENDPOINT_URL_SECRETS_MANAGER), EventBridge (AWS_ENDPOINT_URL_EVENTBRIDGE)
+#     and SQS (AWS_ENDPOINT_URL_SQS), all on that one port,
 #   - the marketplace simulator on another (ATOM_SAAS_API_URL, ATOM_SAAS_API_TOKEN).
 # Everything listens on 127.0.0.1 only, and everything started here is
 # stopped when the command ends, however it ends.
@@ -52,6 +54,12 @@ wait_for "the marketplace simulator" "open('$state/simulator.out').read().starts
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
 # moto serves Secrets Manager on the same port: secrets are read from there.
 export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
+# And the table's stream, the event bus and its queues (the SDKs' names for
+# "DynamoDB Streams", "EventBridge" and "SQS"): the stream poller and
+# `local-stack events-setup` use them.
+export AWS_ENDPOINT_URL_DYNAMODB_STREAMS="http://127.0.0.1:$port"
+export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$port"
+export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 export ATOM_SAAS_API_URL=$(head -n 1 "$state/simulator.out" | cut -d' ' -f2)

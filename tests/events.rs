@@ -52,7 +52,10 @@ impl Bus {
             .await
             .expect("queue attributes")
             .attributes
-            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
             .expect("queue arn");
         eventbridge
             .put_rule()
@@ -158,9 +161,7 @@ async fn each_synced_rating_publishes_one_rating_synced_and_each_parked_one_rati
     let ratings = env.ratings(6, 2);
     env.put(&ratings).await;
 
-    let report = publishing(&env, &bus, false)
-        .run(generous_deadline())
-        .await;
+    let report = publishing(&env, &bus, false).run(generous_deadline()).await;
     assert_eq!((report.uploaded, report.parked), (4, 2), "{report:?}");
     assert_eq!((report.events_published, report.events_failed), (7, 0));
 
@@ -183,9 +184,10 @@ async fn each_synced_rating_publishes_one_rating_synced_and_each_parked_one_rati
     }
     let parked = of_type(&events, "RatingParked");
     assert_eq!(parked.len(), 2);
-    assert!(parked
-        .iter()
-        .all(|e| e["detail"]["error"].as_str().unwrap().contains("Invalid rating value")));
+    assert!(parked.iter().all(|e| e["detail"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("Invalid rating value")));
     let completed = of_type(&events, "SyncRunCompleted");
     assert_eq!(completed.len(), 1);
     assert_eq!(completed[0]["detail"]["run_id"], report.run_id.as_str());
@@ -211,7 +213,8 @@ async fn the_fast_path_publishes_its_ratings_with_their_freshness() {
     env.put(&ratings).await;
     let ids: Vec<String> = ratings.iter().map(|r| r.id.clone()).collect();
     let event = env.stream_event(&ids, 1).await;
-    let (response, batch) = handle(&publishing(&env, &bus, true), &event, generous_deadline()).await;
+    let (response, batch) =
+        handle(&publishing(&env, &bus, true), &event, generous_deadline()).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(batch.report.events_published, 3);
 
@@ -268,6 +271,9 @@ async fn an_eventbridge_that_fails_or_hangs_neither_fails_nor_holds_up_a_sync() 
         assert_eq!(report.events_published, 0);
         assert!(env.pending_ids().await.is_empty());
         // The flush waits 2 s at most, whatever EventBridge does.
-        assert!(took < Duration::from_secs(8), "{endpoint}: the run took {took:?}");
+        assert!(
+            took < Duration::from_secs(8),
+            "{endpoint}: the run took {took:?}"
+        );
     }
 }

@@ -6,7 +6,17 @@
 //! local-stack summary                      what the sync left behind
 //! local-stack token [--sub S] [--minutes N] [--role R] [--agent-id A --maturity M]
 //!                                          an admin API token (super_admin by default)
+//! local-stack stream-poller --invoke-url URL [--on-failure-queue-url URL]
+//!             [--from trim-horizon|latest] the ratings stream's event source mapping,
+//!                                          played locally until Ctrl-C or SIGTERM
+//! local-stack events-setup                 the event bus rule and queues (JSON URLs)
+//! local-stack events-drain --queue-url URL [--wait-seconds N]
+//!                                          a queue's messages, one JSON line each
 //! ```
+//! `stream-poller` reads its settings from template.yaml's `RatingChanges`
+//! event and invokes through the Runtime API of `cargo lambda watch`
+//! (`--invoke-url http://127.0.0.1:9000` is enough); it prints a JSON line
+//! of counters to stderr after every invocation.
 //! `token` signs with ADMIN_JWT_SECRET (infra/with-local-stack.sh sets a
 //! random one) and prints only the token, for `TOKEN=$(...)`.
 //! Table names come from RATINGS_TABLE, FAILED_UPLOADS_TABLE and
@@ -15,8 +25,11 @@
 
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use local_stack::simulator::Simulator;
-use local_stack::{dynamodb_client, seed, tables, StackError};
+use local_stack::stream_poller::{self, MappingSettings, OnFailure, StartingPosition};
+use local_stack::{dynamodb_client, events, seed, tables, StackError};
 use shared::config::TableNames;
 
 #[tokio::main(flavor = "current_thread")]
@@ -152,12 +165,80 @@ async fn run(args: &[String]) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("{token}");
         }
+        "stream-poller" => run_stream_poller(args, &names.ratings).await?,
+        "events-setup" => {
+            let events = local_stack::eventbridge_client().await.map_err(error)?;
+            let sqs = local_stack::sqs_client().await.map_err(error)?;
+            let queues = events::setup(&events, &sqs).await.map_err(error)?;
+            println!("{}", queues.to_json());
+        }
+        "events-drain" => {
+            let queue_url = text_flag(args, "--queue-url")
+                .ok_or_else(|| "events-drain needs --queue-url URL".to_owned())?;
+            let wait = flag(args, "--wait-seconds", 1)?;
+            let sqs = local_stack::sqs_client().await.map_err(error)?;
+            let bodies = events::drain(&sqs, &queue_url, Duration::from_secs(wait as u64))
+                .await
+                .map_err(error)?;
+            for body in bodies {
+                println!("{}", events::summary(&body));
+            }
+        }
         _ => {
             println!(
                 "usage: local-stack create-tables | seed [--count N] [--invalid K] | summary \
-                 | token [--sub S] [--minutes N] [--role R] [--agent-id A --maturity M]"
+                 | token [--sub S] [--minutes N] [--role R] [--agent-id A --maturity M] \
+                 | stream-poller --invoke-url URL [--on-failure-queue-url URL] \
+                 [--from trim-horizon|latest] | events-setup | events-drain --queue-url URL"
             );
         }
     }
+    Ok(())
+}
+
+/// Plays the stream's event source mapping until Ctrl-C or SIGTERM.
+async fn run_stream_poller(args: &[String], table: &str) -> Result<(), String> {
+    let error = |e: StackError| e.to_string();
+    let invoke_url = text_flag(args, "--invoke-url")
+        .ok_or_else(|| "stream-poller needs --invoke-url URL (cargo lambda watch's)".to_owned())?;
+    let mut settings = MappingSettings::from_template_file(&tables::template_path())
+        .map_err(|e| format!("template.yaml: {e}"))?;
+    match text_flag(args, "--from").as_deref() {
+        None => {}
+        Some("latest") => settings.starting_position = StartingPosition::Latest,
+        Some("trim-horizon") => settings.starting_position = StartingPosition::TrimHorizon,
+        Some(other) => return Err(format!("--from {other}: use trim-horizon or latest")),
+    }
+    let destination = match text_flag(args, "--on-failure-queue-url") {
+        Some(queue_url) => OnFailure::Sqs {
+            client: local_stack::sqs_client().await.map_err(error)?,
+            queue_url,
+        },
+        None => OnFailure::Discard,
+    };
+    let invoker = stream_poller::RuntimeApiInvoker::new(&invoke_url, &settings.function_name)
+        .map_err(|e| e.to_string())?;
+    let url = invoker.url().to_owned();
+    let mut options = stream_poller::PollerOptions::new(table, settings);
+    options.log_stats = true;
+    let dynamodb = dynamodb_client().await.map_err(error)?;
+    let streams = local_stack::streams_client().await.map_err(error)?;
+    let mut poller = stream_poller::start(&dynamodb, streams, options, invoker, destination)
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "stream-poller: reading {} (table {table}), invoking {url}; Ctrl-C stops",
+        poller.stream_arn()
+    );
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("SIGTERM handler: {e}"))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+        ended = poller.wait() => return ended.map_err(|e| e.to_string()),
+    }
+    let stats = poller.stats();
+    poller.stop().await.map_err(|e| e.to_string())?;
+    println!("{}", serde_json::json!({ "stream_poller_stopped": stats }));
     Ok(())
 }
