@@ -21,8 +21,9 @@ async fn main() -> Result<(), Error> {
     shared::logging::init();
     let aws = shared::aws_config().await;
     let config = Config::load(&aws).await?;
-    let dynamodb = shared::counted_dynamodb_client_from(&aws).0;
-    let engine = shared::publishing_sync_engine(&aws, &config, dynamodb)?;
+    let (dynamodb, requests) = shared::counted_dynamodb_client_from(&aws);
+    let engine =
+        shared::publishing_sync_engine(&aws, &config, dynamodb)?.counting_requests_with(requests);
     lambda_runtime::run(service_fn(|event| handle(&engine, event))).await
 }
 

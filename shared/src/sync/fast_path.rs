@@ -38,6 +38,7 @@ use super::run::Run;
 use super::SyncEngine;
 use crate::events::SyncPath;
 use crate::report::SyncReport;
+use crate::store::requests::RequestCounter;
 use crate::store::{pending_at, rating_from_item, timestamp, Item};
 
 /// Skills the fast path remembers having registered for the pull; past
@@ -93,6 +94,7 @@ impl SyncEngine {
         deadline: SystemTime,
     ) -> FastPathReport {
         let clock = Instant::now();
+        let requests_before = self.requests.as_ref().map(RequestCounter::now);
         let run = Run::new(run_id, self, deadline, SyncPath::FastPath);
         let mut out = FastPathReport {
             report: run.report(),
@@ -135,6 +137,12 @@ impl SyncEngine {
         report.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         report.freshness_seconds = run.take_freshness();
         self.flush_events(&run, report).await;
+        report.dynamodb_requests = self
+            .requests
+            .as_ref()
+            .zip(requests_before)
+            .map(|(counter, before)| counter.now() - before);
+        let requests = report.dynamodb_requests.unwrap_or_default();
         info!(
             received = changes.len(),
             ignored = out.ignored,
@@ -143,6 +151,8 @@ impl SyncEngine {
             parked = report.parked,
             retry = out.retry.len(),
             breaker_open = report.breaker_open,
+            dynamodb_reads = requests.reads,
+            dynamodb_writes = requests.writes,
             duration_ms = report.duration_ms,
             "{}",
             report.message
