@@ -715,7 +715,7 @@ class Alarms(unittest.TestCase):
             metrics,
             {"Uploaded", "Updated", "Failed", "Parked", "Conflicts", "Backlog",
              "DurationMs", "BreakerOpen", "RunSucceeded", "RunFailed", "ConsecutiveFailedRuns",
-             "RatingFreshness"},
+             "RatingFreshness", "RecordsRetried", "RecordsIgnored"},
         )
         watched = set()
         for name, alarm in ALARMS.items():

@@ -15,6 +15,41 @@ pub fn namespace() -> String {
         .unwrap_or_else(|| "AtomRatingSync".to_owned())
 }
 
+/// One metric of an EMF document: its name, unit and value.
+type Metric<'a> = (&'a str, &'a str, serde_json::Value);
+
+/// An EMF document of `metrics` under a `Function` dimension.
+fn document(
+    namespace: &str,
+    function: &str,
+    run_id: &str,
+    metrics: Vec<Metric>,
+) -> serde_json::Value {
+    let mut document = serde_json::json!({
+        "_aws": {
+            "Timestamp": chrono::Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [["Function"]],
+                "Metrics": metrics
+                    .iter()
+                    .map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit}))
+                    .collect::<Vec<_>>(),
+            }],
+        },
+        "Function": function,
+    });
+    if let Some(fields) = document.as_object_mut() {
+        if !run_id.is_empty() {
+            fields.insert("run_id".to_owned(), run_id.into());
+        }
+        for (name, _, value) in metrics {
+            fields.insert(name.to_owned(), value);
+        }
+    }
+    document
+}
+
 /// The EMF document of one run: the metrics, under a `Function` dimension.
 pub fn run_metrics(report: &SyncReport, namespace: &str, function: &str) -> serde_json::Value {
     let mut metrics = vec![
@@ -32,27 +67,11 @@ pub fn run_metrics(report: &SyncReport, namespace: &str, function: &str) -> serd
     if let Some(count) = report.consecutive_failed_runs {
         metrics.push(("ConsecutiveFailedRuns", "Count", count));
     }
-    let mut document = serde_json::json!({
-        "_aws": {
-            "Timestamp": chrono::Utc::now().timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": namespace,
-                "Dimensions": [["Function"]],
-                "Metrics": metrics
-                    .iter()
-                    .map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit}))
-                    .collect::<Vec<_>>(),
-            }],
-        },
-        "Function": function,
-        "run_id": report.run_id,
-    });
-    if let Some(fields) = document.as_object_mut() {
-        for (name, _, value) in metrics {
-            fields.insert(name.to_owned(), value.into());
-        }
-    }
-    document
+    let metrics = metrics
+        .into_iter()
+        .map(|(name, unit, value)| (name, unit, value.into()))
+        .collect();
+    document(namespace, function, &report.run_id, metrics)
 }
 
 /// Prints the run's metrics as one EMF line on stdout, and its freshness.
@@ -71,35 +90,19 @@ pub fn fast_path_metrics(
 ) -> serde_json::Value {
     let report = &batch.report;
     let metrics = [
-        ("Uploaded", report.uploaded),
-        ("Updated", report.updated),
-        ("Failed", report.failed),
-        ("Parked", report.parked),
-        ("RecordsRetried", batch.retry.len() as u64),
-        ("RecordsIgnored", batch.ignored),
-        ("BreakerOpen", u64::from(report.breaker_open)),
+        ("Uploaded", "Count", report.uploaded),
+        ("Updated", "Count", report.updated),
+        ("Failed", "Count", report.failed),
+        ("Parked", "Count", report.parked),
+        ("RecordsRetried", "Count", batch.retry.len() as u64),
+        ("RecordsIgnored", "Count", batch.ignored),
+        ("BreakerOpen", "Count", u64::from(report.breaker_open)),
     ];
-    let mut document = serde_json::json!({
-        "_aws": {
-            "Timestamp": chrono::Utc::now().timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": namespace,
-                "Dimensions": [["Function"]],
-                "Metrics": metrics
-                    .iter()
-                    .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
-                    .collect::<Vec<_>>(),
-            }],
-        },
-        "Function": function,
-        "run_id": report.run_id,
-    });
-    if let Some(fields) = document.as_object_mut() {
-        for (name, value) in metrics {
-            fields.insert(name.to_owned(), value.into());
-        }
-    }
-    document
+    let metrics = metrics
+        .into_iter()
+        .map(|(name, unit, value)| (name, unit, value.into()))
+        .collect();
+    document(namespace, function, &report.run_id, metrics)
 }
 
 /// Prints a fast-path batch's metrics and freshness as EMF lines on stdout.
@@ -123,26 +126,10 @@ pub fn freshness_metrics(
     namespace: &str,
     function: &str,
 ) -> Vec<serde_json::Value> {
+    let (name, unit) = FRESHNESS;
     seconds
         .chunks(VALUES_PER_DOCUMENT)
-        .map(|values| {
-            let (name, unit) = FRESHNESS;
-            let mut document = serde_json::json!({
-                "_aws": {
-                    "Timestamp": chrono::Utc::now().timestamp_millis(),
-                    "CloudWatchMetrics": [{
-                        "Namespace": namespace,
-                        "Dimensions": [["Function"]],
-                        "Metrics": [{"Name": name, "Unit": unit}],
-                    }],
-                },
-                "Function": function,
-            });
-            if let Some(fields) = document.as_object_mut() {
-                fields.insert(name.to_owned(), values.into());
-            }
-            document
-        })
+        .map(|values| document(namespace, function, "", vec![(name, unit, values.into())]))
         .collect()
 }
 
