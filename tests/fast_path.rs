@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use integration_tests::stream::stream_record;
 use integration_tests::*;
@@ -32,24 +31,6 @@ fn fresh(env: &TestEnv, count: usize, from: usize) -> Vec<Rating> {
             rating
         })
         .collect()
-}
-
-/// An edit as the Atom app makes it: new content, the next version, pending.
-async fn edit_locally(env: &TestEnv, id: &str, stars: u8) {
-    env.client
-        .update_item()
-        .table_name(&env.tables.ratings)
-        .key("id", AttributeValue::S(id.into()))
-        .update_expression(
-            "SET rating = :r, version = version + :one, updated_at = :u, synced_to_saas = :p",
-        )
-        .expression_attribute_values(":r", AttributeValue::N(stars.to_string()))
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .expression_attribute_values(":u", AttributeValue::S(timestamp(Utc::now())))
-        .expression_attribute_values(":p", AttributeValue::S("false".into()))
-        .send()
-        .await
-        .unwrap();
 }
 
 /// Every rating synced, each exactly once at the simulator.
@@ -127,7 +108,7 @@ async fn a_record_older_than_the_item_uploads_nothing_and_the_newer_one_its_cont
     env.put(&ratings).await;
     let id = ratings[0].id.clone();
     let old = env.stream_event(std::slice::from_ref(&id), 1).await;
-    edit_locally(&env, &id, 2).await;
+    env.edit_locally(&id, 2).await;
     let engine = env.stream_engine(SyncSettings::default());
 
     let (response, batch) = handle(&engine, &old, generous_deadline()).await;
@@ -157,7 +138,7 @@ async fn an_edit_after_a_sync_travels_as_one_update() {
     handle(&engine, &event, generous_deadline()).await;
     let remote_id = text(&env.item(&id).await, "remote_rating_id");
 
-    edit_locally(&env, &id, 4).await;
+    env.edit_locally(&id, 4).await;
     let edit = env.stream_event(std::slice::from_ref(&id), 2).await;
     let (response, batch) = handle(&engine, &edit, generous_deadline()).await;
     assert!(response.batch_item_failures.is_empty());
@@ -364,16 +345,7 @@ async fn the_rate_ceiling_holds_across_the_scheduled_run_and_the_fast_path_toget
         scheduled_from < fast_to && fast_from < scheduled_to,
         "the paths overlapped: {scheduled_from}..{scheduled_to} and {fast_from}..{fast_to}"
     );
-    let most = times
-        .iter()
-        .map(|start| {
-            times
-                .iter()
-                .filter(|t| **t >= *start && **t < start + window.as_secs_f64())
-                .count()
-        })
-        .max()
-        .unwrap();
+    let most = most_in_any_window(&times, window);
     assert!(most <= 8, "{most} requests in one window");
     assert!(most >= 6, "the ceiling was used: {most}");
 }

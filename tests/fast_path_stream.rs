@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use integration_tests::*;
 use local_stack::stream_poller::{
@@ -120,20 +119,7 @@ async fn an_edit_after_a_sync_travels_through_the_stream_as_one_update() {
     let remote_id = text(&synced, "remote_rating_id");
     let edited = if rating.rating == "5" { 4 } else { 5 };
 
-    env.client
-        .update_item()
-        .table_name(&env.tables.ratings)
-        .key("id", AttributeValue::S(rating.id.clone()))
-        .update_expression(
-            "SET rating = :r, version = version + :one, updated_at = :u, synced_to_saas = :p",
-        )
-        .expression_attribute_values(":r", AttributeValue::N(edited.to_string()))
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .expression_attribute_values(":u", AttributeValue::S(timestamp(Utc::now())))
-        .expression_attribute_values(":p", AttributeValue::S("false".into()))
-        .send()
-        .await
-        .unwrap();
+    env.edit_locally(&rating.id, edited).await;
     eventually(WITHIN, "the edit at the marketplace", || async {
         let remote = env.simulator.ratings().await.unwrap();
         (remote.len() == 1 && remote[0]["rating"] == edited).then_some(())

@@ -362,16 +362,7 @@ async fn the_rate_ceiling_holds_in_every_window() {
         .iter()
         .map(|r| r["at"].as_f64().unwrap())
         .collect();
-    let most = times
-        .iter()
-        .map(|start| {
-            times
-                .iter()
-                .filter(|t| **t >= *start && **t < start + window.as_secs_f64())
-                .count()
-        })
-        .max()
-        .unwrap();
+    let most = most_in_any_window(&times, window);
     assert_eq!(most, 8, "the ceiling is reached and never passed");
 }
 

@@ -197,6 +197,28 @@ impl TestEnv {
         self.simulator.stats().await.expect("simulator stats")
     }
 
+    /// An edit as the Atom app makes it: new stars, the next version, a new
+    /// `updated_at`, pending again.
+    pub async fn edit_locally(&self, id: &str, stars: u8) {
+        self.client
+            .update_item()
+            .table_name(&self.tables.ratings)
+            .key("id", AttributeValue::S(id.into()))
+            .update_expression(
+                "SET rating = :r, version = version + :one, updated_at = :u, synced_to_saas = :p",
+            )
+            .expression_attribute_values(":r", AttributeValue::N(stars.to_string()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(
+                ":u",
+                AttributeValue::S(shared::store::timestamp(chrono::Utc::now())),
+            )
+            .expression_attribute_values(":p", AttributeValue::S(SYNCED_TO_SAAS_PENDING.into()))
+            .send()
+            .await
+            .expect("edit the rating");
+    }
+
     pub async fn configure(&self, knobs: Value) {
         self.simulator
             .configure(knobs)
@@ -256,4 +278,19 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The most of `times` (seconds) that fall in any window of `window`
+/// starting at one of them.
+pub fn most_in_any_window(times: &[f64], window: Duration) -> usize {
+    times
+        .iter()
+        .map(|start| {
+            times
+                .iter()
+                .filter(|t| **t >= *start && **t < start + window.as_secs_f64())
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
 }
