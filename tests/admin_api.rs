@@ -26,7 +26,7 @@ use shared::api::{
     Request, SyncApi, MAX_BODY_BYTES,
 };
 use shared::auth::AdminPolicy;
-use shared::config::{Secret, TableNames};
+use shared::config::{RateLimit, Secret, SyncSettings, TableNames};
 use shared::rating::{Rating, SyncState};
 use shared::store::{sync_state, timestamp, Item, Store, DEAD, RETRYING};
 use shared::sync::LEASE_NAME;
@@ -2242,4 +2242,43 @@ async fn two_hundred_malformed_admin_requests_never_get_a_5xx_and_change_nothing
         "the marketplace heard nothing"
     );
     assert_eq!(admin.audit().await.len(), CASES, "each request is recorded");
+}
+
+#[tokio::test]
+async fn a_retry_under_a_rate_ceiling_takes_its_share_of_the_ceiling_every_path_shares() {
+    let admin = Admin::with(SyncSettings {
+        rate_limit: Some(RateLimit {
+            max: 5,
+            per: Duration::from_secs(60),
+        }),
+        ..retry_at_once()
+    })
+    .await;
+    let ratings = admin.env.ratings(1, 0);
+    admin.env.put(&ratings).await;
+    let id = &ratings[0].id;
+    admin
+        .env
+        .configure(json!({ "fail_rate": 1.0, "fail_status": 422 }))
+        .await;
+    admin.env.engine().run(generous_deadline()).await;
+    admin.env.configure(json!({ "fail_rate": 0.0 })).await;
+
+    let answer = admin.call(retry_request(id)).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(sync_state(&admin.env.item(id).await), SyncState::Synced);
+    let grants = admin
+        .env
+        .client
+        .get_item()
+        .table_name(&admin.env.tables.sync_state)
+        .key("pk", s("rate"))
+        .key("sk", s("marketplace"))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the retry took a grant");
+    assert!(!text(&grants, "grants").is_empty());
 }

@@ -401,3 +401,96 @@ async fn a_fast_path_process_killed_mid_batch_leaves_nothing_lost_or_duplicated(
     assert!(env.pending_ids().await.is_empty());
     assert!(env.dead_letters().await.is_empty());
 }
+
+/// A rating whose first upload failed (a 503 with the marketplace
+/// otherwise up): waiting, with a dead-letter item.
+async fn failed_once_on_the_fast_path(env: &TestEnv, from: usize) -> Rating {
+    let rating = fresh(env, 1, from).remove(0);
+    env.put(std::slice::from_ref(&rating)).await;
+    env.configure(json!({"fail_rate": 1.0, "fail_status": 503}))
+        .await;
+    let settings = SyncSettings {
+        request_attempts: 1,
+        breaker_threshold: 100,
+        ..retry_at_once()
+    };
+    let event = env.stream_event(std::slice::from_ref(&rating.id), 1).await;
+    let (response, batch) = handle(&env.stream_engine(settings), &event, generous_deadline()).await;
+    assert!(response.batch_item_failures.is_empty(), "{batch:?}");
+    assert_eq!(batch.report.failed, 1, "{batch:?}");
+    assert_eq!(sync_state(&env.item(&rating.id).await), SyncState::Waiting);
+    assert_eq!(env.dead_letters().await.len(), 1);
+    env.configure(json!({"fail_rate": 0.0})).await;
+    rating
+}
+
+#[tokio::test]
+async fn a_rating_that_failed_before_loses_its_dead_letter_item_when_the_fast_path_syncs_it() {
+    let env = TestEnv::new().await;
+    let rating = failed_once_on_the_fast_path(&env, 0).await;
+    env.edit_locally(&rating.id, 4).await;
+    let event = env.stream_event(std::slice::from_ref(&rating.id), 2).await;
+    let (response, batch) = handle(
+        &env.stream_engine(SyncSettings::default()),
+        &event,
+        generous_deadline(),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(batch.report.created, 1, "{batch:?}");
+    assert_eq!(sync_state(&env.item(&rating.id).await), SyncState::Synced);
+    assert!(env.dead_letters().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_rating_that_fails_again_on_the_fast_path_has_its_failure_counted_again() {
+    let env = TestEnv::new().await;
+    let rating = failed_once_on_the_fast_path(&env, 0).await;
+    env.edit_locally(&rating.id, 9).await;
+    let event = env.stream_event(std::slice::from_ref(&rating.id), 2).await;
+    let (_, batch) = handle(
+        &env.stream_engine(SyncSettings::default()),
+        &event,
+        generous_deadline(),
+    )
+    .await;
+    assert_eq!(batch.report.parked, 1, "{batch:?}");
+    let dead = env.dead_letters().await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(text(&dead[0], "retry_count"), "2");
+    assert!(text(&dead[0], "error_message").contains("Invalid rating value: 9"));
+}
+
+#[tokio::test]
+async fn a_409_on_the_fast_path_takes_a_newer_remote_rating_and_logs_the_conflict() {
+    let env = TestEnv::new().await;
+    // Written a day ago; the marketplace's copy an hour after that.
+    let rating = env.ratings(1, 0).remove(0);
+    let newer =
+        shared::conflict::parse_time(&rating.updated_at).unwrap() + chrono::Duration::hours(1);
+    env.simulator
+        .insert_rating(json!({
+            "skill_id": rating.skill_id,
+            "user_id": rating.user_id,
+            "rating": 5,
+            "comment": "from elsewhere",
+            "updated_at": timestamp(newer),
+        }))
+        .await
+        .unwrap();
+    env.put(std::slice::from_ref(&rating)).await;
+    let event = env.stream_event(std::slice::from_ref(&rating.id), 1).await;
+    let (response, batch) = handle(
+        &env.stream_engine(SyncSettings::default()),
+        &event,
+        generous_deadline(),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(batch.report.pulled, 1, "{batch:?}");
+    let item = env.item(&rating.id).await;
+    assert_eq!(sync_state(&item), SyncState::Synced);
+    assert_eq!(text(&item, "rating"), "5");
+    assert_eq!(env.store().conflicts_of(&rating.id).await.unwrap().len(), 1);
+    assert_eq!(env.stats().await["creates"], 0);
+}

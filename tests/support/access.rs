@@ -93,8 +93,12 @@ impl AccessRecorder {
             );
         };
         if let Some(requests) = body["RequestItems"].as_object() {
+            // BatchGetItem: one record per key read.
             // BatchWriteItem: one record per put or delete.
             for (table, writes) in requests {
+                for key in writes["Keys"].as_array().into_iter().flatten() {
+                    add(table, None, key["pk"]["S"].as_str());
+                }
                 for write in writes.as_array().into_iter().flatten() {
                     let item = &write["PutRequest"]["Item"];
                     let key = &write["DeleteRequest"]["Key"];
