@@ -1,245 +1,70 @@
 #!/usr/bin/env python3
-"""The benchmark (`make bench`): how fast the scheduled function drains a
-backlog, against the physical limit.
+"""The benchmark (`make bench`): how fast the sync delivers ratings,
+against the physical limit.
 
 With C marketplace requests in flight and a marketplace latency of L, no
 sync can deliver more than C/L ratings per second. This runs the real
-release binary of `scheduled-rating-sync` through a minimal Lambda Runtime
-API served here (one EventBridge event, a 15-minute deadline), against a
-local DynamoDB server and the marketplace simulator with latency L, and
-writes what it measured to BENCHMARKS.md:
+release binaries of the functions through a minimal Lambda Runtime API
+served here, against a local DynamoDB server and the marketplace simulator
+with latency L, and writes what it measured to BENCHMARKS.md. Scenarios:
 
-* drain time, ratings per second and the ratio to C/L, for backlogs of
-  1,000 and 10,000, without and with 5% transient failures;
-* DynamoDB requests per synced rating, as the function's client counted them;
-* the function process's peak resident memory and CPU time;
-* the time from process start to its first request for an event;
-* the release binary size of each function (arm64, stripped), if
-  cargo-lambda can build them.
+* drain: `scheduled-rating-sync` drains a seeded backlog of 1,000 and 10,000
+  (one EventBridge event, a 15-minute deadline), without and with 5%
+  transient failures: drain time, ratings per second and the ratio to C/L,
+  DynamoDB requests per synced rating (as the function's client counted
+  them), peak resident memory and CPU time, time from process start to its
+  first request for an event; and the arm64 release binary size of each
+  function, if cargo-lambda can build them;
+* freshness: the fast path (issue 13) on moto with the table's stream:
+  ratings written at 20/s for 60 s, `local-stack stream-poller` invoking
+  `stream-rating-sync` through the Runtime API here (as Lambda's Invoke API),
+  the scheduled function invoked every 20 s meanwhile; seconds from each
+  write to the marketplace's acceptance (p50, p95, p99, max), marketplace
+  requests and DynamoDB writes per rating, and whether each rating was
+  created exactly once;
+* burst: 1,000 ratings written at once, drained by the fast path alone:
+  through moto and the poller, and on dynalite with the bench playing the
+  stream (events of 10 records, one in flight) for the function's own rate;
+* pull: 300 registered skills, nothing to push: skill reads per second of a
+  scheduled run's pull against C/L.
 
-Two DynamoDB servers: dynalite (npm, fast; the sync needs nothing it lacks)
-and moto (the one the tests use; slow, and slower as tables grow). Where the
-server is the bottleneck, the table says so, and the run with L = 0 shows the
-sync's own overhead. Everything listens on 127.0.0.1 and stops at the end.
+Two DynamoDB servers: dynalite (npm, fast; the sync needs nothing it lacks
+but a stream) and moto (the one the tests use; slow, and slower as tables
+grow; it serves DynamoDB Streams). Where the server is the bottleneck, the
+report says so. Everything listens on 127.0.0.1 and stops at the end.
+The pieces: bench_stack.py (the servers, the Runtime API, the function
+processes), bench_fast_path.py (freshness, burst, pull), bench_ratings.py
+(ratings written and read with boto3, run with .venv's python).
 
-Usage: python3 infra/bench.py [--sizes 1000,10000] [--backends dynalite,moto]
+`--scenarios` runs only some; the report then replaces only their sections
+of BENCHMARKS.md (one `## ` heading each) and keeps the others.
+
+Usage: python3 infra/bench.py [--scenarios drain,freshness,burst,pull]
+                              [--sizes 1000,10000] [--backends dynalite,moto]
                               [--skip-arm64] [--out BENCHMARKS.md]
 """
 
 import argparse
 import json
 import os
-import platform
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import threading
 import time
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / ".venv" / "bin"
-TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-DYNALITE_VERSION = "4.0.0"
-NODE_TOOLS = ROOT / ".local" / "node"
-FUNCTIONS = sorted(p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").exists())
-TOKEN = "bench-token"
-CONCURRENCY = 10
-LATENCY_MS = 50
-
-
-def log(message):
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what, check, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"bench: {what} did not come up")
-
-
-def listening(port):
-    with socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
-
-
-class Processes:
-    """Everything started here, stopped at exit."""
-
-    def __init__(self):
-        self.children = []
-
-    def start(self, args, **kwargs):
-        child = subprocess.Popen(args, stdin=subprocess.DEVNULL, **kwargs)
-        self.children.append(child)
-        return child
-
-    def stop_all(self):
-        for child in self.children:
-            if child.poll() is None:
-                child.terminate()
-        for child in self.children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-
-
-def start_dynamodb(backend, processes):
-    """The server's URL and process id."""
-    port = free_port()
-    if backend == "moto":
-        server = processes.start([str(VENV / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    else:
-        dynalite = NODE_TOOLS / "node_modules" / ".bin" / "dynalite"
-        if not dynalite.exists():
-            log(f"installing dynalite {DYNALITE_VERSION} into {NODE_TOOLS}")
-            subprocess.run(["npm", "install", "--no-save", "--no-audit", "--no-fund",
-                            "--prefix", str(NODE_TOOLS), f"dynalite@{DYNALITE_VERSION}"],
-                           check=True, stdout=subprocess.DEVNULL)
-        server = processes.start([str(dynalite), "--host", "127.0.0.1", "--port", str(port),
-                         "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(f"{backend} on port {port}", lambda: listening(port))
-    return f"http://127.0.0.1:{port}", server.pid
-
-
-def start_simulator(processes):
-    out = ROOT / ".local" / "bench-simulator.out"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(out, "w")
-    server = processes.start([sys.executable, str(ROOT / "infra" / "marketplace_simulator.py"),
-                     "--host", "127.0.0.1", "--port", "0", "--token", TOKEN],
-                    stdout=handle, stderr=subprocess.STDOUT)
-    wait_for("the simulator", lambda: out.read_text().startswith("LISTENING "))
-    return out.read_text().split()[1], server.pid
-
-
-def sim(url, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{url}/_sim/{path}", data=data,
-                                     method="GET" if body is None else "POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        text = response.read()
-        return json.loads(text) if text else {}
-
-
-class RuntimeApi:
-    """The Lambda Runtime API, for one invocation: the first request for an
-    event gets the scheduled event; the answer is kept; a second request for
-    an event waits until the process is stopped, as on Lambda."""
-
-    def __init__(self, event):
-        self.event = json.dumps(event).encode()
-        self.first_next_at = None
-        self.response = None
-        self.answered = threading.Event()
-        self.served = False
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                if not self.path.endswith("/runtime/invocation/next"):
-                    return self.reply(404, b"{}")
-                if api.served:
-                    api.answered.wait(timeout=3600)
-                    time.sleep(3600)
-                api.first_next_at = time.monotonic()
-                api.served = True
-                deadline_ms = int((time.time() + 900) * 1000)
-                self.reply(200, api.event, {
-                    "Lambda-Runtime-Aws-Request-Id": "bench-request-1",
-                    "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-                    "Lambda-Runtime-Invoked-Function-Arn":
-                        "arn:aws:lambda:us-east-1:123456789012:function:scheduled-rating-sync",
-                    "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000",
-                })
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                if "/response" in self.path or "/error" in self.path:
-                    api.response = (self.path, body)
-                    api.answered.set()
-                self.reply(202, b"{}")
-
-            def reply(self, status, body, headers=None):
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        # The function is killed while it waits for a second event.
-        self.server.handle_error = lambda request, address: None
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-
-
-def proc_status(pid):
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value.strip()
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu_seconds = (int(stat[11]) + int(stat[12])) / ticks
-    return int(fields["VmHWM"].split()[0]) / 1024, cpu_seconds
-
-
-def cpu_seconds(pid):
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+from bench_fast_path import (PULL_RUNS, STREAM_FUNCTION, burst_moto, burst_played,
+                             burst_section, freshness_scenario, freshness_section,
+                             pull_scenario, pull_section)
+from bench_stack import (CONCURRENCY, FUNCTIONS, LATENCY_MS, ROOT, SCHEDULED_EVENT, TARGET,
+                         VENV, FunctionProcess, Processes, RuntimeApi, cpu_seconds,
+                         create_tables, function_env, log, machine, measured, number,
+                         proc_status, sim, start_dynamodb, start_simulator)
 
 
 def run_scenario(backend, endpoint, sim_url, size, fail_rate, latency_ms, number, servers):
     prefix = f"b{number}_{backend}_{size}_"
-    env = dict(os.environ,
-               AWS_ENDPOINT_URL_DYNAMODB=endpoint, AWS_ACCESS_KEY_ID="test",
-               AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1",
-               AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
-               RATINGS_TABLE=f"{prefix}skill_ratings",
-               FAILED_UPLOADS_TABLE=f"{prefix}failed_rating_uploads",
-               SYNC_STATE_TABLE=f"{prefix}rating_sync_state",
-               ATOM_SAAS_API_URL=sim_url, ATOM_SAAS_API_TOKEN=TOKEN,
-               ATOM_INSTANCE_ID="bench",
-               RATING_SYNC_MAX_CONCURRENCY=str(CONCURRENCY),
-               # The pull reads skills one by one; it is measured apart.
-               RATING_SYNC_PULL_SKILLS_PER_RUN="0",
-               RUST_LOG="warn")
+    env = function_env(endpoint, sim_url, prefix)
     stack = TARGET / "release" / "local-stack"
-    subprocess.run([str(stack), "create-tables"], env=env, check=True, stdout=subprocess.DEVNULL)
+    create_tables(env)
     started = time.monotonic()
     subprocess.run([str(stack), "seed", "--count", str(size), "--invalid", "0"],
                    env=env, check=True, stdout=subprocess.DEVNULL)
@@ -247,35 +72,22 @@ def run_scenario(backend, endpoint, sim_url, size, fail_rate, latency_ms, number
     sim(sim_url, "reset", {})
     sim(sim_url, "config", {"latency_ms": latency_ms, "fail_rate": fail_rate, "fail_status": 503})
 
-    api = RuntimeApi({"version": "0", "id": "bench", "detail-type": "Scheduled Event",
-                      "source": "aws.events", "account": "123456789012",
-                      "time": "2026-11-29T00:00:00Z", "region": "us-east-1",
-                      "resources": [], "detail": {}})
-    env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{api.port}"
-    env.update(AWS_LAMBDA_FUNCTION_NAME="scheduled-rating-sync",
-               AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-               AWS_LAMBDA_LOG_STREAM_NAME="bench", AWS_LAMBDA_LOG_GROUP_NAME="bench")
+    api = RuntimeApi("scheduled-rating-sync", 900)
+    invocation = api.submit(SCHEDULED_EVENT)
     servers_cpu_before = sum(cpu_seconds(pid) for pid in servers)
-    spawned = time.monotonic()
-    process = subprocess.Popen([str(TARGET / "release" / "scheduled-rating-sync")], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL)
-    output = []
-    threading.Thread(target=lambda: output.extend(process.stdout), daemon=True).start()
-    if not api.answered.wait(timeout=1800):
-        process.kill()
-        raise SystemExit("bench: the function did not answer within 30 minutes")
-    peak_mb, function_cpu = proc_status(process.pid)
+    function = FunctionProcess("scheduled-rating-sync", env, api)
+    spawned = function.spawned
+    function.wait(invocation, 1800)
+    peak_mb, function_cpu = proc_status(function.pid)
     wall = time.monotonic() - spawned
     servers_cpu = sum(cpu_seconds(pid) for pid in servers) - servers_cpu_before
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    function.kill()
     api.close()
+    output = function.output
 
-    path, body = api.response
-    if "/error" in path:
-        raise SystemExit(f"bench: the function failed: {body[:500]!r}")
-    report = json.loads(body)
+    if invocation.failed:
+        raise SystemExit(f"bench: the function failed: {invocation.body[:500]!r}")
+    report = json.loads(invocation.body)
     stats = sim(sim_url, "stats")
     synced = report["uploaded"]
     seconds = report["duration_ms"] / 1000
@@ -326,30 +138,24 @@ def arm64_sizes():
     return sizes
 
 
-def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor() or "unknown")
-    memory = next((line.split(":", 1)[1].strip() for line in
-                   Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")),
-                  "unknown")
-    return f"{os.cpu_count()} cores ({cpu}), {memory} memory, {platform.system()} {platform.release()}"
+PREAMBLE = [
+    "# Benchmarks",
+    "",
+    "Written by `make bench` (`python3 infra/bench.py`), which runs every scenario: `drain`,",
+    "`freshness`, `burst` and `pull`. `python3 infra/bench.py --scenarios a,b` runs only those and",
+    "replaces only their sections below (a section is a `## ` heading and what follows it, up to",
+    "the next; sections of other scenarios are kept as they were), so each section says when,",
+    "and on what machine, it was measured, and the command that re-runs it alone.",
+    "Re-run after every change that touches the sync path.",
+]
 
 
-def number(value, digits=2):
-    if value is None:
-        return "n/a"
-    return f"{value:,.{digits}f}"
-
-
-def write_report(path, results, sizes, started_at):
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Measured {started_at} with `make bench` (`infra/bench.py`) on {machine()}.",
-        "Re-run after every change that touches the sync path; the command rewrites this file.",
-        "",
+def drain_sections(results, sizes, started_at):
+    """The scheduled function's drain: {heading: lines}."""
+    method = [
         "## Method",
+        "",
+        measured(started_at, "drain"),
         "",
         f"The release build of `scheduled-rating-sync` runs as a real process, driven through a",
         "minimal Lambda Runtime API served by the benchmark: one EventBridge scheduled event with a",
@@ -364,6 +170,8 @@ def write_report(path, results, sizes, started_at):
         "marketplace read and one DynamoDB query per skill, not per rating. With failures, 5% of",
         "marketplace requests answer 503 and are retried within the run.",
         "",
+    ]
+    lines = [
         "## Results",
         "",
         "| DynamoDB server | backlog | failures | L | drain time | ratings/s | C/L | ratio | reads/rating | writes/rating | peak memory | function CPU/rating | servers' CPU | machine busy | simulator answer | ready | at the simulator |",
@@ -378,49 +186,118 @@ def write_report(path, results, sizes, started_at):
             f"| {number(r['machine_busy'] * 100, 0)}% | {number(r['answer_ms'], 0)} ms | {number(r['ready_ms'], 0)} ms "
             f"| {r['creates']:,} created, {r['requests']:,} requests, max {r['max_in_flight']} in flight |")
     lines += ["", "Every run: " + "; ".join(sorted({r["message"] for r in results})), ""]
+    sections = {"Method": method, "Results": lines}
     if sizes:
-        lines += ["## Release binaries (arm64, stripped, built by `cargo lambda build --release --arm64`)", "",
-                  "| function | size |", "|---|---:|"]
-        lines += [f"| {name} | {size / 1_048_576:.1f} MiB |" for name, size in sorted(sizes.items())]
-        lines.append("")
-    Path(path).write_text("\n".join(lines) + "\n")
+        title = "Release binaries (arm64, stripped, built by `cargo lambda build --release --arm64`)"
+        binaries = [f"## {title}", "",
+                    f"Measured {started_at} on {machine()}. Re-run alone: "
+                    "`python3 infra/bench.py --scenarios drain` (without `--skip-arm64`).",
+                    "", "| function | size |", "|---|---:|"]
+        binaries += [f"| {name} | {size / 1_048_576:.1f} MiB |" for name, size in sorted(sizes.items())]
+        sections[title] = binaries + [""]
+    return sections
+
+
+def parse_sections(text):
+    """The `## ` sections of a BENCHMARKS.md, in order: [(heading, lines)]."""
+    sections = []
+    for line in text.splitlines():
+        if line.startswith("## "):
+            sections.append((line[3:].strip(), [line]))
+        elif sections:
+            sections[-1][1].append(line)
+    return sections
+
+
+def merge_report(path, new_sections):
+    """Writes the preamble, then the file's sections with those of this run
+    in place of the ones of the same heading (new headings at the end)."""
+    path = Path(path)
+    old = parse_sections(path.read_text()) if path.exists() else []
+    merged = [(title, new_sections.pop(title, lines)) for title, lines in old]
+    merged += list(new_sections.items())
+    out = PREAMBLE + [""]
+    for _, lines in merged:
+        while lines and not lines[-1].strip():
+            lines = lines[:-1]
+        out += lines + [""]
+    path.write_text("\n".join(out))
     log(f"wrote {path}")
+
+
+SCENARIOS = ("drain", "freshness", "burst", "pull")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,10000")
-    parser.add_argument("--backends", default="dynalite,moto")
-    parser.add_argument("--skip-arm64", action="store_true")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help="which to run, of " + ", ".join(SCENARIOS))
+    parser.add_argument("--sizes", default="1000,10000", help="drain: backlog sizes")
+    parser.add_argument("--backends", default="dynalite,moto", help="drain: DynamoDB servers")
+    parser.add_argument("--skip-arm64", action="store_true", help="drain: no arm64 binary sizes")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     args = parser.parse_args()
+    chosen = [name.strip() for name in args.scenarios.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}: use {', '.join(SCENARIOS)}")
     sizes = [int(s) for s in args.sizes.split(",")]
     started_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
-    subprocess.run(["cargo", "build", "--release", "-p", "scheduled-rating-sync", "-p", "local-stack"],
+    packages = ["scheduled-rating-sync", "local-stack"]
+    if {"freshness", "burst"} & set(chosen):
+        packages.append(STREAM_FUNCTION)
+    subprocess.run(["cargo", "build", "--release"] + [a for p in packages for a in ("-p", p)],
                    cwd=ROOT, check=True)
+    (ROOT / ".local").mkdir(parents=True, exist_ok=True)
     processes = Processes()
-    results = []
+    sections = {}
     try:
         sim_url, sim_pid = start_simulator(processes)
-        number_of_run = 0
-        for backend in args.backends.split(","):
-            endpoint, db_pid = start_dynamodb(backend, processes)
-            scenarios = [(size, fail, LATENCY_MS) for size in sizes for fail in (0.0, 0.05)]
-            # The sync's own overhead: the same drain with an instant marketplace.
-            scenarios.append((sizes[0], 0.0, 0))
-            for size, fail, latency in scenarios:
-                if backend == "moto" and size > 1000:
-                    # moto scans in Python and slows as tables grow: 10,000 takes
-                    # many minutes and measures moto, not the sync.
-                    continue
-                number_of_run += 1
-                results.append(run_scenario(backend, endpoint, sim_url, size, fail, latency,
-                                            number_of_run, [db_pid, sim_pid]))
+        if "drain" in chosen:
+            results = []
+            number_of_run = 0
+            for backend in args.backends.split(","):
+                endpoint, db_pid = start_dynamodb(backend, processes)
+                scenarios = [(size, fail, LATENCY_MS) for size in sizes for fail in (0.0, 0.05)]
+                # The sync's own overhead: the same drain with an instant marketplace.
+                scenarios.append((sizes[0], 0.0, 0))
+                for size, fail, latency in scenarios:
+                    if backend == "moto" and size > 1000:
+                        # moto scans in Python and slows as tables grow: 10,000 takes
+                        # many minutes and measures moto, not the sync.
+                        continue
+                    number_of_run += 1
+                    results.append(run_scenario(backend, endpoint, sim_url, size, fail, latency,
+                                                number_of_run, [db_pid, sim_pid]))
+                processes.stop(db_pid)
+            binary_sizes = {} if args.skip_arm64 else arm64_sizes()
+            sections.update(drain_sections(results, binary_sizes, started_at))
+        if "freshness" in chosen:
+            # A fresh moto for each scenario: its tables and stream start empty.
+            endpoint, moto_pid = start_dynamodb("moto", processes)
+            sections.update(freshness_section(
+                freshness_scenario(endpoint, sim_url, moto_pid, sim_pid), started_at))
+            processes.stop(moto_pid)
+        if "burst" in chosen:
+            endpoint, moto_pid = start_dynamodb("moto", processes)
+            bursts = [burst_moto(endpoint, sim_url, moto_pid)]
+            processes.stop(moto_pid)
+            endpoint, dynalite_pid = start_dynamodb("dynalite", processes)
+            bursts.append(burst_played(endpoint, sim_url, dynalite_pid))
+            processes.stop(dynalite_pid)
+            sections.update(burst_section(bursts, started_at))
+        if "pull" in chosen:
+            endpoint, dynalite_pid = start_dynamodb("dynalite", processes)
+            pulls = [pull_scenario("dynalite", endpoint, sim_url, [dynalite_pid, sim_pid], n)
+                     for n in range(1, PULL_RUNS + 1)]
+            sections.update(pull_section(pulls, started_at))
+            processes.stop(dynalite_pid)
     finally:
         processes.stop_all()
-    binary_sizes = {} if args.skip_arm64 else arm64_sizes()
-    write_report(args.out, results, binary_sizes, started_at)
+        # What finished is written even if a later scenario failed.
+        if sections:
+            merge_report(args.out, sections)
 
 
 if __name__ == "__main__":
