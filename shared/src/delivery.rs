@@ -4,7 +4,10 @@
 //!
 //! - **Slow start.** Until the marketplace has answered once, one request is
 //!   in flight; then up to the run's concurrency. Bad credentials or an
-//!   outage are found with one request, not ten.
+//!   outage are found with one request, not ten. A process remembers an
+//!   answer for [`ANSWER_REMEMBERED`] ([`AnswerMemory`]): the next run or
+//!   fast-path batch within that time starts at full concurrency, so that a
+//!   stream of small batches does not pay a lone first request each.
 //! - **Retries within the run.** A transient error (connection, timeout, 408,
 //!   429, 5xx) is tried again up to `request_attempts` times, after an
 //!   exponential wait with full jitter. Every attempt carries the same
@@ -56,6 +59,31 @@ impl Backoff {
     pub fn equal_jitter(&self, attempt: u32, random: f64) -> Duration {
         let half = self.ceiling(attempt) / 2;
         half.saturating_add(half.mul_f64(unit(random)))
+    }
+}
+
+/// How long a process trusts that the marketplace is up after its last
+/// answer, and skips the slow start.
+pub const ANSWER_REMEMBERED: Duration = Duration::from_secs(60);
+
+/// When the marketplace last answered this process, shared by the gates of
+/// its runs; forgotten when a breaker opens.
+#[derive(Debug, Default)]
+pub struct AnswerMemory(Mutex<Option<Instant>>);
+
+impl AnswerMemory {
+    fn recent(&self) -> bool {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|at| *at)
+            .is_some_and(|at| at.elapsed() < ANSWER_REMEMBERED)
+    }
+
+    fn set(&self, at: Option<Instant>) {
+        if let Ok(mut kept) = self.0.lock() {
+            *kept = at;
+        }
     }
 }
 
@@ -141,6 +169,8 @@ pub struct DeliveryGate {
     limit: Option<(RateLimit, tokio::sync::Mutex<VecDeque<Instant>>)>,
     /// The ceiling shared with every other sender, when there is one.
     shared: Option<SharedCeiling>,
+    /// The process's memory of the marketplace's last answer.
+    memory: Option<std::sync::Arc<AnswerMemory>>,
 }
 
 /// The ceiling as the store shares it, and the grant in hand: how many
@@ -173,7 +203,19 @@ impl DeliveryGate {
                 .rate_limit
                 .map(|limit| (limit, tokio::sync::Mutex::new(VecDeque::new()))),
             shared: None,
+            memory: None,
         }
+    }
+
+    /// The same gate, remembering answers in `memory` and skipping the
+    /// slow start if the marketplace answered this process recently.
+    pub fn remembering(mut self, memory: std::sync::Arc<AnswerMemory>) -> Self {
+        if memory.recent() && !self.answered.swap(true, Ordering::SeqCst) {
+            self.slow_start
+                .add_permits(self.concurrency.saturating_sub(1));
+        }
+        self.memory = Some(memory);
+        self
     }
 
     /// The same gate, holding the rate ceiling (if one is set) together
@@ -202,6 +244,9 @@ impl DeliveryGate {
     }
 
     fn open_breaker(&self, reason: String) {
+        if let Some(memory) = &self.memory {
+            memory.set(None);
+        }
         self.breaker.set_once(
             reason,
             "circuit breaker opened: this run sends nothing more",
@@ -310,6 +355,9 @@ impl DeliveryGate {
     /// The first answer ends the slow start; any answer ends a failure streak.
     fn on_answer(&self) {
         self.consecutive_failures.store(0, Ordering::SeqCst);
+        if let Some(memory) = &self.memory {
+            memory.set(Some(Instant::now()));
+        }
         if !self.answered.swap(true, Ordering::SeqCst) {
             self.slow_start
                 .add_permits(self.concurrency.saturating_sub(1));
@@ -617,6 +665,25 @@ mod tests {
             most.load(Ordering::SeqCst) > 1,
             "after an answer, requests overlap"
         );
+    }
+
+    #[tokio::test]
+    async fn a_recent_answer_to_the_process_skips_the_slow_start_and_a_breaker_forgets_it() {
+        let memory = Arc::new(AnswerMemory::default());
+        let first = DeliveryGate::new(&settings(), far()).remembering(memory.clone());
+        assert_eq!(first.slow_start.available_permits(), 1, "nothing known yet");
+        first.send(|| async { Ok(()) }).await;
+        let next = DeliveryGate::new(&settings(), far()).remembering(memory.clone());
+        assert_eq!(
+            next.slow_start.available_permits(),
+            next.concurrency,
+            "answered a moment ago"
+        );
+        let _: Delivered<()> = next
+            .send(|| async { Err(MarketplaceError::Unauthorized { status: 401 }) })
+            .await;
+        let after = DeliveryGate::new(&settings(), far()).remembering(memory);
+        assert_eq!(after.slow_start.available_permits(), 1, "the breaker forgot it");
     }
 
     #[tokio::test]

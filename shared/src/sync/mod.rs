@@ -46,12 +46,14 @@ mod upload;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::config::SyncSettings;
+use crate::delivery::AnswerMemory;
 use crate::events::EventSink;
 use crate::marketplace::MarketplaceClient;
 use crate::report::SyncReport;
@@ -97,6 +99,9 @@ pub struct SyncEngine {
     registered_skills: fast_path::RegisteredSkills,
     /// Where the events of sync outcomes go (nowhere by default).
     events: EventSink,
+    /// When the marketplace last answered this process (the slow start is
+    /// skipped for a while after).
+    answers: Arc<AnswerMemory>,
 }
 
 /// Who started a run.
@@ -120,6 +125,7 @@ impl SyncEngine {
             requests: None,
             registered_skills: fast_path::RegisteredSkills::default(),
             events: EventSink::disabled(),
+            answers: Arc::default(),
         }
     }
 

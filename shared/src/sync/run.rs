@@ -62,7 +62,8 @@ impl Run {
             id,
             started: Utc::now(),
             delivery: DeliveryGate::new(settings, stop_at(deadline, settings.deadline_margin))
-                .sharing_ceiling(&engine.store),
+                .sharing_ceiling(&engine.store)
+                .remembering(engine.answers.clone()),
             fenced: AtomicBool::new(false),
             synced_skills: Mutex::default(),
             conflicts: AtomicU64::new(0),
