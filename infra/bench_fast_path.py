@@ -4,6 +4,7 @@ bench.py's docstring for what each measures."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -25,7 +26,9 @@ BURST_SIZE = 1000
 PULL_SKILLS = 300
 # The pull takes under 2 s and lands near its target: run it a few times.
 PULL_RUNS = 5
-STREAM_BATCH = 10
+# The mapping's BatchSize in template.yaml: the dynalite burst plays the
+# stream with batches that size, one in flight.
+STREAM_BATCH = int(re.search(r"^\s+BatchSize: (\d+)$", (ROOT / "template.yaml").read_text(), re.MULTILINE).group(1))
 
 
 def ratings_helper(mode, env, *args, stdout=subprocess.PIPE):
