@@ -1096,10 +1096,11 @@ class FastPath(unittest.TestCase):
         self.assertIsInstance(mapping["MaximumRecordAgeInSeconds"], int)
         self.assertTrue(0 <= mapping["MaximumRetryAttempts"] <= 3, mapping["MaximumRetryAttempts"])
         self.assertTrue(60 <= mapping["MaximumRecordAgeInSeconds"] <= 600)
-        # Soon: a batch goes when 100 records are there or a second after its
-        # first. A burst fills batches at once, large enough to keep the
+        # At once: no batching window, so a batch is what arrived since the
+        # last poll (a few records at normal rates). BatchSize is only the
+        # most: a burst fills batches of 100, large enough to keep the
         # function's window of uploads full (one batch per shard at a time).
-        self.assertEqual((mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]), (100, 1))
+        self.assertEqual((mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]), (100, 0))
         # What is given up on goes to the template's queue, by SAM's SQS
         # type (which grants sqs:SendMessage on it and nothing else).
         self.assertEqual(
