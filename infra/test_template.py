@@ -1098,9 +1098,9 @@ class FastPath(unittest.TestCase):
         self.assertTrue(60 <= mapping["MaximumRecordAgeInSeconds"] <= 600)
         # At once: no batching window, so a batch is what arrived since the
         # last poll (a few records at normal rates). BatchSize is only the
-        # most: a burst fills batches of 100, large enough to keep the
+        # most: a burst fills batches of 250, large enough to keep the
         # function's window of uploads full (one batch per shard at a time).
-        self.assertEqual((mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]), (100, 0))
+        self.assertEqual((mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]), (250, 0))
         # What is given up on goes to the template's queue, by SAM's SQS
         # type (which grants sqs:SendMessage on it and nothing else).
         self.assertEqual(
