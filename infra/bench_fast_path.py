@@ -526,16 +526,18 @@ def burst_section(results, started_at):
         "and the drain runs from the first write to the last accepted create's arrival (`at`). dynalite",
         "has no stream: the bench writes the ratings, reads them back and invokes the function itself",
         f"with events of {STREAM_BATCH} records in Lambda's shape, the next as soon as the last answered (one",
-        "batch in flight, as on one shard); its drain runs from the first invocation. No target was set",
-        "for the burst; the ratio to C/L is what it shows.",
+        "batch in flight, as on one shard); its drain runs from the first invocation. Target (issue 13):",
+        "the burst drained at no less than 0.9 of C/L. The dynalite row measures the fast path; the moto",
+        "row measures moto too (see below).",
         "",
-        "| how | ratings | writes took | write rate | drain | ratings/s | C/L | ratio | accepted by the last write | batches | records/batch | batch time | writes/rating | at the simulator |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| how | ratings | writes took | write rate | drain | ratings/s | C/L | ratio | target ≥ 0.9 | accepted by the last write | batches | records/batch | batch time | writes/rating | at the simulator |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['how']} | {r['ratings']:,} | {r['write_seconds']:.1f} s | {number(r['write_rate'], 0)}/s "
             f"| {number(r['seconds'], 1)} s | {number(r['rate'], 0)} | {r['limit']:.0f} | {number(r['ratio'])} "
+            f"| {'**pass**' if r['ratio'] and r['ratio'] >= 0.9 else '**fail**'} "
             f"| {r['accepted_while_writing']:,} | {r['batches']:,} | {number(r['records_per_batch'], 1)} "
             f"| {number(r['batch_ms'], 0)} ms | {number(r['writes_per'], 3)} "
             f"| {r['creates']:,} created, {r['requests']:,} requests, {r['duplicates']} repeated, max {r['max_in_flight']} in flight |")
@@ -551,9 +553,11 @@ def burst_section(results, started_at):
                 f"and drained the rest at {number(r['tail_rate'], 0)}/s."
                 + (" moto's write speed is below C/L, so this row measures moto, not the fast path."
                    if r["write_rate"] and r["write_rate"] < r["limit"] else
-                   " moto wrote faster than C/L, so its write speed is not what limits this drain:"
-                   f" the fast path's batches do ({number(r['batch_ms'], 0)} ms each, as the function"
-                   " measured them; every DynamoDB request is slower on moto than on dynalite)."),
+                   " moto wrote faster than C/L, but its writes are not what limits this drain:"
+                   f" the fast path's batches took {number(r['batch_ms'], 0)} ms each, as the function"
+                   " measured them, against about 25 L for a batch of 250 on dynalite: each of the"
+                   " batch's conditional UpdateItems (and the BatchGetItem) waits on moto, one Python"
+                   " process that also records the stream and serves the poller's reads."),
                 f"CPU: `stream-rating-sync` {r['function_cpu']:.1f} s, moto {r['moto_cpu']:.1f} s over the whole drain.",
             ]
         else:
@@ -574,10 +578,10 @@ def burst_section(results, started_at):
         lines.append("")
     lines += [
         f"One batch of at most {STREAM_BATCH} records is in flight per shard (the mapping sets no",
-        "ParallelizationFactor: 1, and the local poller does the same), and a batch takes at least L",
-        "plus its DynamoDB requests (one BatchGetItem before the uploads, a conditional UpdateItem",
-        f"after each), so one shard cannot reach C/L = {STREAM_BATCH}/L; the scheduled run, with C requests",
-        "in flight across pages, drains a backlog nearer C/L (see Results).",
+        "ParallelizationFactor: 1, and the local poller does the same). Within a batch the function",
+        "keeps C uploads in flight, so a batch of 250 costs about 25 L plus its fixed costs (one",
+        "BatchGetItem, the skills' write, the invocation); with no batching window a trickle still",
+        "goes at once, in small batches (see the freshness run).",
         "",
     ]
     return {"Fast path: burst": lines}
