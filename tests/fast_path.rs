@@ -414,8 +414,10 @@ async fn failed_once_on_the_fast_path(env: &TestEnv, from: usize) -> Rating {
         breaker_threshold: 100,
         ..retry_at_once()
     };
-    let event = env.stream_event(std::slice::from_ref(&rating.id), 1).await;
-    let (response, batch) = handle(&env.stream_engine(settings), &event, generous_deadline()).await;
+    let engine = env.stream_engine(settings);
+    let (response, batch) = env
+        .deliver(&engine, std::slice::from_ref(&rating.id), 1)
+        .await;
     assert!(response.batch_item_failures.is_empty(), "{batch:?}");
     assert_eq!(batch.report.failed, 1, "{batch:?}");
     assert_eq!(sync_state(&env.item(&rating.id).await), SyncState::Waiting);
@@ -429,13 +431,10 @@ async fn a_rating_that_failed_before_loses_its_dead_letter_item_when_the_fast_pa
     let env = TestEnv::new().await;
     let rating = failed_once_on_the_fast_path(&env, 0).await;
     env.edit_locally(&rating.id, 4).await;
-    let event = env.stream_event(std::slice::from_ref(&rating.id), 2).await;
-    let (response, batch) = handle(
-        &env.stream_engine(SyncSettings::default()),
-        &event,
-        generous_deadline(),
-    )
-    .await;
+    let engine = env.stream_engine(SyncSettings::default());
+    let (response, batch) = env
+        .deliver(&engine, std::slice::from_ref(&rating.id), 2)
+        .await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(batch.report.created, 1, "{batch:?}");
     assert_eq!(sync_state(&env.item(&rating.id).await), SyncState::Synced);
@@ -447,13 +446,10 @@ async fn a_rating_that_fails_again_on_the_fast_path_has_its_failure_counted_agai
     let env = TestEnv::new().await;
     let rating = failed_once_on_the_fast_path(&env, 0).await;
     env.edit_locally(&rating.id, 9).await;
-    let event = env.stream_event(std::slice::from_ref(&rating.id), 2).await;
-    let (_, batch) = handle(
-        &env.stream_engine(SyncSettings::default()),
-        &event,
-        generous_deadline(),
-    )
-    .await;
+    let engine = env.stream_engine(SyncSettings::default());
+    let (_, batch) = env
+        .deliver(&engine, std::slice::from_ref(&rating.id), 2)
+        .await;
     assert_eq!(batch.report.parked, 1, "{batch:?}");
     let dead = env.dead_letters().await;
     assert_eq!(dead.len(), 1);

@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Map, Value};
 use shared::config::SyncSettings;
 use shared::store::Item;
-use shared::stream::StreamEvent;
-use shared::sync::SyncEngine;
+use shared::stream::{BatchResponse, StreamEvent};
+use shared::sync::{FastPathReport, SyncEngine};
 
 use crate::access::AccessRecorder;
 use crate::TestEnv;
@@ -18,6 +18,18 @@ impl TestEnv {
         let client =
             AccessRecorder::new(&self.tables, Some("stream-rating-sync")).client(&self.client);
         shared::sync_engine(&self.config(sync), client).expect("engine")
+    }
+
+    /// The records of `ids` (sequence numbers from `first` on) delivered to
+    /// `engine` as one batch, with a deadline a test never reaches.
+    pub async fn deliver(
+        &self,
+        engine: &SyncEngine,
+        ids: &[String],
+        first: u64,
+    ) -> (BatchResponse, FastPathReport) {
+        let event = self.stream_event(ids, first).await;
+        shared::stream::handle(engine, &event, crate::generous_deadline()).await
     }
 
     /// A stream event of one MODIFY record per id, with the item as it is
