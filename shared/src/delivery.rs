@@ -683,7 +683,11 @@ mod tests {
             .send(|| async { Err(MarketplaceError::Unauthorized { status: 401 }) })
             .await;
         let after = DeliveryGate::new(&settings(), far()).remembering(memory);
-        assert_eq!(after.slow_start.available_permits(), 1, "the breaker forgot it");
+        assert_eq!(
+            after.slow_start.available_permits(),
+            1,
+            "the breaker forgot it"
+        );
     }
 
     #[tokio::test]
