@@ -368,17 +368,9 @@ async fn a_fast_path_process_killed_mid_batch_leaves_nothing_lost_or_duplicated(
         let event = env.stream_event(&ids(&ratings), trial * 100).await;
         all.extend(ratings);
 
-        let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_stream-once"))
-            .env("RATINGS_TABLE", &env.tables.ratings)
-            .env("FAILED_UPLOADS_TABLE", &env.tables.failed_uploads)
-            .env("SYNC_STATE_TABLE", &env.tables.sync_state)
-            .env("ATOM_SAAS_API_URL", env.simulator.base_url())
-            .env("ATOM_SAAS_API_TOKEN", TOKEN)
-            .env("ATOM_INSTANCE_ID", "crash-test")
-            .env("RUST_LOG", "off")
+        let mut process = env
+            .function_process(env!("CARGO_BIN_EXE_stream-once"))
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .expect("start stream-once");
         let mut stdin = process.stdin.take().expect("stdin");

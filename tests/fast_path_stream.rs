@@ -52,6 +52,15 @@ async fn poller(env: &TestEnv, engine: SyncEngine, on_failure: OnFailure) -> Pol
     .expect("start the poller")
 }
 
+/// The rating `id` once it is synced (polled for at most [`WITHIN`]).
+async fn synced_item(env: &TestEnv, id: &str) -> shared::store::Item {
+    eventually(WITHIN, "the rating marked synced", || async {
+        let item = env.item(id).await;
+        (sync_state(&item) == SyncState::Synced).then_some(item)
+    })
+    .await
+}
+
 /// `count` ratings written now.
 fn fresh(env: &TestEnv, count: usize) -> Vec<Rating> {
     let now = timestamp(Utc::now());
@@ -82,10 +91,7 @@ async fn a_rating_written_reaches_the_marketplace_in_seconds_and_its_sync_invoke
     })
     .await;
     let took = written.elapsed();
-    eventually(WITHIN, "the rating marked synced", || async {
-        (sync_state(&env.item(&rating.id).await) == SyncState::Synced).then_some(())
-    })
-    .await;
+    synced_item(&env, &rating.id).await;
     // The mark-synced write reaches the stream too, and is filtered out:
     // the one invocation stays the only one.
     let stats = eventually(WITHIN, "the mark-synced record read", || async {
@@ -111,11 +117,7 @@ async fn an_edit_after_a_sync_travels_through_the_stream_as_one_update() {
     .await;
     let rating = &fresh(&env, 1)[0];
     env.put(std::slice::from_ref(rating)).await;
-    let synced = eventually(WITHIN, "the first sync", || async {
-        let item = env.item(&rating.id).await;
-        (sync_state(&item) == SyncState::Synced).then_some(item)
-    })
-    .await;
+    let synced = synced_item(&env, &rating.id).await;
     let remote_id = text(&synced, "remote_rating_id");
     let edited = if rating.rating == "5" { 4 } else { 5 };
 
@@ -130,10 +132,7 @@ async fn an_edit_after_a_sync_travels_through_the_stream_as_one_update() {
     let puts = requests(&stats, "PUT");
     assert_eq!(puts.len(), 1, "one update");
     assert!(puts[0]["path"].as_str().unwrap().ends_with(&remote_id));
-    eventually(WITHIN, "the edit marked synced", || async {
-        (sync_state(&env.item(&rating.id).await) == SyncState::Synced).then_some(())
-    })
-    .await;
+    synced_item(&env, &rating.id).await;
     assert_eq!(poller.stats().invocations, 2);
     poller.stop().await.expect("stop");
 }

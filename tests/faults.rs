@@ -2,7 +2,6 @@
 //! none duplicated, and the dead-letter table holding real problems only.
 
 use std::collections::{HashMap, HashSet};
-use std::process::Stdio;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -387,18 +386,10 @@ async fn a_sync_killed_at_random_points_loses_and_duplicates_nothing() {
         env.put(&ratings).await;
         all.extend(ratings);
 
-        let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_sync-once"))
-            .env("RATINGS_TABLE", &env.tables.ratings)
-            .env("FAILED_UPLOADS_TABLE", &env.tables.failed_uploads)
-            .env("SYNC_STATE_TABLE", &env.tables.sync_state)
-            .env("ATOM_SAAS_API_URL", env.simulator.base_url())
-            .env("ATOM_SAAS_API_TOKEN", TOKEN)
-            .env("ATOM_INSTANCE_ID", "crash-test")
+        let mut process = env
+            .function_process(env!("CARGO_BIN_EXE_sync-once"))
             .env("RATING_SYNC_LEASE_SECONDS", "1")
             .env("RATING_SYNC_PULL_SKILLS_PER_RUN", "0")
-            .env("RUST_LOG", "off")
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .expect("start sync-once");
         // The kill point: anywhere from before the lease to after the end.

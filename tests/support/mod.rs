@@ -219,6 +219,24 @@ impl TestEnv {
             .expect("edit the rating");
     }
 
+    /// A process of `program` configured as the functions are, for this
+    /// test's tables and simulator, logging nothing, stdout discarded, and
+    /// killed if dropped.
+    pub fn function_process(&self, program: &str) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(program);
+        command
+            .env("RATINGS_TABLE", &self.tables.ratings)
+            .env("FAILED_UPLOADS_TABLE", &self.tables.failed_uploads)
+            .env("SYNC_STATE_TABLE", &self.tables.sync_state)
+            .env("ATOM_SAAS_API_URL", self.simulator.base_url())
+            .env("ATOM_SAAS_API_TOKEN", TOKEN)
+            .env("ATOM_INSTANCE_ID", "crash-test")
+            .env("RUST_LOG", "off")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
     pub async fn configure(&self, knobs: Value) {
         self.simulator
             .configure(knobs)
