@@ -20,7 +20,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
 pub use crate::marketplace::{Listed, RemoteRating};
-use crate::rating::{id_problem, shorten, Rating, MAX_COMMENT_CHARS, STARS};
+use crate::rating::{cut_message, id_problem, shorten, Rating, MAX_COMMENT_CHARS, STARS};
 
 /// Skip reason: the remote rating says nowhere when it was modified.
 pub const NO_REMOTE_TIMESTAMP: &str = "Remote rating has no timestamp";
@@ -193,8 +193,10 @@ impl Conflict {
     /// Who resolved the conflict: always the sync, never a person.
     pub const RESOLVED_BY: &'static str = "system";
 
-    /// A remote rating that was not taken, and why: none of its values are
-    /// kept (they may be anything), only its id if that is of the safe form.
+    /// A remote rating that was not taken, and why (cut to
+    /// [`MAX_MESSAGE_CHARS`](crate::rating::MAX_MESSAGE_CHARS)): none of its
+    /// values are kept (they may be anything), only its id if that is of
+    /// the safe form.
     pub fn skipped(local: &Rating, remote_id: Option<&str>, reason: &str) -> Self {
         Self {
             kind: Self::INVALID_REMOTE,
@@ -206,7 +208,7 @@ impl Conflict {
                 .unwrap_or_default()
                 .to_owned(),
             strategy: SKIPPED,
-            reason: Some(reason.to_owned()),
+            reason: Some(cut_message(reason)),
             local_rating: local.rating.clone(),
             local_comment: local.review.clone(),
             local_updated_at: local.updated_at.clone(),

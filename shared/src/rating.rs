@@ -44,6 +44,62 @@ pub fn id_problem(id: &str) -> Option<String> {
     None
 }
 
+/// The longest user id sent, in characters (an e-mail address has at most
+/// 254).
+pub const MAX_USER_ID_CHARS: usize = 256;
+
+/// Why `id` cannot be sent as a user id. A user id travels only in a JSON
+/// body, where any character is escaped, and real ones may be e-mail
+/// addresses (`@`, `+`, letters of any script), so the check is looser than
+/// [`id_problem`]: 1 to [`MAX_USER_ID_CHARS`] characters, no control
+/// character, not `.` or `..`.
+pub fn user_id_problem(id: &str) -> Option<String> {
+    let length = id.chars().count();
+    if length == 0 || length > MAX_USER_ID_CHARS {
+        return Some(format!(
+            "the user id must have 1 to {MAX_USER_ID_CHARS} characters, it has {length}"
+        ));
+    }
+    if let Some(bad) = id.chars().find(|c| c.is_control()) {
+        return Some(format!(
+            "the user id {} contains the control character {bad:?}",
+            quoted(id)
+        ));
+    }
+    if id == "." || id == ".." {
+        return Some(format!("the user id {} is dots alone", quoted(id)));
+    }
+    None
+}
+
+/// The longest failure message written anywhere (the rating's
+/// `last_sync_error`, the dead-letter item, events, reports, API answers),
+/// in characters. A message may quote what was read (a 250 KB attribute),
+/// and an item that cannot be written would be retried forever.
+pub const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// `message` cut to [`MAX_MESSAGE_CHARS`] characters, its last one `…`, if
+/// it is longer; as it is otherwise. Every failure message passes here
+/// before it is written or sent.
+pub fn cut_message(message: impl Into<String>) -> String {
+    cut_to(message.into(), MAX_MESSAGE_CHARS)
+}
+
+/// `text` cut to `max` characters, its last one `…`, if it is longer.
+pub fn cut_to(mut text: String, max: usize) -> String {
+    if max == 0 {
+        text.clear();
+        return text;
+    }
+    if text.char_indices().nth(max).is_some() {
+        if let Some((end, _)) = text.char_indices().nth(max - 1) {
+            text.truncate(end);
+            text.push('…');
+        }
+    }
+    text
+}
+
 /// The start of a text from outside, for a message: at most `max_chars`
 /// characters, with `…` where it was cut.
 pub fn shorten(text: &str, max_chars: usize) -> String {
@@ -119,6 +175,9 @@ impl Rating {
     /// all: the stars, and the review if it is within the marketplace's
     /// limit.
     pub fn upload_values(&self) -> Result<(u8, Option<&str>), String> {
+        if let Some(problem) = self.ids_problem() {
+            return Err(problem);
+        }
         let stars = self.stars()?;
         let review = self.review.as_deref();
         let length = review.map_or(0, |review| review.chars().count());
@@ -130,14 +189,35 @@ impl Rating {
         Ok((stars, review))
     }
 
-    /// A failed attempt at this version of the rating.
+    /// Why one of the rating's ids cannot travel, if one cannot. The
+    /// rating's id (in the `Idempotency-Key` header), its skill's and its
+    /// remote rating's (URL path segments) must pass [`id_problem`]: a
+    /// control character makes a header the client refuses, and `..` or
+    /// `/` would change the URL's path. The user id travels in the body
+    /// only: [`user_id_problem`].
+    pub fn ids_problem(&self) -> Option<String> {
+        let strict = [
+            ("id", Some(&self.id)),
+            ("skill_id", Some(&self.skill_id)),
+            ("remote_rating_id", self.remote_rating_id.as_ref()),
+        ];
+        for (field, value) in strict {
+            if let Some(problem) = value.and_then(|id| id_problem(id)) {
+                return Some(format!("Invalid {field}: {problem}"));
+            }
+        }
+        user_id_problem(&self.user_id).map(|problem| format!("Invalid user_id: {problem}"))
+    }
+
+    /// A failed attempt at this version of the rating; the message is cut
+    /// to [`MAX_MESSAGE_CHARS`].
     pub fn failure(&self, message: impl Into<String>, retryable: bool) -> SyncFailure {
         SyncFailure {
             rating_id: self.id.clone(),
             tenant_id: self.tenant_id.clone(),
             failures_before: self.sync_failures,
             attempted: Some((self.version, self.updated_at.clone())),
-            message: message.into(),
+            message: cut_message(message),
             retryable,
             rated: Some((self.skill_id.clone(), self.user_id.clone())),
         }
@@ -168,14 +248,15 @@ pub struct MalformedRating {
 }
 
 impl MalformedRating {
-    /// Bad data does not get better by itself: not retryable.
+    /// Bad data does not get better by itself: not retryable. The message
+    /// is cut to [`MAX_MESSAGE_CHARS`].
     pub fn failure(&self) -> SyncFailure {
         SyncFailure {
             rating_id: self.id.clone(),
             tenant_id: self.tenant_id.clone(),
             failures_before: self.sync_failures,
             attempted: None,
-            message: self.problem.clone(),
+            message: cut_message(self.problem.as_str()),
             retryable: false,
             rated: None,
         }
@@ -198,7 +279,8 @@ pub struct SyncFailure {
     /// is never written over a newer edit (`None` for unreadable items).
     pub attempted: Option<(i64, String)>,
     /// What went wrong, as the dead-letter item and the admin listing show
-    /// it.
+    /// it; at most [`MAX_MESSAGE_CHARS`] when built by
+    /// [`Rating::failure`] or [`MalformedRating::failure`].
     pub message: String,
     /// Whether trying again later may succeed.
     pub retryable: bool,
@@ -251,6 +333,79 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn ids_that_would_change_a_url_or_break_a_header_are_refused_before_any_request() {
+        // (field, value, what the reason says)
+        let table: [(&str, &str, &str); 12] = [
+            ("id", "r\u{1}1", "Invalid id"),
+            ("id", "r 1", "Invalid id"),
+            ("id", "", "Invalid id"),
+            ("skill_id", "..", "Invalid skill_id"),
+            ("skill_id", ".\t.", "Invalid skill_id"),
+            ("skill_id", ".", "Invalid skill_id"),
+            ("skill_id", "a/b", "Invalid skill_id"),
+            ("remote_rating_id", "..", "Invalid remote_rating_id"),
+            ("remote_rating_id", "x\ny", "Invalid remote_rating_id"),
+            ("user_id", "u\u{7f}", "Invalid user_id"),
+            ("user_id", "..", "Invalid user_id"),
+            ("user_id", "", "Invalid user_id"),
+        ];
+        for (field, value, says) in table {
+            let mut rating = rating_with("3");
+            match field {
+                "id" => rating.id = value.into(),
+                "skill_id" => rating.skill_id = value.into(),
+                "remote_rating_id" => rating.remote_rating_id = Some(value.into()),
+                _ => rating.user_id = value.into(),
+            }
+            let problem = rating.upload_values().expect_err(value);
+            assert!(problem.starts_with(says), "{value:?}: {problem}");
+        }
+        let mut long = rating_with("3");
+        long.skill_id = "s".repeat(MAX_ID_CHARS + 1);
+        assert!(long.upload_values().is_err());
+        long.skill_id = "s".repeat(MAX_ID_CHARS);
+        assert!(long.upload_values().is_ok());
+        long.user_id = "u".repeat(MAX_USER_ID_CHARS + 1);
+        assert!(long.upload_values().unwrap_err().contains("1 to 256"));
+    }
+
+    #[test]
+    fn user_ids_may_be_email_addresses() {
+        for id in ["ana+ratings@example.com", "Zoë Ölm", "u/1", "...", "a..b"] {
+            let mut rating = rating_with("3");
+            rating.user_id = id.into();
+            assert_eq!(rating.upload_values(), Ok((3, None)), "{id}");
+        }
+    }
+
+    #[test]
+    fn failure_messages_are_cut_to_a_fixed_length() {
+        let huge = "x".repeat(250_000);
+        let mut rating = rating_with(&huge);
+        let problem = rating.stars().unwrap_err();
+        assert!(problem.len() > 250_000);
+        let failure = rating.failure(problem, false);
+        assert_eq!(failure.message.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(failure.message.starts_with("Invalid rating value: xxx"));
+        assert!(failure.message.ends_with('…'));
+        rating.rating = "3".into();
+        assert_eq!(rating.failure("short", true).message, "short");
+        let malformed = MalformedRating {
+            id: "r".into(),
+            tenant_id: String::new(),
+            sync_failures: 0,
+            problem: "é".repeat(5_000),
+        };
+        let message = malformed.failure().message;
+        assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS);
+        // Exactly the limit is kept whole; multi-byte characters are never split.
+        let exact = "é".repeat(MAX_MESSAGE_CHARS);
+        assert_eq!(cut_message(exact.clone()), exact);
+        assert_eq!(cut_to("abc".into(), 0), "");
+        assert_eq!(cut_to("abcd".into(), 3), "ab…");
     }
 
     #[test]

@@ -20,6 +20,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::rating::cut_to;
+
 pub use sink::{event_sink_from, EventSink, PublishCounts, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 
 /// The `source` of every event.
@@ -27,8 +29,9 @@ pub const EVENT_SOURCE: &str = "atom.rating-sync";
 
 /// The longest `error` (and `stopped_early`) of an event, in characters; a
 /// longer one is cut to this length, its last character `…`. Keeps every
-/// entry far below PutEvents' 256 KiB.
-pub const MAX_ERROR_CHARS: usize = 1_000;
+/// entry far below PutEvents' 256 KiB. The same limit as every failure
+/// message ([`crate::rating::MAX_MESSAGE_CHARS`]).
+pub const MAX_ERROR_CHARS: usize = crate::rating::MAX_MESSAGE_CHARS;
 
 /// Which path synced a rating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -215,20 +218,11 @@ impl SyncEvent {
         fields.retain(|_, value| !value.is_null());
         for key in ["error", "stopped_early"] {
             if let Some(Value::String(text)) = fields.get_mut(key) {
-                if let Some(cut) = cut_to(text, MAX_ERROR_CHARS) {
-                    *text = cut;
-                }
+                *text = cut_to(std::mem::take(text), MAX_ERROR_CHARS);
             }
         }
         Value::Object(fields)
     }
-}
-
-/// `text` cut to `max` characters, the last one `…`, if it is longer.
-fn cut_to(text: &str, max: usize) -> Option<String> {
-    let (cut_at, _) = text.char_indices().nth(max)?;
-    let keep = text[..cut_at].chars().take(max.saturating_sub(1));
-    Some(keep.chain(std::iter::once('…')).collect())
 }
 
 /// A time as the events write it: RFC 3339 in UTC, to the millisecond

@@ -22,7 +22,7 @@ use super::{
     condition_held, count_all, n, number, request_error, s, text, timestamp, Item, Store,
     StoreError,
 };
-use crate::rating::SyncFailure;
+use crate::rating::{cut_message, SyncFailure};
 
 /// Where a dead-letter item stands: its `status`, the partition of
 /// [`FAILED_INDEX`] it is listed in.
@@ -193,7 +193,7 @@ impl Store {
                 .item("id", s(&failure.rating_id))
                 .item("rating_id", s(&failure.rating_id))
                 .item("tenant_id", s(&failure.tenant_id))
-                .item("error_message", s(&failure.message))
+                .item("error_message", s(cut_message(failure.message.as_str())))
                 .item("failed_at", s(timestamp(at)))
                 .item("last_failed_at", s(timestamp(at)))
                 .item("retry_count", n(1))
@@ -215,7 +215,7 @@ impl Store {
             .key("id", s(&failure.rating_id))
             .condition_expression("attribute_exists(id)")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":message", s(&failure.message))
+            .expression_attribute_values(":message", s(cut_message(failure.message.as_str())))
             .expression_attribute_values(":now", s(timestamp(at)))
             .expression_attribute_values(":tenant", s(&failure.tenant_id))
             .expression_attribute_values(":one", n(1))

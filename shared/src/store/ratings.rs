@@ -27,7 +27,7 @@ use super::{
     StoreError,
 };
 use crate::conflict::RemoteRating;
-use crate::rating::{MalformedRating, PendingRating, Rating, SyncFailure, SyncState};
+use crate::rating::{cut_message, MalformedRating, PendingRating, Rating, SyncFailure, SyncState};
 
 /// The index that holds the backlog: new and edited ratings, oldest first.
 pub const PENDING_INDEX: &str = "pending-sync-index";
@@ -131,7 +131,7 @@ impl Store {
             .table_name(table)
             .key("id", s(&failure.rating_id))
             .expression_attribute_values(":count", n(failure.attempts()))
-            .expression_attribute_values(":message", s(&failure.message));
+            .expression_attribute_values(":message", s(cut_message(failure.message.as_str())));
         update = match disposition {
             Disposition::RetryAt(due) => update
                 .update_expression(

@@ -8,7 +8,7 @@ use tracing::{info, warn};
 
 use super::run::Run;
 use super::{SyncEngine, Trigger};
-use crate::rating::SyncFailure;
+use crate::rating::{cut_message, SyncFailure};
 use crate::report::{SyncReport, NOTHING_PENDING};
 use crate::store::requests::RequestCount;
 use crate::store::{timestamp, RunOutcome};
@@ -136,7 +136,7 @@ pub(super) fn tally(report: &mut SyncReport, outcome: Outcome) {
         Outcome::InSync => {}
         Outcome::Unresolved(reason) => {
             if report.resolution_skips.len() < 20 {
-                report.resolution_skips.push(reason);
+                report.resolution_skips.push(cut_message(reason));
             }
         }
         Outcome::Failed { parked, .. } => {
@@ -152,6 +152,7 @@ pub(super) fn tally(report: &mut SyncReport, outcome: Outcome) {
         }
         Outcome::TransientFailure(_) => report.failed += 1,
         Outcome::Stop { reason, is_error } => {
+            let reason = cut_message(reason);
             if is_error {
                 report.error = Some(reason.clone());
             }
