@@ -314,8 +314,12 @@ impl DeliveryGate {
                 return Delivered::Failed(error);
             }
             if !error.is_transient() {
-                // An answer about this rating: the marketplace is up.
-                self.on_answer();
+                // An answer about this rating: the marketplace is up. A
+                // request the client would not build says nothing about
+                // the marketplace: no answer, and no failure in a row.
+                if error.is_answer() {
+                    self.on_answer();
+                }
                 return Delivered::Failed(error);
             }
 
@@ -624,6 +628,48 @@ mod tests {
         delivery.send(fail).await;
         let reason = delivery.breaker_reason().expect("open after four in a row");
         assert!(reason.contains("4 transient failures in a row"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn a_request_that_cannot_be_built_is_neither_an_answer_nor_an_outage() {
+        let settings = SyncSettings {
+            breaker_threshold: 2,
+            ..settings()
+        };
+        let delivery = DeliveryGate::new(&settings, far());
+        let calls = AtomicUsize::new(0);
+        for _ in 0..20 {
+            let result: Delivered<()> = delivery
+                .send(|| async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Err(MarketplaceError::Unsendable("builder error".into()))
+                })
+                .await;
+            assert!(matches!(
+                result,
+                Delivered::Failed(MarketplaceError::Unsendable(_))
+            ));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 20, "never tried twice");
+        assert_eq!(delivery.breaker_reason(), None, "not an outage");
+        assert_eq!(
+            delivery.slow_start.available_permits(),
+            1,
+            "not an answer: the slow start goes on"
+        );
+        // Nor does it break a streak of real transient failures.
+        let timeout = || async { Err::<(), _>(MarketplaceError::Timeout) };
+        let one = SyncSettings {
+            request_attempts: 1,
+            ..settings
+        };
+        let delivery = DeliveryGate::new(&one, far());
+        delivery.send(timeout).await;
+        let _: Delivered<()> = delivery
+            .send(|| async { Err(MarketplaceError::Unsendable("x".into())) })
+            .await;
+        delivery.send(timeout).await;
+        assert!(delivery.breaker_reason().is_some());
     }
 
     #[tokio::test]

@@ -6,9 +6,11 @@
 //! status code. The token travels only in a header marked sensitive, so it
 //! never shows in a log or a `Debug` print.
 //!
-//! `wire.rs` holds what travels, `answer.rs` what an answer means.
+//! `wire.rs` holds what travels, `answer.rs` what an answer means,
+//! `listing.rs` how a skill's listing is read within bounds.
 
 mod answer;
+mod listing;
 #[cfg(test)]
 mod tests;
 mod wire;
@@ -17,13 +19,14 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
-use serde::Deserialize;
 use thiserror::Error;
 
 use crate::config::MarketplaceConfig;
 use crate::rating::shorten;
 pub use answer::parse_retry_after;
 use answer::{classify, read_capped, redirect_target, MAX_ERROR_BODY_BYTES};
+use listing::{decode_listing, ListingError};
+pub use listing::{max_entries, MIN_ENTRY_BYTES};
 use wire::{remote_id_from, UpdateBody};
 pub use wire::{Listed, RatingUpload, RemoteRating};
 
@@ -97,6 +100,12 @@ pub enum MarketplaceError {
         /// What is wrong with the body.
         message: String,
     },
+    /// The client refused to build the request (a header value or URL it
+    /// cannot send): nothing left this process, and the same request never
+    /// can. A permanent failure of the one rating, never a sign that the
+    /// marketplace is down.
+    #[error("the request could not be built: {0}")]
+    Unsendable(String),
     /// Redirects are never followed: one could send the token to another
     /// host, or turn a create into a GET whose 200 looks like success.
     #[error("marketplace answered {status} redirecting to {target}; redirects are never followed: check ATOM_SAAS_API_URL")]
@@ -114,6 +123,16 @@ impl MarketplaceError {
         matches!(
             self,
             Self::RateLimited { .. } | Self::Server { .. } | Self::Timeout | Self::Connection(_)
+        )
+    }
+
+    /// Whether the marketplace said something: every error but one that
+    /// kept the request from leaving ([`MarketplaceError::Unsendable`],
+    /// [`MarketplaceError::Connection`], [`MarketplaceError::Timeout`]).
+    pub fn is_answer(&self) -> bool {
+        !matches!(
+            self,
+            Self::Unsendable(_) | Self::Connection(_) | Self::Timeout
         )
     }
 
@@ -224,24 +243,29 @@ impl MarketplaceClient {
     /// the skill, from every instance, each decoded on its own: one rating
     /// of the wrong shape is a [`Listed`] with its reason, not a failed read.
     /// Their values are checked by the engine ([`RemoteRating::check`](crate::conflict::RemoteRating::check)).
+    ///
+    /// Memory is bounded twice: at most `max_skill_response_bytes` are read,
+    /// and at most [`max_entries`] of them (one per [`MIN_ENTRY_BYTES`]) are
+    /// decoded, one at a time; a listing with more is invalid. An entry
+    /// that names no user is left out: no local rating could match it.
     pub async fn skill_ratings(&self, skill_id: &str) -> Result<Vec<Listed>, MarketplaceError> {
-        #[derive(Deserialize)]
-        struct Skill {
-            #[serde(default)]
-            ratings: Vec<serde_json::Value>,
-        }
         let url = self.url(&["skills", skill_id]);
         let (status, body) = self
             .exchange(self.http.get(url), skill_id, None, self.max_skill_bytes)
             .await?;
-        let skill = serde_json::from_slice::<Skill>(&body).map_err(|e| {
-            MarketplaceError::InvalidResponse {
-                status: status.as_u16(),
-                message: format!("not a skill with ratings: {}", shorten(&e.to_string(), 200)),
+        let invalid = |message: String| MarketplaceError::InvalidResponse {
+            status: status.as_u16(),
+            message,
+        };
+        decode_listing(&body, max_entries(self.max_skill_bytes)).map_err(|e| match e {
+            ListingError::TooMany(cap) => invalid(format!(
+                "the skill lists more than {cap} ratings, the most read from one listing \
+                 (one per {MIN_ENTRY_BYTES} bytes of ATOM_SAAS_MAX_SKILL_RESPONSE_BYTES)"
+            )),
+            ListingError::NotASkill(e) => {
+                invalid(format!("not a skill with ratings: {}", shorten(&e, 200)))
             }
-        })?;
-        drop(body);
-        Ok(skill.ratings.into_iter().map(Listed::decode).collect())
+        })
     }
 
     fn url(&self, segments: &[&str]) -> Url {
@@ -285,18 +309,25 @@ impl MarketplaceClient {
     }
 }
 
+/// What a request that got no answer means: a timeout, a request the
+/// client would not build (permanent, see [`MarketplaceError::Unsendable`]),
+/// or a connection that failed.
 pub(super) fn transport_error(err: reqwest::Error) -> MarketplaceError {
     if err.is_timeout() {
-        MarketplaceError::Timeout
+        return MarketplaceError::Timeout;
+    }
+    // The URL carries no secret; the error chain names the cause.
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    let message = shorten(&message, 500);
+    if err.is_builder() {
+        MarketplaceError::Unsendable(message)
     } else {
-        // The URL carries no secret; the error chain names the cause.
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
         MarketplaceError::Connection(message)
     }
 }

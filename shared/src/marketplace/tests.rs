@@ -175,7 +175,59 @@ fn only_faults_that_may_pass_are_transient() {
             status: 200,
             message: String::new(),
         },
+        Unsendable("builder error".into()),
     ];
     assert!(transient.iter().all(MarketplaceError::is_transient));
     assert!(!permanent.iter().any(MarketplaceError::is_transient));
+}
+
+#[tokio::test]
+async fn a_request_the_client_cannot_build_is_a_permanent_failure_of_that_request() {
+    let config = crate::config::MarketplaceConfig {
+        // Nothing listens there; nothing is sent either.
+        base_url: "http://127.0.0.1:9/api/".into(),
+        api_token: crate::config::Secret::new("t"),
+        instance_id: "i".into(),
+        request_timeout: Duration::from_secs(1),
+        max_skill_response_bytes: crate::config::DEFAULT_MAX_SKILL_RESPONSE_BYTES,
+    };
+    let client = MarketplaceClient::new(&config).unwrap();
+    let upload = RatingUpload {
+        skill_id: "s1",
+        user_id: "u1",
+        rating: 3,
+        comment: None,
+    };
+    for key in ["create-r\u{1}-v1", "create-r\n1-v1", "create-r\u{7f}-v1"] {
+        let error = client.create_rating(&upload, key).await.unwrap_err();
+        assert!(
+            matches!(error, MarketplaceError::Unsendable(_)),
+            "{key:?}: {error:?}"
+        );
+        assert!(!error.is_transient() && !error.stops_the_run() && !error.is_answer());
+        assert!(error
+            .to_string()
+            .starts_with("the request could not be built"));
+    }
+    let error = client
+        .update_rating(&upload, "rr-1", "update-\u{0}")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, MarketplaceError::Unsendable(_)),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn dot_segments_would_change_the_path_which_is_why_ids_are_checked_first() {
+    // What `url` does with the segments the id checks refuse.
+    let mut url = Url::parse("http://m.example/api").unwrap();
+    url.path_segments_mut()
+        .unwrap()
+        .extend(["skills", "..", "rate"]);
+    assert_eq!(url.path(), "/api/skills/rate", "the skill id is gone");
+    for id in ["..", ".\t.", "a/b", "."] {
+        assert!(crate::rating::id_problem(id).is_some(), "{id:?}");
+    }
 }

@@ -32,7 +32,7 @@ use super::SyncEngine;
 use crate::conflict::Listed;
 use crate::delivery::Delivered;
 use crate::marketplace::MarketplaceError;
-use crate::rating::SyncState;
+use crate::rating::{id_problem, quoted, SyncState};
 use crate::report::SyncReport;
 
 /// Registered skills read from the state table per query.
@@ -149,6 +149,12 @@ impl SyncEngine {
     /// start nothing more. A skill the marketplace does not know is read:
     /// it has nothing to pull.
     async fn pull_skill(&self, run: &Run, skill: &str) -> Option<Vec<Outcome>> {
+        // A skill id no request may carry (registered before ids were
+        // checked) is passed over: stopping at it would stop every pull.
+        if let Some(problem) = id_problem(skill) {
+            warn!(skill = %quoted(skill), problem, "skill id unusable in a URL; not pulled");
+            return Some(Vec::new());
+        }
         let remote = match run
             .delivery
             .send(|| self.marketplace.skill_ratings(skill))
@@ -156,6 +162,10 @@ impl SyncEngine {
         {
             Delivered::Accepted(remote) => remote,
             Delivered::Failed(MarketplaceError::UnknownSkill { .. }) => return Some(Vec::new()),
+            Delivered::Failed(err @ MarketplaceError::Unsendable(_)) => {
+                warn!(skill = %quoted(skill), error = %err, "could not build the skill's request; not pulled");
+                return Some(Vec::new());
+            }
             Delivered::Failed(err) => {
                 warn!(skill, error = %err, "could not read the skill's remote ratings");
                 return None;
