@@ -57,6 +57,10 @@ replaces its whole value):
                             "filler-0000001"..., users "filler-user-1"...),
                             streamed with an exact Content-Length; they are not
                             stored and never show in /_sim/ratings
+    skill_tiny_entries      {"skill_id": N}: GET /skills/{skill_id} lists, after
+                            those, N entries that are the bare number 1
+                            ("[...,1,1,1]": two bytes each, 2,000,000 of them
+                            fit in 4 MiB), streamed the same way
 
 Script entries. A marketplace request (once auth passed) takes the first entry
 whose "match" it satisfies (an entry without "match" matches every request),
@@ -117,6 +121,7 @@ DEFAULT_CONFIG = {
     "accept_then_delay_ms": 0,
     "script": [],  # forced answers: [{"status": 429, "headers": {...}, "body": {...}}]
     "skill_padding_ratings": {},  # skill_id -> number of generated ratings to list
+    "skill_tiny_entries": {},  # skill_id -> number of bare `1` entries to list after them
 }
 RATING_FIELDS = ("id", "skill_id", "user_id", "rating", "comment",
                  "created_at", "updated_at", "timestamp", "instance_id")
@@ -192,6 +197,8 @@ CONFIG_CHECKS = {
                           "content_length?, match?} objects"),
     "skill_padding_ratings": (is_padding, f"an object of skill id -> integer from 0 to "
                                           f"{MAX_PADDING_RATINGS}"),
+    "skill_tiny_entries": (is_padding, f"an object of skill id -> integer from 0 to "
+                                       f"{MAX_PADDING_RATINGS}"),
 }
 
 
@@ -254,8 +261,9 @@ def big_body_pieces(size):
         left -= PIECE
 
 
-def skill_pieces(skill_id, ratings, filler_count):
-    """The body of GET /skills/{skill_id}, the listed ratings then the filler, in pieces."""
+def skill_pieces(skill_id, ratings, filler_count, tiny_count=0):
+    """The body of GET /skills/{skill_id}, the listed ratings, the filler, then the tiny
+    entries, in pieces."""
     def parts():
         yield b'{"id": ' + encode(skill_id) + b', "ratings": ['
         for i, rating in enumerate(ratings):
@@ -264,6 +272,14 @@ def skill_pieces(skill_id, ratings, filler_count):
         for i in range(1, filler_count + 1):
             yield sep + FILLER % (i, i, 1 + i % 5)
             sep = b", "
+        left = tiny_count
+        if left:
+            yield sep + b"1"
+            left -= 1
+        while left:
+            run = min(left, PIECE // 2)
+            yield b",1" * run
+            left -= run
         yield b"]}"
 
     buffered, size = [], 0
@@ -469,11 +485,12 @@ class Simulator:
             view = [copy.deepcopy(r) if r["id"] in self.raw_ids
                     else {k: r[k] for k in SKILL_VIEW_FIELDS if k in r} for r in ratings]
             filler = self.config["skill_padding_ratings"].get(skill_id, 0)
-        if not filler:
+            tiny = self.config["skill_tiny_entries"].get(skill_id, 0)
+        if not filler and not tiny:
             return {"id": skill_id, "ratings": view}
         # Generated twice, never held: once to measure, once to send.
-        length = sum(len(piece) for piece in skill_pieces(skill_id, view, filler))
-        return Stream(length, lambda: skill_pieces(skill_id, view, filler))
+        length = sum(len(piece) for piece in skill_pieces(skill_id, view, filler, tiny))
+        return Stream(length, lambda: skill_pieces(skill_id, view, filler, tiny))
 
     # -- ratings (control API)
 

@@ -321,7 +321,9 @@ class SimulatorTest(unittest.TestCase):
                            ({"script": [{"status": 200, "match": {"host": "x"}}]}, "script"),
                            ({"script": [{"status": 200, "match": {"method": 1}}]}, "script"),
                            ({"skill_padding_ratings": {"s": -1}}, "skill_padding_ratings"),
-                           ({"skill_padding_ratings": [1]}, "skill_padding_ratings")):
+                           ({"skill_padding_ratings": [1]}, "skill_padding_ratings"),
+                           ({"skill_tiny_entries": {"s": 10 ** 9}}, "skill_tiny_entries"),
+                           ({"skill_tiny_entries": {"s": "1"}}, "skill_tiny_entries")):
             with self.subTest(patch=patch):
                 status, body = self.sim.control("POST", "config", patch)
                 self.assertEqual(status, 400)
@@ -471,6 +473,38 @@ class SimulatorTest(unittest.TestCase):
         self.sim.control("POST", "config", {"skill_padding_ratings": {"skill-2": 2}})
         ids = [r["id"] for r in self.sim.market("GET", "/skills/skill-2")[2]["ratings"]]
         self.assertEqual(ids, ["filler-0000001", "filler-0000002"])
+
+    def test_skill_tiny_entries_lists_millions_of_bare_numbers_in_4_mib(self):
+        self.sim.market("POST", "/skills/skill-1/rate", rating_body(user="real"))
+        count = 2_000_000
+        status, config = self.sim.control("POST", "config",
+                                          {"skill_tiny_entries": {"skill-1": count}})
+        self.assertEqual((status, config["skill_tiny_entries"]), (200, {"skill-1": count}))
+        host, port = self.sim.address()
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        try:
+            conn.request("GET", "/skills/skill-1", headers=HEADERS)
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(int(resp.headers["Content-Length"]), len(data))
+        self.assertLessEqual(len(data), 4 * 1024 * 1024)
+        body = json.loads(data)
+        self.assertEqual(len(body["ratings"]), count + 1)
+        self.assertEqual(body["ratings"][0]["user_id"], "real")
+        self.assertEqual(set(body["ratings"][1:]), {1})
+        # after the filler, when both are set; alone on a skill with no ratings
+        self.sim.control("POST", "config", {"skill_padding_ratings": {"skill-2": 2},
+                                            "skill_tiny_entries": {"skill-2": 3}})
+        ratings = self.sim.market("GET", "/skills/skill-2")[2]["ratings"]
+        self.assertEqual([r["id"] for r in ratings[:2]], ["filler-0000001", "filler-0000002"])
+        self.assertEqual(ratings[2:], [1, 1, 1])
+        self.sim.control("POST", "config", {"skill_padding_ratings": {},
+                                            "skill_tiny_entries": {"skill-3": 2}})
+        self.assertEqual(self.sim.market("GET", "/skills/skill-3")[2],
+                         {"id": "skill-3", "ratings": [1, 1]})
 
     def test_raw_ratings_are_stored_and_listed_as_given(self):
         hostile = [
