@@ -206,10 +206,12 @@ pub struct Admin {
 /// Checks the `Authorization` header of admin requests.
 ///
 /// It holds the HMAC already keyed with the secret, not the secret, and its
-/// `Debug` output shows neither.
+/// `Debug` output shows neither. After a rotation it may hold the previous
+/// secret's too, and then accepts a token signed with either.
 #[derive(Clone)]
 pub struct AdminVerifier {
     mac: HmacSha256,
+    previous: Option<HmacSha256>,
     policy: AdminPolicy,
 }
 
@@ -225,8 +227,16 @@ impl AdminVerifier {
     pub fn new(secret: &Secret, policy: AdminPolicy) -> Result<Self, SecretError> {
         Ok(Self {
             mac: keyed_hmac(secret)?,
+            previous: None,
             policy,
         })
+    }
+
+    /// The same verifier, accepting tokens signed with `previous` too (the
+    /// secret a rotation replaced; see [`crate::secrets`]).
+    pub fn accepting_previous(mut self, previous: &Secret) -> Result<Self, SecretError> {
+        self.previous = Some(keyed_hmac(previous)?);
+        Ok(self)
     }
 
     /// What a token must say besides its signature: issuer, audience and
@@ -243,7 +253,13 @@ impl AdminVerifier {
         now: SystemTime,
     ) -> Result<Admin, AuthError> {
         let token = bearer_token(authorization_header)?;
-        let claims = Claims::read(&jwt::verified_claims(&self.mac, token)?)?;
+        let verified = match (jwt::verified_claims(&self.mac, token), &self.previous) {
+            (Err(AuthError::BadSignature), Some(previous)) => {
+                jwt::verified_claims(previous, token)?
+            }
+            (verified, _) => verified?,
+        };
+        let claims = Claims::read(&verified)?;
         claims.check_validity_at(now, self.policy.max_ttl())?;
         claims.check_issuer_and_audience(&self.policy)?;
         claims.into_admin()

@@ -5,18 +5,25 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
 use super::error::ConfigError;
 use super::TableNames;
+use crate::secrets::{Refresh, SecretSource, DEFAULT_SECRETS_TTL, SECRETS_TTL_SECONDS};
 
 /// What a deployed function reads its settings from: the process
 /// environment, with the secrets read from Secrets Manager in place where
 /// their ARNs are given (see [`crate::secrets`]). Loaded once per cold
 /// start, and shared by [`Config`](super::Config) and [`AdminConfig`](super::AdminConfig) where a function
-/// needs both, so each secret is read once.
+/// needs both, so each secret is read once at the start; it keeps the
+/// Secrets Manager client, built once, to read them again later.
 #[derive(Clone, Default)]
 pub struct Environment {
-    secrets: std::collections::HashMap<String, String>,
+    secrets: HashMap<String, String>,
+    /// Where each secret read from Secrets Manager is read again from.
+    sources: HashMap<String, SecretSource>,
+    /// `SECRETS_MANAGER_TTL`.
+    ttl: Duration,
 }
 
 impl fmt::Debug for Environment {
@@ -33,9 +40,25 @@ impl Environment {
     /// environment gives; the other settings are read from the environment
     /// when asked for.
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let ttl = secrets_ttl(&|name| std::env::var(name).ok())?;
+        let (secrets, sources) = load_from_secrets_manager(aws).await?;
         Ok(Self {
-            secrets: load_from_secrets_manager(aws).await?,
+            secrets,
+            sources,
+            ttl,
         })
+    }
+
+    /// How the secret setting `name` is read again: from Secrets Manager
+    /// every `SECRETS_MANAGER_TTL` if it was read from there, else never.
+    pub fn refresh(&self, name: &str) -> Refresh {
+        match self.sources.get(name) {
+            Some(source) => Refresh {
+                source: source.clone(),
+                ttl: self.ttl,
+            },
+            None => Refresh::default(),
+        }
     }
 
     /// The setting `name`: the secret read from Secrets Manager if there is
@@ -51,11 +74,27 @@ impl Environment {
 /// The settings that may come from Secrets Manager.
 pub const SECRET_SETTINGS: [&str; 2] = ["ATOM_SAAS_API_TOKEN", "ADMIN_JWT_SECRET"];
 
+/// `SECRETS_MANAGER_TTL`, in seconds: how long a secret read from Secrets
+/// Manager is kept.
+fn secrets_ttl(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Duration, ConfigError> {
+    let seconds = Lookup(lookup).number(
+        "SECRETS_MANAGER_TTL",
+        DEFAULT_SECRETS_TTL.as_secs(),
+        SECRETS_TTL_SECONDS,
+    )?;
+    Ok(Duration::from_secs(seconds))
+}
+
+/// What a read of Secrets Manager at the cold start gives: each secret's
+/// value, and where to read it again.
+type SecretsRead = (HashMap<String, String>, HashMap<String, SecretSource>);
+
 /// Reads every secret whose `NAME_SECRET_ARN` is set, as `NAME` → value,
-/// for [`Environment::get`] to prefer over the environment.
+/// for [`Environment::get`] to prefer over the environment, with one client
+/// kept to read them again.
 async fn load_from_secrets_manager(
     aws: &aws_config::SdkConfig,
-) -> Result<HashMap<String, String>, ConfigError> {
+) -> Result<SecretsRead, ConfigError> {
     let wanted: Vec<(&'static str, String)> = SECRET_SETTINGS
         .iter()
         .filter_map(|name| {
@@ -66,8 +105,9 @@ async fn load_from_secrets_manager(
         })
         .collect();
     let mut values = HashMap::new();
+    let mut sources = HashMap::new();
     if wanted.is_empty() {
-        return Ok(values);
+        return Ok((values, sources));
     }
     let client = aws_sdk_secretsmanager::Client::new(aws);
     for (name, arn) in wanted {
@@ -94,8 +134,17 @@ async fn load_from_secrets_manager(
                 reason: "the secret has no string value".into(),
             })?;
         values.insert(name.to_owned(), value.to_owned());
+        sources.insert(
+            name.to_owned(),
+            SecretSource::SecretsManager {
+                name,
+                client: client.clone(),
+                arn,
+                keep_previous_for: None,
+            },
+        );
     }
-    Ok(values)
+    Ok((values, sources))
 }
 
 /// A configuration read from settings by name: one way to read it
