@@ -64,7 +64,15 @@ impl AdminContext {
     /// What an admin function that only reads builds once per cold start:
     /// its configuration, a DynamoDB client, the token checks.
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, StartupError> {
-        let config = AdminConfig::load(aws).await?;
+        Self::from_environment(aws, &Environment::load(aws).await?)
+    }
+
+    /// The same from an environment already loaded.
+    pub fn from_environment(
+        aws: &aws_config::SdkConfig,
+        environment: &Environment,
+    ) -> Result<Self, StartupError> {
+        let config = AdminConfig::from_environment(environment)?;
         let keys = AdminKeys::rotating(&config)?;
         let store = Store::new(aws_sdk_dynamodb::Client::new(aws), config.tables);
         Ok(Self::with_keys(store, keys).keeping_audit_for(config.audit_retention_days))

@@ -19,6 +19,8 @@ use crate::secrets::{Refresh, SecretSource, DEFAULT_SECRETS_TTL, SECRETS_TTL_SEC
 /// Secrets Manager client, built once, to read them again later.
 #[derive(Clone, Default)]
 pub struct Environment {
+    /// The variables, when not the process environment's (tests).
+    variables: Option<HashMap<String, String>>,
     secrets: HashMap<String, String>,
     /// Where each secret read from Secrets Manager is read again from.
     sources: HashMap<String, SecretSource>,
@@ -40,13 +42,41 @@ impl Environment {
     /// environment gives; the other settings are read from the environment
     /// when asked for.
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let ttl = secrets_ttl(&|name| std::env::var(name).ok())?;
-        let (secrets, sources) = load_from_secrets_manager(aws).await?;
-        Ok(Self {
-            secrets,
-            sources,
-            ttl,
-        })
+        Self::read(aws, None).await
+    }
+
+    /// The same from `variables` in place of the process environment, as a
+    /// test gives them to a function built in its process.
+    pub async fn load_from(
+        aws: &aws_config::SdkConfig,
+        variables: HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        Self::read(aws, Some(variables)).await
+    }
+
+    async fn read(
+        aws: &aws_config::SdkConfig,
+        variables: Option<HashMap<String, String>>,
+    ) -> Result<Self, ConfigError> {
+        let mut environment = Self {
+            variables,
+            ..Self::default()
+        };
+        let lookup = |name: &str| environment.variable(name);
+        let ttl = secrets_ttl(&lookup)?;
+        let wanted = secret_arns(&lookup);
+        let (secrets, sources) = load_from_secrets_manager(aws, wanted).await?;
+        environment.ttl = ttl;
+        environment.secrets = secrets;
+        environment.sources = sources;
+        Ok(environment)
+    }
+
+    fn variable(&self, name: &str) -> Option<String> {
+        match &self.variables {
+            Some(variables) => variables.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        }
     }
 
     /// How the secret setting `name` is read again: from Secrets Manager
@@ -67,7 +97,7 @@ impl Environment {
         self.secrets
             .get(name)
             .cloned()
-            .or_else(|| std::env::var(name).ok())
+            .or_else(|| self.variable(name))
     }
 }
 
@@ -85,6 +115,18 @@ fn secrets_ttl(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Duration, Conf
     Ok(Duration::from_secs(seconds))
 }
 
+/// Each secret setting whose `NAME_SECRET_ARN` is set, with that ARN.
+fn secret_arns(lookup: &dyn Fn(&str) -> Option<String>) -> Vec<(&'static str, String)> {
+    SECRET_SETTINGS
+        .iter()
+        .filter_map(|name| {
+            lookup(&format!("{name}_SECRET_ARN"))
+                .filter(|arn| !arn.trim().is_empty())
+                .map(|arn| (*name, arn))
+        })
+        .collect()
+}
+
 /// What a read of Secrets Manager at the cold start gives: each secret's
 /// value, and where to read it again.
 type SecretsRead = (HashMap<String, String>, HashMap<String, SecretSource>);
@@ -94,16 +136,8 @@ type SecretsRead = (HashMap<String, String>, HashMap<String, SecretSource>);
 /// kept to read them again.
 async fn load_from_secrets_manager(
     aws: &aws_config::SdkConfig,
+    wanted: Vec<(&'static str, String)>,
 ) -> Result<SecretsRead, ConfigError> {
-    let wanted: Vec<(&'static str, String)> = SECRET_SETTINGS
-        .iter()
-        .filter_map(|name| {
-            std::env::var(format!("{name}_SECRET_ARN"))
-                .ok()
-                .filter(|arn| !arn.trim().is_empty())
-                .map(|arn| (*name, arn))
-        })
-        .collect();
     let mut values = HashMap::new();
     let mut sources = HashMap::new();
     if wanted.is_empty() {
