@@ -15,7 +15,7 @@ use integration_tests::*;
 use local_stack::seed;
 use serde_json::{json, Value};
 use shared::api::{admin_list_failed_uploads, admin_sync_status, AdminContext};
-use shared::config::{Config, Environment, FromEnvironment, Secret};
+use shared::config::{AdminConfig, Config, Environment, FromEnvironment, Secret};
 use shared::store::{timestamp, DEAD};
 use shared::sync::SyncEngine;
 use tokio::time::Instant;
@@ -255,7 +255,8 @@ async fn an_admin_secret_rotation_takes_effect_within_the_ttl_and_the_previous_s
         ],
     );
     let environment = Environment::load_from(&aws, variables).await.unwrap();
-    let context = AdminContext::from_environment(&aws, &environment).unwrap();
+    let config = AdminConfig::from_environment(&environment).unwrap();
+    let context = AdminContext::from_config(&aws, &config).unwrap();
 
     assert_eq!(status_with(&context, &token_signed_with(&old)).await, 200);
     let (status, page) = list_with(&context, &token_signed_with(&old), "limit=1").await;

@@ -64,17 +64,17 @@ impl AdminContext {
     /// What an admin function that only reads builds once per cold start:
     /// its configuration, a DynamoDB client, the token checks.
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, StartupError> {
-        Self::from_environment(aws, &Environment::load(aws).await?)
+        let config = AdminConfig::load(aws).await?;
+        Self::from_config(aws, &config)
     }
 
-    /// The same from an environment already loaded.
-    pub fn from_environment(
+    /// The same from a configuration already read.
+    pub fn from_config(
         aws: &aws_config::SdkConfig,
-        environment: &Environment,
+        config: &AdminConfig,
     ) -> Result<Self, StartupError> {
-        let config = AdminConfig::from_environment(environment)?;
-        let keys = AdminKeys::rotating(&config)?;
-        let store = Store::new(aws_sdk_dynamodb::Client::new(aws), config.tables);
+        let keys = AdminKeys::rotating(config)?;
+        let store = Store::new(aws_sdk_dynamodb::Client::new(aws), config.tables.clone());
         Ok(Self::with_keys(store, keys).keeping_audit_for(config.audit_retention_days))
     }
 

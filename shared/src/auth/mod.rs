@@ -6,7 +6,10 @@
 //! reached some other way is no softer. The token is signed with HS256
 //! (HMAC-SHA256) under a secret shared with whoever issues admin tokens; the
 //! function reads that secret from its configuration (`ADMIN_JWT_SECRET`
-//! locally) and builds one [`AdminVerifier`] per cold start.
+//! locally) and builds one [`AdminVerifier`] per cold start, and again
+//! when the secret read again from Secrets Manager has changed; after a
+//! rotation the verifier also accepts the previous secret for a while
+//! ([`AdminVerifier::accepting_previous`], see [`crate::secrets`]).
 //!
 //! The check is small on purpose (one algorithm, a handful of claims) and is
 //! written on the RustCrypto crates already in the tree rather than on a JWT
