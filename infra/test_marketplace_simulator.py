@@ -198,6 +198,18 @@ class SimulatorTest(unittest.TestCase):
         self.assertEqual(sim.market("POST", path, body, headers=ok)[0], 201)
         self.assertEqual(sim.stats()["by_status"], {"401": 2, "400": 1, "201": 1})
 
+    def test_the_accepted_token_changes_through_the_control_api(self):
+        # A rotation at the marketplace, as the secret rotation tests make it.
+        sim = self.start("--token", "before")
+        path, body = "/skills/skill-1/rate", rating_body()
+        before = {"X-API-Token": "before", "X-Instance-ID": "i"}
+        after = {"X-API-Token": "after", "X-Instance-ID": "i"}
+        self.assertEqual(sim.market("POST", path, body, headers=after)[0], 401)
+        status, config = sim.control("POST", "config", {"token": "after"})
+        self.assertEqual((status, config["token"]), (200, "after"))
+        self.assertEqual(sim.market("POST", path, body, headers=before)[0], 401)
+        self.assertEqual(sim.market("POST", path, body, headers=after)[0], 201)
+
     # -- update and read
 
     def test_update(self):

@@ -198,19 +198,39 @@ struct Invocation {
     /// Everything it wrote, stdout and stderr.
     output: String,
     token: String,
-    secret: String,
+    /// The secrets the function may know: none may be in its output.
+    secrets: Vec<String>,
 }
 
 /// Runs `admin-once` under `rust_log` for one status request with a valid
 /// admin token, then kills it.
 async fn invoke_once(env: &TestEnv, rust_log: &str) -> Invocation {
     let secret = format!("log-secrets-{}", uuid::Uuid::new_v4().simple());
+    invoke(
+        env,
+        rust_log,
+        &[("ADMIN_JWT_SECRET", &secret)],
+        &secret,
+        vec![secret.clone()],
+    )
+    .await
+}
+
+/// Runs `admin-once` under `rust_log` with `vars`, for one status request
+/// with an admin token signed with `signing`, then kills it.
+async fn invoke(
+    env: &TestEnv,
+    rust_log: &str,
+    vars: &[(&str, &str)],
+    signing: &str,
+    secrets: Vec<String>,
+) -> Invocation {
     let claims = json!({
         "sub": "ops@example.com",
         "role": "super_admin",
         "exp": SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 300,
     });
-    let token = shared::auth::sign_token(&Secret::new(&secret), &claims).unwrap();
+    let token = shared::auth::sign_token(&Secret::new(signing), &claims).unwrap();
     let request_id = uuid::Uuid::new_v4().to_string();
     let event = status_event(&format!("Bearer {token}"));
     let (address, mut posted) = runtime_api(&request_id, event.to_string().into_bytes()).await;
@@ -226,12 +246,12 @@ async fn invoke_once(env: &TestEnv, rust_log: &str) -> Invocation {
         )
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/admin-sync-status")
         .env("RUST_LOG", rust_log)
-        .env("ADMIN_JWT_SECRET", &secret)
+        .env_remove("ADMIN_JWT_SECRET")
+        .envs(vars.iter().copied())
         .env("RATINGS_TABLE", &env.tables.ratings)
         .env("FAILED_UPLOADS_TABLE", &env.tables.failed_uploads)
         .env("SYNC_STATE_TABLE", &env.tables.sync_state)
         .env("AUDIT_TABLE", &env.tables.audit)
-        .env_remove("ADMIN_JWT_SECRET_SECRET_ARN")
         .env_remove("ADMIN_JWT_ISSUER")
         .env_remove("ADMIN_JWT_AUDIENCE")
         .env_remove("ATOM_SAAS_API_TOKEN")
@@ -281,7 +301,7 @@ async fn invoke_once(env: &TestEnv, rust_log: &str) -> Invocation {
         response,
         output,
         token,
-        secret,
+        secrets,
     }
 }
 
@@ -292,7 +312,7 @@ fn check(invocation: &Invocation) {
         response,
         output,
         token,
-        secret,
+        secrets,
     } = invocation;
     assert_eq!(response["statusCode"], 200, "{response}\n{output}");
     let body: Value =
@@ -320,8 +340,10 @@ fn check(invocation: &Invocation) {
         ("the token's header", segments[0]),
         ("the token's claims", segments[1]),
         ("the token's signature", segments[2]),
-        ("the signing secret", secret.as_str()),
-    ] {
+    ]
+    .into_iter()
+    .chain(secrets.iter().map(|s| ("a secret", s.as_str())))
+    {
         assert!(!output.contains(needle), "{what} is in the log:\n{output}");
     }
 }
@@ -339,6 +361,44 @@ async fn asking_the_crates_underneath_for_trace_by_name_changes_nothing() {
     let invocation = invoke_once(
         &env,
         "lambda_runtime=trace,lambda_http=trace,aws_smithy_runtime=trace,trace",
+    )
+    .await;
+    check(&invocation);
+}
+
+#[tokio::test]
+async fn an_admin_secret_read_again_from_secrets_manager_after_a_rotation_is_not_logged() {
+    let env = TestEnv::new().await;
+    let aws = shared::aws_config().await;
+    let client = aws_sdk_secretsmanager::Client::new(&aws);
+    let old = format!("log-secrets-old-{}", uuid::Uuid::new_v4().simple());
+    let new = format!("log-secrets-new-{}", uuid::Uuid::new_v4().simple());
+    let created = client
+        .create_secret()
+        .name(format!("{}admin", env.prefix))
+        .secret_string(&old)
+        .send()
+        .await
+        .expect("create the secret in moto");
+    let arn = created.arn().unwrap().to_owned();
+    client
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(&new)
+        .send()
+        .await
+        .expect("rotate it");
+    // Signed with the previous secret: accepted only if the function read
+    // AWSPREVIOUS again, which it does at its first request.
+    let invocation = invoke(
+        &env,
+        "trace",
+        &[
+            ("ADMIN_JWT_SECRET_SECRET_ARN", &arn),
+            ("SECRETS_MANAGER_TTL", "1"),
+        ],
+        &old,
+        vec![old.clone(), new.clone()],
     )
     .await;
     check(&invocation);

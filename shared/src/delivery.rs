@@ -20,6 +20,11 @@
 //!   shared through the store ([`DeliveryGate::sharing_ceiling`]), it holds
 //!   across every path and invocation together (see
 //!   [`crate::store::rate_window`]).
+//! - **Refused credentials.** The first 401 or 403 of a run reads the token
+//!   again at once ([`DeliveryGate::renewing`]); if it changed, the refused
+//!   request, and any other refused with the old token, is sent again once.
+//!   The token is read again at most once per gate, that is per run,
+//!   fast-path batch or admin retry.
 //! - **Circuit breaker.** `breaker_threshold` transient failures in a row, or
 //!   one answer that says no request of this run can succeed (credentials
 //!   refused, a redirect), open the breaker: the run sends nothing more, and
@@ -38,6 +43,7 @@ use tokio::time::{sleep_until, Instant};
 
 use crate::config::{Backoff, RateLimit, SyncSettings};
 use crate::marketplace::MarketplaceError;
+use crate::secrets::Renew;
 use crate::store::rate_window::{grant_hold, Grant};
 use crate::store::Store;
 
@@ -171,6 +177,8 @@ pub struct DeliveryGate {
     shared: Option<SharedCeiling>,
     /// The process's memory of the marketplace's last answer.
     memory: Option<std::sync::Arc<AnswerMemory>>,
+    /// Reads the token again after a 401 or 403, once: whether it changed.
+    renewal: Option<(Box<dyn Renew>, tokio::sync::OnceCell<bool>)>,
 }
 
 /// The ceiling as the store shares it, and the grant in hand: how many
@@ -204,6 +212,24 @@ impl DeliveryGate {
                 .map(|limit| (limit, tokio::sync::Mutex::new(VecDeque::new()))),
             shared: None,
             memory: None,
+            renewal: None,
+        }
+    }
+
+    /// The same gate, reading the credentials again through `renew` when
+    /// the marketplace first refuses them, and sending again once each
+    /// request refused, if they changed.
+    pub fn renewing(mut self, renew: impl Renew + 'static) -> Self {
+        self.renewal = Some((Box::new(renew), tokio::sync::OnceCell::new()));
+        self
+    }
+
+    /// Whether the credentials were read again, at most once for the
+    /// gate, and changed.
+    async fn credentials_renewed(&self) -> bool {
+        match &self.renewal {
+            None => false,
+            Some((renew, renewed)) => *renewed.get_or_init(|| renew.renew()).await,
         }
     }
 
@@ -284,6 +310,7 @@ impl DeliveryGate {
         // to another.
         let mut permit = None;
         let mut attempt = 0;
+        let mut sent_again_with_new_credentials = false;
         loop {
             attempt += 1;
             if permit.is_none() {
@@ -304,6 +331,16 @@ impl DeliveryGate {
                 }
                 Err(error) => error,
             };
+            if matches!(error, MarketplaceError::Unauthorized { .. })
+                && !sent_again_with_new_credentials
+                && self.credentials_renewed().await
+            {
+                // Not an attempt of the retries: the same request, with
+                // the credentials read again.
+                sent_again_with_new_credentials = true;
+                attempt -= 1;
+                continue;
+            }
             if error.stops_the_run() {
                 self.open_breaker(match &error {
                     MarketplaceError::Unauthorized { status } => format!(
@@ -844,5 +881,115 @@ mod tests {
             reason.starts_with("Marketplace answered 303") && reason.contains("ATOM_SAAS_API_URL"),
             "{reason}"
         );
+    }
+
+    /// Reads the credentials again: counts the reads, and makes the
+    /// marketplace below accept them if `fixes` is set.
+    #[derive(Clone, Default)]
+    struct Renewal {
+        reads: Arc<AtomicUsize>,
+        renewed: Arc<AtomicBool>,
+        fixes: bool,
+    }
+
+    impl Renew for Renewal {
+        fn renew(&self) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+            Box::pin(async move {
+                self.reads.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                if self.fixes {
+                    self.renewed.store(true, Ordering::SeqCst);
+                }
+                self.fixes
+            })
+        }
+    }
+
+    /// A marketplace that refuses the credentials until they are renewed.
+    async fn refusing_until_renewed(
+        renewal: &Renewal,
+        calls: &AtomicUsize,
+    ) -> Result<(), MarketplaceError> {
+        calls.fetch_add(1, Ordering::SeqCst);
+        if renewal.renewed.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(MarketplaceError::Unauthorized { status: 401 })
+        }
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_are_read_again_once_and_the_refused_requests_sent_again() {
+        let renewal = Renewal {
+            fixes: true,
+            ..Renewal::default()
+        };
+        let memory = Arc::new(AnswerMemory::default());
+        memory.set(Some(Instant::now()));
+        // Full concurrency from the start: four requests refused together.
+        let delivery = DeliveryGate::new(&settings(), far())
+            .remembering(memory)
+            .renewing(renewal.clone());
+        let calls = AtomicUsize::new(0);
+        let sent = futures_util::future::join_all(
+            (0..4).map(|_| delivery.send(|| refusing_until_renewed(&renewal, &calls))),
+        )
+        .await;
+        assert!(
+            sent.iter().all(|d| matches!(d, Delivered::Accepted(()))),
+            "{sent:?}"
+        );
+        assert_eq!(renewal.reads.load(Ordering::SeqCst), 1, "read again once");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            8,
+            "each refused request sent again once"
+        );
+        assert_eq!(delivery.breaker_reason(), None);
+    }
+
+    #[tokio::test]
+    async fn credentials_that_did_not_change_stop_the_run_as_before() {
+        let renewal = Renewal::default();
+        let delivery = DeliveryGate::new(&settings(), far()).renewing(renewal.clone());
+        let calls = AtomicUsize::new(0);
+        for _ in 0..3 {
+            let sent = delivery
+                .send(|| refusing_until_renewed(&renewal, &calls))
+                .await;
+            assert!(!matches!(sent, Delivered::Accepted(())));
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "nothing sent after the breaker"
+        );
+        assert_eq!(renewal.reads.load(Ordering::SeqCst), 1);
+        assert!(delivery
+            .breaker_reason()
+            .is_some_and(|reason| reason.contains("ATOM_SAAS_API_TOKEN")));
+    }
+
+    #[tokio::test]
+    async fn new_credentials_refused_too_are_not_read_a_second_time() {
+        let renewal = Renewal::default();
+        let changed = Renewal {
+            reads: renewal.reads.clone(),
+            fixes: true,
+            // Says it changed, yet the marketplace still refuses.
+            renewed: Arc::new(AtomicBool::new(false)),
+        };
+        let delivery = DeliveryGate::new(&settings(), far()).renewing(changed);
+        let calls = AtomicUsize::new(0);
+        let sent = delivery
+            .send(|| refusing_until_renewed(&renewal, &calls))
+            .await;
+        assert!(matches!(
+            sent,
+            Delivered::Failed(MarketplaceError::Unauthorized { .. })
+        ));
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "sent again once");
+        assert_eq!(renewal.reads.load(Ordering::SeqCst), 1);
+        assert!(delivery.breaker_reason().is_some());
     }
 }

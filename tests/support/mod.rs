@@ -65,6 +65,7 @@ impl TestEnv {
             marketplace: MarketplaceConfig {
                 base_url: self.simulator.base_url().to_owned(),
                 api_token: Secret::new(TOKEN),
+                token_refresh: Default::default(),
                 instance_id: "test-instance".into(),
                 request_timeout: Duration::from_secs(5),
                 max_skill_response_bytes: shared::config::DEFAULT_MAX_SKILL_RESPONSE_BYTES,

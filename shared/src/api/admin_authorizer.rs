@@ -14,8 +14,9 @@
 //!
 //! The binary builds the verifier once per cold start from
 //! [`AdminConfig`](crate::config::AdminConfig): the admin secret and the
-//! token policy, as the admin functions read them. After that it reads
-//! nothing but the event and writes nothing: no DynamoDB, no audit
+//! token policy, as the admin functions read them ([`AdminKeys`](crate::api::AdminKeys), built
+//! again when the secret read again from Secrets Manager has changed).
+//! Besides that secret it reads nothing but the event and writes nothing: no DynamoDB, no audit
 //! record (the functions keep the audit trail). Each refusal is one `info`
 //! log line with the reason ([`AuthError`]'s `Display`, which never holds
 //! the token); the token itself is neither logged nor put in the context.

@@ -17,6 +17,7 @@ use tracing::{error, info, warn};
 use super::context::{AdminContext, AdminState};
 use super::cursor::CursorSigner;
 use super::error::ApiError;
+use super::keys::AdminKeys;
 use super::{Request, Response};
 use crate::auth::AuthError;
 use crate::store::{AuditRecord, Store};
@@ -104,6 +105,8 @@ pub struct Answer {
 /// and its audit record.
 pub struct AuditedCall<'a> {
     context: &'a AdminContext,
+    /// The admin keys as of this request.
+    keys: std::sync::Arc<AdminKeys>,
     record: AuditRecord,
     started: tokio::time::Instant,
 }
@@ -120,6 +123,7 @@ impl<'a> AuditedCall<'a> {
         let at = Utc::now();
         let mut call = AuditedCall {
             context,
+            keys: context.keys.current().await,
             record: AuditRecord {
                 at,
                 id: uuid::Uuid::new_v4().to_string(),
@@ -148,7 +152,7 @@ impl<'a> AuditedCall<'a> {
                 }
             },
         };
-        match context.verifier.authorize(header, SystemTime::now()) {
+        match call.keys.verifier.authorize(header, SystemTime::now()) {
             Ok(admin) => {
                 call.record.subject = Some(admin.subject);
                 call.record.role = Some(admin.role);
@@ -177,8 +181,8 @@ impl<'a> AuditedCall<'a> {
         &self.context.store
     }
 
-    pub(crate) fn cursors(&self) -> &'a CursorSigner {
-        &self.context.cursors
+    pub(crate) fn cursors(&self) -> CursorSigner {
+        self.keys.cursors.clone()
     }
 
     /// Records that an action that changes state starts, before it does:

@@ -1,18 +1,20 @@
 //! What the admin functions build once per cold start: the store, the
-//! token check and the cursor signer ([`AdminContext`]), and for the two
-//! that upload, the sync engine beside them ([`SyncApi`]).
+//! token check and the cursor signer ([`AdminContext`]; the last two are
+//! built again when the admin secret rotates), and for the two that
+//! upload, the sync engine beside them ([`SyncApi`]).
 
 use std::future::Future;
 use std::time::Duration;
 
 use thiserror::Error;
 
-use super::cursor::CursorSigner;
-use crate::auth::{AdminPolicy, AdminVerifier, SecretError};
+use super::keys::AdminKeys;
+use crate::auth::{AdminPolicy, SecretError};
 use crate::config::{
     AdminConfig, Config, ConfigError, Environment, FromEnvironment, Secret, SyncSettings,
 };
 use crate::marketplace::MarketplaceError;
+use crate::secrets::Rotating;
 use crate::store::Store;
 use crate::sync::SyncEngine;
 
@@ -32,12 +34,12 @@ pub trait AdminState: Sized + Sync {
 }
 
 /// What every admin function holds: the store, the token check and the
-/// cursor signer, built once per cold start.
+/// cursor signer, built once per cold start (the keys again when the
+/// secret rotates).
 #[derive(Debug, Clone)]
 pub struct AdminContext {
     pub(super) store: Store,
-    pub(super) verifier: AdminVerifier,
-    pub(super) cursors: CursorSigner,
+    pub(super) keys: Rotating<AdminKeys>,
     /// How long the audit records this function writes are kept.
     pub(super) audit_retention_days: u32,
 }
@@ -63,20 +65,37 @@ impl AdminContext {
     /// its configuration, a DynamoDB client, the token checks.
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, StartupError> {
         let config = AdminConfig::load(aws).await?;
-        let store = Store::new(aws_sdk_dynamodb::Client::new(aws), config.tables);
-        Ok(Self::new(store, &config.jwt_secret, config.policy)?
-            .keeping_audit_for(config.audit_retention_days))
+        Self::from_config(aws, &config)
+    }
+
+    /// The same from a configuration already read.
+    pub fn from_config(
+        aws: &aws_config::SdkConfig,
+        config: &AdminConfig,
+    ) -> Result<Self, StartupError> {
+        let keys = AdminKeys::rotating(config)?;
+        let store = Store::new(aws_sdk_dynamodb::Client::new(aws), config.tables.clone());
+        Ok(Self::with_keys(store, keys).keeping_audit_for(config.audit_retention_days))
     }
 
     /// `secret` signs the admin tokens, which must also meet `policy`; the
-    /// cursors' key is derived from the secret.
+    /// cursors' key is derived from the secret. It never changes.
     pub fn new(store: Store, secret: &Secret, policy: AdminPolicy) -> Result<Self, SecretError> {
-        Ok(Self {
+        let keys = AdminKeys::new(secret, policy)?;
+        Ok(Self::with_keys(
             store,
-            verifier: AdminVerifier::new(secret, policy)?,
-            cursors: CursorSigner::new(secret)?,
+            Rotating::fixed("ADMIN_JWT_SECRET", keys),
+        ))
+    }
+
+    /// The same over `keys`, which may be read again as the secret rotates
+    /// ([`AdminKeys::rotating`]).
+    pub fn with_keys(store: Store, keys: Rotating<AdminKeys>) -> Self {
+        Self {
+            store,
+            keys,
             audit_retention_days: crate::config::DEFAULT_AUDIT_RETENTION_DAYS,
-        })
+        }
     }
 
     /// Keeps the audit records this context writes `days` days
@@ -114,12 +133,9 @@ impl SyncApi {
         let (dynamodb, requests) = crate::counted_dynamodb_client_from(aws);
         let engine = crate::publishing_sync_engine(aws, &config, dynamodb.clone())?
             .counting_requests_with(requests);
-        let context = AdminContext::new(
-            Store::new(dynamodb, admin.tables),
-            &admin.jwt_secret,
-            admin.policy,
-        )?
-        .keeping_audit_for(admin.audit_retention_days);
+        let keys = AdminKeys::rotating(&admin)?;
+        let context = AdminContext::with_keys(Store::new(dynamodb, admin.tables), keys)
+            .keeping_audit_for(admin.audit_retention_days);
         Ok(Self::new(context, engine, &config.sync))
     }
 

@@ -48,10 +48,12 @@ pub enum CursorError {
     BadSignature,
 }
 
-/// Seals and opens cursors. Holds the derived key, never the secret.
+/// Seals and opens cursors. Holds the derived key, never the secret; after
+/// a rotation, the previous secret's too, to open the cursors it sealed.
 #[derive(Clone)]
 pub struct CursorSigner {
     mac: HmacSha256,
+    previous: Option<HmacSha256>,
 }
 
 impl fmt::Debug for CursorSigner {
@@ -64,13 +66,17 @@ impl CursorSigner {
     /// A signer keyed with a key derived from `secret` (the admin JWT
     /// secret); the secret itself is not kept. A blank secret is refused.
     pub fn new(secret: &Secret) -> Result<Self, SecretError> {
-        let key = keyed_hmac(secret)?
-            .chain_update(KEY_LABEL)
-            .finalize()
-            .into_bytes();
         Ok(Self {
-            mac: keyed_with(&key)?,
+            mac: cursor_key(secret)?,
+            previous: None,
         })
+    }
+
+    /// The same signer, opening cursors sealed under `previous` too (the
+    /// secret a rotation replaced); it seals under the current one only.
+    pub fn accepting_previous(mut self, previous: &Secret) -> Result<Self, SecretError> {
+        self.previous = Some(cursor_key(previous)?);
+        Ok(self)
     }
 
     /// `payload` as a cursor valid for `scope` only.
@@ -78,7 +84,9 @@ impl CursorSigner {
         // Serializing plain data to a string cannot fail; an empty payload
         // would only make the cursor fail to open.
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload).unwrap_or_default());
-        let tag = self.tag(scope, &payload).finalize().into_bytes();
+        let tag = Self::tag(&self.mac, scope, &payload)
+            .finalize()
+            .into_bytes();
         format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
@@ -93,9 +101,17 @@ impl CursorSigner {
         let tag = URL_SAFE_NO_PAD
             .decode(tag)
             .map_err(|_| CursorError::Malformed("the signature is not base64url"))?;
-        self.tag(scope, payload)
+        let verified = Self::tag(&self.mac, scope, payload)
             .verify_slice(&tag)
-            .map_err(|_| CursorError::BadSignature)?;
+            .is_ok()
+            || self.previous.as_ref().is_some_and(|previous| {
+                Self::tag(previous, scope, payload)
+                    .verify_slice(&tag)
+                    .is_ok()
+            });
+        if !verified {
+            return Err(CursorError::BadSignature);
+        }
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| CursorError::Malformed("the payload is not base64url"))?;
@@ -103,13 +119,22 @@ impl CursorSigner {
             .map_err(|_| CursorError::Malformed("the payload does not parse"))
     }
 
-    fn tag(&self, scope: &str, payload: &str) -> HmacSha256 {
-        let mut mac = self.mac.clone();
+    fn tag(key: &HmacSha256, scope: &str, payload: &str) -> HmacSha256 {
+        let mut mac = key.clone();
         mac.update(scope.as_bytes());
         mac.update(b"\n");
         mac.update(payload.as_bytes());
         mac
     }
+}
+
+/// The cursors' key, derived from `secret` with its own label.
+fn cursor_key(secret: &Secret) -> Result<HmacSha256, SecretError> {
+    let key = keyed_hmac(secret)?
+        .chain_update(KEY_LABEL)
+        .finalize()
+        .into_bytes();
+    keyed_with(&key)
 }
 
 #[cfg(test)]
@@ -178,6 +203,34 @@ mod tests {
         assert_eq!(
             signer("s3cret").open::<Expected>("table", &cursor),
             Err(CursorError::Malformed("the payload does not parse"))
+        );
+    }
+
+    #[test]
+    fn after_a_rotation_cursors_sealed_under_the_previous_secret_still_open() {
+        let old = signer("old-secret").seal("table", &json!({ "id": "a" }));
+        let rotated = signer("new-secret")
+            .accepting_previous(&Secret::new("old-secret"))
+            .unwrap();
+        assert_eq!(
+            rotated.open::<Value>("table", &old),
+            Ok(json!({ "id": "a" }))
+        );
+        let new = rotated.seal("table", &json!({ "id": "b" }));
+        assert_eq!(
+            signer("new-secret").open::<Value>("table", &new),
+            Ok(json!({ "id": "b" })),
+            "sealed under the current secret"
+        );
+        assert_eq!(
+            signer("new-secret").open::<Value>("table", &old),
+            Err(CursorError::BadSignature),
+            "without the previous secret"
+        );
+        let forged = format!("{}.AAAA", old.split_once('.').unwrap().0);
+        assert_eq!(
+            rotated.open::<Value>("table", &forged),
+            Err(CursorError::BadSignature)
         );
     }
 

@@ -50,6 +50,7 @@ mod context;
 mod cursor;
 mod error;
 mod input;
+mod keys;
 
 use lambda_http::Body;
 
@@ -60,6 +61,7 @@ pub use context::{AdminContext, AdminState, StartupError, SyncApi};
 pub use cursor::{CursorError, CursorSigner};
 pub use error::ApiError;
 pub use input::MAX_BODY_BYTES;
+pub use keys::AdminKeys;
 pub use lambda_http::Request;
 
 /// What every handler answers.

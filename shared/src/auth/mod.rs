@@ -6,7 +6,10 @@
 //! reached some other way is no softer. The token is signed with HS256
 //! (HMAC-SHA256) under a secret shared with whoever issues admin tokens; the
 //! function reads that secret from its configuration (`ADMIN_JWT_SECRET`
-//! locally) and builds one [`AdminVerifier`] per cold start.
+//! locally) and builds one [`AdminVerifier`] per cold start, and again
+//! when the secret read again from Secrets Manager has changed; after a
+//! rotation the verifier also accepts the previous secret for a while
+//! ([`AdminVerifier::accepting_previous`], see [`crate::secrets`]).
 //!
 //! The check is small on purpose (one algorithm, a handful of claims) and is
 //! written on the RustCrypto crates already in the tree rather than on a JWT
@@ -206,10 +209,12 @@ pub struct Admin {
 /// Checks the `Authorization` header of admin requests.
 ///
 /// It holds the HMAC already keyed with the secret, not the secret, and its
-/// `Debug` output shows neither.
+/// `Debug` output shows neither. After a rotation it may hold the previous
+/// secret's too, and then accepts a token signed with either.
 #[derive(Clone)]
 pub struct AdminVerifier {
     mac: HmacSha256,
+    previous: Option<HmacSha256>,
     policy: AdminPolicy,
 }
 
@@ -225,8 +230,16 @@ impl AdminVerifier {
     pub fn new(secret: &Secret, policy: AdminPolicy) -> Result<Self, SecretError> {
         Ok(Self {
             mac: keyed_hmac(secret)?,
+            previous: None,
             policy,
         })
+    }
+
+    /// The same verifier, accepting tokens signed with `previous` too (the
+    /// secret a rotation replaced; see [`crate::secrets`]).
+    pub fn accepting_previous(mut self, previous: &Secret) -> Result<Self, SecretError> {
+        self.previous = Some(keyed_hmac(previous)?);
+        Ok(self)
     }
 
     /// What a token must say besides its signature: issuer, audience and
@@ -243,7 +256,13 @@ impl AdminVerifier {
         now: SystemTime,
     ) -> Result<Admin, AuthError> {
         let token = bearer_token(authorization_header)?;
-        let claims = Claims::read(&jwt::verified_claims(&self.mac, token)?)?;
+        let verified = match (jwt::verified_claims(&self.mac, token), &self.previous) {
+            (Err(AuthError::BadSignature), Some(previous)) => {
+                jwt::verified_claims(previous, token)?
+            }
+            (verified, _) => verified?,
+        };
+        let claims = Claims::read(&verified)?;
         claims.check_validity_at(now, self.policy.max_ttl())?;
         claims.check_issuer_and_audience(&self.policy)?;
         claims.into_admin()

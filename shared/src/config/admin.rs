@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use super::env::{FromEnvironment, Lookup};
+use super::env::{Environment, FromEnvironment, Lookup};
 use super::error::ConfigError;
 use super::TableNames;
-use crate::auth::{AdminPolicy, DEFAULT_MAX_TTL};
-use crate::secrets::Secret;
+use crate::auth::{AdminPolicy, CLOCK_LEEWAY, DEFAULT_MAX_TTL};
+use crate::secrets::{Refresh, Secret};
 
 /// How long an audit record is kept by default, in days (DynamoDB's TTL
 /// removes it then).
@@ -33,6 +33,10 @@ pub struct AdminConfig {
     /// `ADMIN_JWT_SECRET`, required: without it nobody could be let in, and a
     /// function that starts anyway would only answer 401.
     pub jwt_secret: Secret,
+    /// Where and how often the secret is read again (from Secrets Manager
+    /// when `ADMIN_JWT_SECRET_SECRET_ARN` is set, with its previous value
+    /// for a token's longest life after a rotation; never otherwise).
+    pub jwt_secret_refresh: Refresh,
     /// How long an audit record is kept (`AUDIT_RETENTION_DAYS`), in days.
     pub audit_retention_days: u32,
     /// `ADMIN_JWT_ISSUER` and `ADMIN_JWT_AUDIENCE` (each optional: unset or
@@ -43,6 +47,20 @@ pub struct AdminConfig {
 
 /// The secret must be at least [`MIN_ADMIN_SECRET_BYTES`] long.
 impl FromEnvironment for AdminConfig {
+    /// The secret is read again from where the environment read it, with
+    /// its previous value while the current one is younger than the
+    /// longest life of a token: a token signed just before a rotation
+    /// stays good until it expires.
+    fn from_environment(environment: &Environment) -> Result<Self, ConfigError> {
+        let mut config = Self::from_lookup(|name| environment.get(name))?;
+        let mut refresh = environment.refresh("ADMIN_JWT_SECRET");
+        refresh.source = refresh
+            .source
+            .keeping_previous_for(config.policy.max_ttl() + CLOCK_LEEWAY);
+        config.jwt_secret_refresh = refresh;
+        Ok(config)
+    }
+
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Lookup(&lookup);
         let secret = env.required("ADMIN_JWT_SECRET")?;
@@ -69,6 +87,7 @@ impl FromEnvironment for AdminConfig {
         Ok(Self {
             tables: env.tables(),
             jwt_secret: Secret::new(secret),
+            jwt_secret_refresh: Refresh::default(),
             audit_retention_days: env.number(
                 "AUDIT_RETENTION_DAYS",
                 DEFAULT_AUDIT_RETENTION_DAYS.into(),

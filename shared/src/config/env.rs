@@ -5,18 +5,27 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
 use super::error::ConfigError;
 use super::TableNames;
+use crate::secrets::{Refresh, SecretSource, DEFAULT_SECRETS_TTL, SECRETS_TTL_SECONDS};
 
 /// What a deployed function reads its settings from: the process
 /// environment, with the secrets read from Secrets Manager in place where
 /// their ARNs are given (see [`crate::secrets`]). Loaded once per cold
 /// start, and shared by [`Config`](super::Config) and [`AdminConfig`](super::AdminConfig) where a function
-/// needs both, so each secret is read once.
+/// needs both, so each secret is read once at the start; it keeps the
+/// Secrets Manager client, built once, to read them again later.
 #[derive(Clone, Default)]
 pub struct Environment {
-    secrets: std::collections::HashMap<String, String>,
+    /// The variables, when not the process environment's (tests).
+    variables: Option<HashMap<String, String>>,
+    secrets: HashMap<String, String>,
+    /// Where each secret read from Secrets Manager is read again from.
+    sources: HashMap<String, SecretSource>,
+    /// `SECRETS_MANAGER_TTL`.
+    ttl: Duration,
 }
 
 impl fmt::Debug for Environment {
@@ -33,9 +42,53 @@ impl Environment {
     /// environment gives; the other settings are read from the environment
     /// when asked for.
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Self {
-            secrets: load_from_secrets_manager(aws).await?,
-        })
+        Self::read(aws, None).await
+    }
+
+    /// The same from `variables` in place of the process environment, as a
+    /// test gives them to a function built in its process.
+    pub async fn load_from(
+        aws: &aws_config::SdkConfig,
+        variables: HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        Self::read(aws, Some(variables)).await
+    }
+
+    async fn read(
+        aws: &aws_config::SdkConfig,
+        variables: Option<HashMap<String, String>>,
+    ) -> Result<Self, ConfigError> {
+        let mut environment = Self {
+            variables,
+            ..Self::default()
+        };
+        let lookup = |name: &str| environment.variable(name);
+        let ttl = secrets_ttl(&lookup)?;
+        let wanted = secret_arns(&lookup);
+        let (secrets, sources) = load_from_secrets_manager(aws, wanted).await?;
+        environment.ttl = ttl;
+        environment.secrets = secrets;
+        environment.sources = sources;
+        Ok(environment)
+    }
+
+    fn variable(&self, name: &str) -> Option<String> {
+        match &self.variables {
+            Some(variables) => variables.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        }
+    }
+
+    /// How the secret setting `name` is read again: from Secrets Manager
+    /// every `SECRETS_MANAGER_TTL` if it was read from there, else never.
+    pub fn refresh(&self, name: &str) -> Refresh {
+        match self.sources.get(name) {
+            Some(source) => Refresh {
+                source: source.clone(),
+                ttl: self.ttl,
+            },
+            None => Refresh::default(),
+        }
     }
 
     /// The setting `name`: the secret read from Secrets Manager if there is
@@ -44,30 +97,51 @@ impl Environment {
         self.secrets
             .get(name)
             .cloned()
-            .or_else(|| std::env::var(name).ok())
+            .or_else(|| self.variable(name))
     }
 }
 
 /// The settings that may come from Secrets Manager.
 pub const SECRET_SETTINGS: [&str; 2] = ["ATOM_SAAS_API_TOKEN", "ADMIN_JWT_SECRET"];
 
-/// Reads every secret whose `NAME_SECRET_ARN` is set, as `NAME` → value,
-/// for [`Environment::get`] to prefer over the environment.
-async fn load_from_secrets_manager(
-    aws: &aws_config::SdkConfig,
-) -> Result<HashMap<String, String>, ConfigError> {
-    let wanted: Vec<(&'static str, String)> = SECRET_SETTINGS
+/// `SECRETS_MANAGER_TTL`, in seconds: how long a secret read from Secrets
+/// Manager is kept.
+fn secrets_ttl(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Duration, ConfigError> {
+    let seconds = Lookup(lookup).number(
+        "SECRETS_MANAGER_TTL",
+        DEFAULT_SECRETS_TTL.as_secs(),
+        SECRETS_TTL_SECONDS,
+    )?;
+    Ok(Duration::from_secs(seconds))
+}
+
+/// Each secret setting whose `NAME_SECRET_ARN` is set, with that ARN.
+fn secret_arns(lookup: &dyn Fn(&str) -> Option<String>) -> Vec<(&'static str, String)> {
+    SECRET_SETTINGS
         .iter()
         .filter_map(|name| {
-            std::env::var(format!("{name}_SECRET_ARN"))
-                .ok()
+            lookup(&format!("{name}_SECRET_ARN"))
                 .filter(|arn| !arn.trim().is_empty())
                 .map(|arn| (*name, arn))
         })
-        .collect();
+        .collect()
+}
+
+/// What a read of Secrets Manager at the cold start gives: each secret's
+/// value, and where to read it again.
+type SecretsRead = (HashMap<String, String>, HashMap<String, SecretSource>);
+
+/// Reads every secret whose `NAME_SECRET_ARN` is set, as `NAME` → value,
+/// for [`Environment::get`] to prefer over the environment, with one client
+/// kept to read them again.
+async fn load_from_secrets_manager(
+    aws: &aws_config::SdkConfig,
+    wanted: Vec<(&'static str, String)>,
+) -> Result<SecretsRead, ConfigError> {
     let mut values = HashMap::new();
+    let mut sources = HashMap::new();
     if wanted.is_empty() {
-        return Ok(values);
+        return Ok((values, sources));
     }
     let client = aws_sdk_secretsmanager::Client::new(aws);
     for (name, arn) in wanted {
@@ -94,8 +168,17 @@ async fn load_from_secrets_manager(
                 reason: "the secret has no string value".into(),
             })?;
         values.insert(name.to_owned(), value.to_owned());
+        sources.insert(
+            name.to_owned(),
+            SecretSource::SecretsManager {
+                name,
+                client: client.clone(),
+                arn,
+                keep_previous_for: None,
+            },
+        );
     }
-    Ok(values)
+    Ok((values, sources))
 }
 
 /// A configuration read from settings by name: one way to read it

@@ -15,7 +15,7 @@ mod event_bus;
 
 use std::time::Duration;
 
-pub use crate::secrets::Secret;
+pub use crate::secrets::{Refresh, Secret};
 pub use admin::{
     AdminConfig, ADMIN_JWT_MAX_TTL_SECONDS, DEFAULT_AUDIT_RETENTION_DAYS, MIN_ADMIN_SECRET_BYTES,
 };
@@ -60,8 +60,11 @@ pub struct MarketplaceConfig {
     /// appended to it.
     pub base_url: String,
     /// The token the marketplace knows this instance by
-    /// (`ATOM_SAAS_API_TOKEN`); never logged.
+    /// (`ATOM_SAAS_API_TOKEN`) as read at the cold start; never logged.
     pub api_token: Secret,
+    /// Where and how often the token is read again (from Secrets Manager
+    /// when `ATOM_SAAS_API_TOKEN_SECRET_ARN` is set; never otherwise).
+    pub token_refresh: Refresh,
     /// This Atom instance's id at the marketplace (`ATOM_INSTANCE_ID`).
     pub instance_id: String,
     /// Upper bound on one HTTP request, connection included.
@@ -181,6 +184,13 @@ pub struct Config {
 }
 
 impl FromEnvironment for Config {
+    /// The token is read again from where the environment read it.
+    fn from_environment(environment: &Environment) -> Result<Self, ConfigError> {
+        let mut config = Self::from_lookup(|name| environment.get(name))?;
+        config.marketplace.token_refresh = environment.refresh("ATOM_SAAS_API_TOKEN");
+        Ok(config)
+    }
+
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Lookup(&lookup);
         let tables = env.tables();
@@ -196,6 +206,7 @@ impl FromEnvironment for Config {
         let marketplace = MarketplaceConfig {
             base_url,
             api_token: Secret::new(env.required("ATOM_SAAS_API_TOKEN")?),
+            token_refresh: Refresh::default(),
             instance_id: env.required("ATOM_INSTANCE_ID")?,
             request_timeout: Duration::from_secs(env.number(
                 "ATOM_SAAS_TIMEOUT_SECONDS",

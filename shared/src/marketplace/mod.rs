@@ -4,7 +4,8 @@
 //! Every answer is turned into a typed outcome here, so the sync engine
 //! decides what to do from a [`MarketplaceError`] variant, never from a raw
 //! status code. The token travels only in a header marked sensitive, so it
-//! never shows in a log or a `Debug` print.
+//! never shows in a log or a `Debug` print. It is read again after its TTL,
+//! or at once when the marketplace refuses it ([`MarketplaceClient::token`]).
 //!
 //! `wire.rs` holds what travels, `answer.rs` what an answer means,
 //! `listing.rs` how a skill's listing is read within bounds.
@@ -23,6 +24,7 @@ use thiserror::Error;
 
 use crate::config::MarketplaceConfig;
 use crate::rating::shorten;
+use crate::secrets::{Rotating, Secret, SecretRead};
 pub use answer::parse_retry_after;
 use answer::{classify, read_capped, redirect_target, MAX_ERROR_BODY_BYTES};
 use listing::{decode_listing, ListingError};
@@ -148,10 +150,12 @@ impl MarketplaceError {
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// The client of the marketplace API, holding the instance's token.
-/// Cheap to clone: the HTTP client inside is shared.
+/// Cheap to clone: the HTTP client inside is shared, and so is the token.
 #[derive(Debug, Clone)]
 pub struct MarketplaceClient {
     http: reqwest::Client,
+    /// The `X-API-Token` header, read again as the configuration says.
+    token: Rotating<HeaderValue>,
     base_url: Url,
     /// The most read of a skill's ratings (`ATOM_SAAS_MAX_SKILL_RESPONSE_BYTES`).
     max_skill_bytes: usize,
@@ -173,13 +177,18 @@ impl MarketplaceClient {
             segments.pop_if_empty();
         }
 
-        let mut token = HeaderValue::from_str(config.api_token.expose())
-            .map_err(|_| setup("ATOM_SAAS_API_TOKEN is not a valid header value".into()))?;
-        token.set_sensitive(true);
+        let refresh = &config.token_refresh;
+        let token = Rotating::new(
+            "ATOM_SAAS_API_TOKEN",
+            SecretRead::only(config.api_token.clone()),
+            refresh.source.clone(),
+            refresh.ttl,
+            |read| token_header(&read.current),
+        )
+        .map_err(|e| setup(e.to_string()))?;
         let instance = HeaderValue::from_str(&config.instance_id)
             .map_err(|_| setup("ATOM_INSTANCE_ID is not a valid header value".into()))?;
         let mut headers = HeaderMap::new();
-        headers.insert("x-api-token", token);
         headers.insert("x-instance-id", instance);
 
         let http = reqwest::Client::builder()
@@ -193,6 +202,7 @@ impl MarketplaceClient {
             .map_err(|e| setup(format!("HTTP client: {e}")))?;
         Ok(Self {
             http,
+            token,
             base_url,
             max_skill_bytes: config.max_skill_response_bytes,
         })
@@ -268,6 +278,11 @@ impl MarketplaceClient {
         })
     }
 
+    /// The token, to read it again when the marketplace refused it.
+    pub fn token(&self) -> &Rotating<HeaderValue> {
+        &self.token
+    }
+
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base_url.clone();
         // Checked in `new`: the base URL can be a base.
@@ -287,7 +302,12 @@ impl MarketplaceClient {
         remote_id: Option<&str>,
         max_bytes: usize,
     ) -> Result<(StatusCode, Vec<u8>), MarketplaceError> {
-        let response = request.send().await.map_err(transport_error)?;
+        let token = self.token.current().await;
+        let response = request
+            .header("x-api-token", token.as_ref().clone())
+            .send()
+            .await
+            .map_err(transport_error)?;
         let status = response.status();
         let headers = response.headers();
         let retry_after = headers
@@ -307,6 +327,15 @@ impl MarketplaceClient {
         let body = read_capped(response, MAX_ERROR_BODY_BYTES, false).await?;
         Err(classify(status, &body, retry_after, skill_id, remote_id))
     }
+}
+
+/// The `X-API-Token` header of `token`, marked sensitive so that no log
+/// shows it.
+fn token_header(token: &Secret) -> Result<HeaderValue, String> {
+    let mut header = HeaderValue::from_str(token.expose())
+        .map_err(|_| "it is not a valid header value".to_owned())?;
+    header.set_sensitive(true);
+    Ok(header)
 }
 
 /// What a request that got no answer means: a timeout, a request the

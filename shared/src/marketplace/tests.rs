@@ -189,6 +189,7 @@ async fn a_request_the_client_cannot_build_is_a_permanent_failure_of_that_reques
         api_token: crate::config::Secret::new("t"),
         instance_id: "i".into(),
         request_timeout: Duration::from_secs(1),
+        token_refresh: Default::default(),
         max_skill_response_bytes: crate::config::DEFAULT_MAX_SKILL_RESPONSE_BYTES,
     };
     let client = MarketplaceClient::new(&config).unwrap();

@@ -63,7 +63,8 @@ impl Run {
             started: Utc::now(),
             delivery: DeliveryGate::new(settings, stop_at(deadline, settings.deadline_margin))
                 .sharing_ceiling(&engine.store)
-                .remembering(engine.answers.clone()),
+                .remembering(engine.answers.clone())
+                .renewing(engine.marketplace.token().clone()),
             fenced: AtomicBool::new(false),
             synced_skills: Mutex::default(),
             conflicts: AtomicU64::new(0),
