@@ -71,10 +71,15 @@ def resource_of(resource):
 
 def dynamodb_statements(function):
     """The function's DynamoDB statements, each as a list of grants
-    (action, table, index, partitions or None)."""
+    (action, table, index, partitions or None). The stream reads are the
+    event source mapping's, not requests of the function's client: left
+    out (test_template.py checks they name the function's stream)."""
     found = []
     for statement in template.statements(function):
-        actions = [a for a in template.as_list(statement["Action"]) if a.startswith("dynamodb:")]
+        actions = [
+            a for a in template.as_list(statement["Action"])
+            if a.startswith("dynamodb:") and a not in template.STREAM_ACTIONS
+        ]
         if not actions:
             continue
         condition = statement.get("Condition", {})

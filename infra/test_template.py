@@ -33,8 +33,11 @@ these tests check what they cannot know:
   stack has no stream, function, mapping or queue and no reference to them
   (the conditions are evaluated), and the runs get a grace of 0;
 * events go to the EventBusName bus only, under the code's source;
-* SAM's implicit grants are the known ones: the DynamoDB event's managed
-  policy and sqs:SendMessage on the template's own queue;
+* SAM's implicit grants are the known ones (AWSLambdaBasicExecutionRole on
+  the roles it builds), and no function has AWSLambdaDynamoDBExecutionRole:
+  the stream function has a role of the template's, whose stream rights
+  name the ratings table's stream, whose logs are its own log group and
+  whose SQS right is its on-failure queue;
 * the README's configuration tables list every environment variable the code
   reads or the template sets, and every parameter with its default.
 
@@ -124,11 +127,41 @@ def environment(function):
     return merged
 
 
+def role_of(function):
+    """The template's IAM role that `function` names in `Role`, or None: SAM
+    then builds one from its Policies."""
+    role = function["Properties"].get("Role")
+    if role is None:
+        return None
+    logical, attribute = role["Fn::GetAtt"].split(".")
+    assert attribute == "Arn", role
+    return RESOURCES[logical]
+
+
 def statements(function):
+    """The function's statements: its Policies, or its own role's."""
     found = []
     for policy in function["Properties"].get("Policies", []):
         found.extend(policy["Statement"])
+    role = role_of(function)
+    if role is not None:
+        for policy in role["Properties"].get("Policies", []):
+            found.extend(policy["PolicyDocument"]["Statement"])
     return found
+
+
+# What Lambda's event source mapping needs to read a DynamoDB stream, on the
+# function's role: the poller's requests, not the function's.
+STREAM_ACTIONS = {
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+}
+
+
+def stream_statements(function):
+    return [s for s in statements(function) if set(as_list(s["Action"])) & STREAM_ACTIONS]
 
 
 def as_list(value):
@@ -505,6 +538,11 @@ class Permissions(unittest.TestCase):
             for policy in function["Properties"].get("Policies", []):
                 self.assertIsInstance(policy, dict, f"{name}: only inline statements")
                 self.assertEqual(list(policy), ["Statement"], name)
+            role = role_of(function)
+            if role is not None:
+                self.assertNotIn("Policies", function["Properties"], f"{name}: SAM would ignore them")
+                for policy in role["Properties"]["Policies"]:
+                    self.assertEqual(set(policy), {"PolicyName", "PolicyDocument"}, name)
             for statement in statements(function):
                 self.assertEqual(statement["Effect"], "Allow")
                 for action in as_list(statement["Action"]):
@@ -512,42 +550,104 @@ class Permissions(unittest.TestCase):
                 for resource in as_list(statement["Resource"]):
                     self.assertNotIn("*", json.dumps(resource), name)
 
-    # Event types and the grants SAM adds to a function's role for them,
-    # outside its Policies. A DynamoDB event brings the managed policy
-    # AWSLambdaDynamoDBExecutionRole: the stream reads Lambda's poller needs
-    # (DescribeStream, GetRecords, GetShardIterator, ListStreams) on any
-    # resource, as AWSLambdaBasicExecutionRole (on every function) grants
-    # the logs. Neither is a statement of this template, so the no-wildcard
-    # rule above has nothing to allow; what it cannot see is pinned here, so
-    # that another event type (SQS, Kinesis, ...) with its own managed
-    # policy does not arrive unnoticed.
+    # Event types and the grants SAM adds to the role it builds for a
+    # function (one without `Role`), outside its Policies; besides, SAM puts
+    # AWSLambdaBasicExecutionRole (the logs, on any resource) on every role
+    # it builds. A DynamoDB event would bring AWSLambdaDynamoDBExecutionRole:
+    # the stream reads on any resource, every stream of the account. So a
+    # function with a DynamoDB event has a role of the template's, to which
+    # SAM adds nothing. What the no-wildcard rule above cannot see is pinned
+    # here, so that another event type (SQS, Kinesis, ...) with its own
+    # managed policy does not arrive unnoticed.
     SAM_GRANTS = {
         "Schedule": set(),
         "HttpApi": set(),
-        "DynamoDB": {"service-role/AWSLambdaDynamoDBExecutionRole"},
     }
+    OWN_ROLE_EVENTS = {"DynamoDB"}
 
     def test_sam_adds_only_the_known_grants(self):
         for name, function in FUNCTIONS.items():
             with self.subTest(name):
                 properties = function["Properties"]
-                # SAM's own role, built from Policies: no role of our own,
-                # no managed or boundary policy beside it.
-                for key in ["Role", "ManagedPolicyArns", "PermissionsBoundary"]:
+                # No managed or boundary policy beside the statements.
+                for key in ["ManagedPolicyArns", "PermissionsBoundary"]:
                     self.assertNotIn(key, properties)
-                self.assertLessEqual(event_types(function), set(self.SAM_GRANTS))
+                events = event_types(function)
+                self.assertLessEqual(events, set(self.SAM_GRANTS) | self.OWN_ROLE_EVENTS)
+                if events & self.OWN_ROLE_EVENTS:
+                    self.assertIsNotNone(role_of(function), "SAM would add its managed policy")
                 for event in properties.get("Events", {}).values():
                     destination = event["Properties"].get("DestinationConfig")
                     if destination is None:
                         continue
-                    # Typed SQS, SAM grants sqs:SendMessage on exactly this
-                    # ARN: a queue of the template, never an empty one.
+                    # An SQS queue of the template, never an empty one.
                     (kind,) = destination
                     self.assertEqual(kind, "OnFailure")
                     self.assertEqual(destination[kind]["Type"], "SQS")
                     target = destination[kind]["Destination"]["Fn::GetAtt"]
                     self.assertTrue(target.endswith(".Arn"), target)
                     self.assertEqual(RESOURCES[target.split(".")[0]]["Type"], "AWS::SQS::Queue")
+
+    def test_a_function_role_of_the_template_is_lambdas_alone_and_carries_the_function_condition(self):
+        roles = of_type("AWS::IAM::Role")
+        used = {}
+        for name, function in FUNCTIONS.items():
+            if role_of(function) is not None:
+                used[function["Properties"]["Role"]["Fn::GetAtt"].split(".")[0]] = name
+        self.assertEqual(set(roles), set(used), "a role no function uses")
+        for role_name, function_name in used.items():
+            with self.subTest(role_name):
+                role = roles[role_name]
+                self.assertEqual(role.get("Condition"), FUNCTIONS[function_name].get("Condition"))
+                properties = role["Properties"]
+                for key in ["ManagedPolicyArns", "PermissionsBoundary", "Path", "RoleName"]:
+                    self.assertNotIn(key, properties)
+                (trust,) = properties["AssumeRolePolicyDocument"]["Statement"]
+                self.assertEqual(
+                    trust,
+                    {"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]},
+                     "Action": ["sts:AssumeRole"]},
+                )
+
+    def test_no_function_has_the_dynamodb_execution_role_and_the_stream_rights_name_its_stream(self):
+        # Comments aside, the template never names the managed policy.
+        self.assertNotIn("AWSLambdaDynamoDBExecutionRole", json.dumps(TEMPLATE))
+        readers = set()
+        for name, function in FUNCTIONS.items():
+            with self.subTest(name):
+                streams = [
+                    e["Properties"]["Stream"]
+                    for e in function["Properties"].get("Events", {}).values()
+                    if e["Type"] == "DynamoDB"
+                ]
+                found = stream_statements(function)
+                if not streams:
+                    self.assertEqual(found, [], "stream rights without a stream event")
+                    continue
+                readers.add(name)
+                (stream,) = streams
+                self.assertEqual(stream, {"Fn::GetAtt": "RatingsTable.StreamArn"})
+                (statement,) = found
+                self.assertEqual(set(as_list(statement["Action"])), STREAM_ACTIONS)
+                self.assertEqual(len(as_list(statement["Action"])), len(STREAM_ACTIONS))
+                self.assertEqual(as_list(statement["Resource"]), [stream])
+                self.assertNotIn("Condition", statement)
+                # Its logs: its own log group, where LoggingConfig sends them.
+                group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+                logs = [s for s in statements(function)
+                        if any(a.startswith("logs:") for a in as_list(s["Action"]))]
+                (logs,) = logs
+                self.assertEqual(as_list(logs["Action"]), ["logs:CreateLogStream", "logs:PutLogEvents"])
+                self.assertEqual(as_list(logs["Resource"]), [{"Fn::GetAtt": f"{group}.Arn"}])
+                # The on-failure queue, which SAM does not grant to a role
+                # it did not build.
+                sends = [s for s in statements(function) if "sqs:SendMessage" in as_list(s["Action"])]
+                (send,) = sends
+                self.assertEqual(as_list(send["Action"]), ["sqs:SendMessage"])
+                (event,) = [e for e in function["Properties"]["Events"].values() if e["Type"] == "DynamoDB"]
+                queue = event["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+                self.assertEqual(as_list(send["Resource"]), [queue])
+        self.assertEqual(readers, {"StreamRatingSyncFunction"})
 
     def test_dynamodb_rights_name_the_tables_and_their_indexes(self):
         indexes = {
@@ -558,6 +658,10 @@ class Permissions(unittest.TestCase):
             for statement in statements(function):
                 actions = as_list(statement["Action"])
                 if not any(a.startswith("dynamodb:") for a in actions):
+                    continue
+                if set(actions) & STREAM_ACTIONS:
+                    # The stream's, checked above: nothing else with them.
+                    self.assertLessEqual(set(actions), STREAM_ACTIONS, name)
                     continue
                 self.assertTrue(all(a.startswith("dynamodb:") for a in actions), name)
                 for resource in as_list(statement["Resource"]):
@@ -599,7 +703,10 @@ class Permissions(unittest.TestCase):
         granted_indexes = set()
         for function in FUNCTIONS.values():
             for statement in statements(function):
-                granted.update(a for a in as_list(statement["Action"]) if a.startswith("dynamodb:"))
+                granted.update(
+                    a for a in as_list(statement["Action"])
+                    if a.startswith("dynamodb:") and a not in STREAM_ACTIONS
+                )
                 for resource in as_list(statement["Resource"]):
                     if isinstance(resource, dict) and "/index/" in resource.get("Fn::Sub", ""):
                         granted_indexes.add(resource["Fn::Sub"].rsplit("/", 1)[1])
@@ -960,17 +1067,20 @@ class PublicEdge(unittest.TestCase):
                 return True
         return False
 
-    def test_refused_requests_are_counted_and_a_surge_raises_an_alarm(self):
-        (filter_name,) = METRIC_FILTERS
-        properties = METRIC_FILTERS[filter_name]["Properties"]
-        self.assertEqual(properties["LogGroupName"], {"Ref": "AdminApiAccessLogGroup"})
+    @staticmethod
+    def access_log_line(status):
         form = ADMIN_API["AccessLogSettings"]["Format"]
+        return re.sub(r"\$context\.[A-Za-z.]+", "-", form).replace('"status":"-"', f'"status":"{status}"')
+
+    def test_refused_requests_are_counted_and_a_surge_raises_an_alarm(self):
+        self.assertEqual(set(METRIC_FILTERS), {"AdminApiAuthFailuresMetricFilter", "AdminApiThrottledMetricFilter"})
+        properties = METRIC_FILTERS["AdminApiAuthFailuresMetricFilter"]["Properties"]
+        self.assertEqual(properties["LogGroupName"], {"Ref": "AdminApiAccessLogGroup"})
         pattern = properties["FilterPattern"]
         for status, counted in [(200, False), (400, False), (401, True), (403, True), (404, False),
                                 (429, False), (500, False), (503, False)]:
             with self.subTest(status=status):
-                line = re.sub(r"\$context\.[A-Za-z.]+", "-", form).replace(
-                    '"status":"-"', f'"status":"{status}"')
+                line = self.access_log_line(status)
                 self.assertIn(f'"status":"{status}"', line)
                 self.assertEqual(self.matches(pattern, line), counted)
         (transformation,) = properties["MetricTransformations"]
@@ -990,6 +1100,50 @@ class PublicEdge(unittest.TestCase):
         self.assertEqual(alarm["TreatMissingData"], "notBreaching")
         threshold = PARAMETERS["AdminAuthFailureAlarmThreshold"]
         self.assertEqual((threshold["Type"], threshold["Default"], threshold["MinValue"]), ("Number", 50, 1))
+
+    def test_requests_over_the_shared_throttle_are_counted_and_raise_an_alarm(self):
+        # The throttles are shared by every caller and come before the
+        # authorizer: a stranger's flood spends an admin's budget. What can
+        # be seen of it is the 429s, which the 401/403 alarm does not count.
+        properties = METRIC_FILTERS["AdminApiThrottledMetricFilter"]["Properties"]
+        self.assertEqual(properties["LogGroupName"], {"Ref": "AdminApiAccessLogGroup"})
+        for status in [200, 400, 401, 403, 404, 429, 500, 503]:
+            with self.subTest(status=status):
+                line = self.access_log_line(status)
+                self.assertIn(f'"status":"{status}"', line)
+                self.assertEqual(self.matches(properties["FilterPattern"], line), status == 429)
+        (transformation,) = properties["MetricTransformations"]
+        self.assertEqual(
+            (transformation["MetricNamespace"], transformation["MetricName"], transformation["MetricValue"]),
+            ({"Ref": "MetricsNamespace"}, "AdminApiThrottled", "1"),
+        )
+        watching = {n: a["Properties"] for n, a in ALARMS.items()
+                    if a["Properties"]["MetricName"] == "AdminApiThrottled"}
+        self.assertEqual(list(watching), ["AdminApiThrottledAlarm"])
+        alarm = watching["AdminApiThrottledAlarm"]
+        self.assertEqual(alarm["Namespace"], {"Ref": "MetricsNamespace"})
+        self.assertNotIn("Dimensions", alarm)
+        self.assertEqual((alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]), ("Sum", 300, 1))
+        self.assertEqual((alarm["Threshold"], alarm["ComparisonOperator"]), (10, "GreaterThanOrEqualToThreshold"))
+        self.assertEqual(alarm["TreatMissingData"], "notBreaching")
+        # An admin's real use never reaches a route's throttle: a person,
+        # or an agent polling the status every few seconds and retrying the
+        # parked ratings one by one, stays under every rate, and a burst of
+        # two syncs at once (a double click) passes.
+        settings = ADMIN_API["RouteSettings"]
+        real_use = {
+            "POST /api/admin/sync/ratings": (2, 1 / 30),
+            "POST /api/admin/ratings/failed-uploads/{id}/retry": (3, 1.0),
+            "GET /api/admin/ratings/failed-uploads": (5, 1.0),
+            "GET /api/admin/sync/ratings/status": (5, 1 / 5),
+        }
+        self.assertEqual(set(real_use), set(settings))
+        for key, (burst, rate) in real_use.items():
+            with self.subTest(key):
+                self.assertLessEqual(burst, settings[key]["ThrottlingBurstLimit"])
+                self.assertLessEqual(rate, settings[key]["ThrottlingRateLimit"])
+        # The runbook says what to do about it.
+        self.assertTrue("`AdminApiThrottledAlarm`" in README, "no runbook row")
 
     def test_every_route_has_its_own_throttle(self):
         keys = {key for *_, key in http_api_routes()}
@@ -1183,7 +1337,7 @@ class FastPath(unittest.TestCase):
         self.assertEqual(
             conditioned,
             {self.FUNCTION, self.QUEUE, "StreamRatingSyncLogGroup", "FastPathFailuresAlarm",
-             "StreamRatingSyncErrorsAlarm"},
+             "StreamRatingSyncErrorsAlarm", "StreamRatingSyncRole"},
         )
         for enabled in ["true", "false"]:
             with self.subTest(EnableFastPath=enabled):
@@ -1192,10 +1346,16 @@ class FastPath(unittest.TestCase):
         # The resolver sees a reference that would break: the dashboard
         # without its Fn::If, or the stream's consumer without the condition.
         resources, outputs = deployed(EnableFastPath="false")
+        # And the role's, which names the stream, the queue and the group.
+        self.assertEqual(
+            dangling(resources | {"StreamRatingSyncRole": RESOURCES["StreamRatingSyncRole"]}, outputs),
+            {("StreamRatingSyncRole", "RatingsTable.StreamArn"), ("StreamRatingSyncRole", self.QUEUE),
+             ("StreamRatingSyncRole", "StreamRatingSyncLogGroup")},
+        )
         self.assertEqual(
             dangling(resources | {self.FUNCTION: RESOURCES[self.FUNCTION]}, outputs),
             {(self.FUNCTION, "RatingsTable.StreamArn"), (self.FUNCTION, self.QUEUE),
-             (self.FUNCTION, "StreamRatingSyncLogGroup")},
+             (self.FUNCTION, "StreamRatingSyncLogGroup"), (self.FUNCTION, "StreamRatingSyncRole")},
         )
 
     def test_without_it_no_stream_no_function_no_mapping_no_queue(self):

@@ -47,6 +47,12 @@ async fn requests_that_prove_no_identity_are_401_on_every_endpoint_and_change_no
     let expired = token_with(json!({ "exp": now_seconds() - 3600 }));
     let unsigned = unsigned_token();
     let no_expiry = token_with(json!({ "exp": null }));
+    let no_issued_at = token_with(json!({ "iat": null }));
+    let thirty_days = 30 * 86_400;
+    let long_lived = token_with(json!({
+        "iat": now_seconds() + 3600 - thirty_days,
+        "exp": now_seconds() + 3600,
+    }));
     let cases: Vec<(&str, Option<String>)> = vec![
         ("no token", None),
         ("not bearer", Some(format!("Basic {}", admin_token()))),
@@ -54,6 +60,11 @@ async fn requests_that_prove_no_identity_are_401_on_every_endpoint_and_change_no
         ("expired", Some(format!("Bearer {expired}"))),
         ("alg none", Some(format!("Bearer {unsigned}"))),
         ("no exp", Some(format!("Bearer {no_expiry}"))),
+        ("no iat", Some(format!("Bearer {no_issued_at}"))),
+        (
+            "30 days, in its last hour",
+            Some(format!("Bearer {long_lived}")),
+        ),
         ("garbage", Some("Bearer not.a.jwt".to_owned())),
     ];
     for endpoint in Endpoint::ALL {

@@ -228,6 +228,7 @@ async fn invoke(
     let claims = json!({
         "sub": "ops@example.com",
         "role": "super_admin",
+        "iat": SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs(),
         "exp": SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 300,
     });
     let token = shared::auth::sign_token(&Secret::new(signing), &claims).unwrap();

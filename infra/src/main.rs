@@ -146,14 +146,15 @@ async fn run(args: &[String]) -> Result<(), String> {
                 "ADMIN_JWT_SECRET is not set: run this through infra/with-local-stack.sh".to_owned()
             })?;
             let minutes = flag(args, "--minutes", 60)?;
-            let expires = std::time::SystemTime::now()
+            let issued = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_err(|e| e.to_string())?
-                .as_secs()
-                + 60 * minutes as u64;
+                .as_secs();
+            let expires = issued.saturating_add(60u64.saturating_mul(minutes as u64));
             let mut claims = serde_json::json!({
                 "sub": text_flag(args, "--sub").unwrap_or_else(|| "local-admin".into()),
                 "role": text_flag(args, "--role").unwrap_or_else(|| shared::auth::ADMIN_ROLE.into()),
+                "iat": issued,
                 "exp": expires,
             });
             for (name, claim) in [("--agent-id", "agent_id"), ("--maturity", "maturity")] {

@@ -19,10 +19,14 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 /// This service's crates: the only ones that may log at `debug` and
-/// `trace`.
-pub const OWN_CRATES: [&str; 10] = [
+/// `trace`. A tracing target is the crate's name with `_` for `-`: every
+/// binary of the workspace (each function, the local stack, the tests' own
+/// processes) and `shared`; a unit test keeps the list equal to the
+/// workspace's binaries.
+pub const OWN_CRATES: [&str; 12] = [
     "shared",
     "scheduled_rating_sync",
+    "stream_rating_sync",
     "admin_sync_ratings",
     "admin_list_failed_uploads",
     "admin_retry_failed_upload",
@@ -30,6 +34,7 @@ pub const OWN_CRATES: [&str; 10] = [
     "admin_authorizer",
     "local_stack",
     "sync_once",
+    "stream_once",
     "admin_once",
 ];
 
@@ -59,7 +64,88 @@ pub fn init() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+    use std::path::Path;
     use tracing::Level;
+
+    /// The `name = "..."` values of `manifest`'s `[package]` and `[[bin]]`
+    /// tables, as (table, name). Enough TOML for the workspace's own
+    /// manifests, which write each on one line.
+    fn names_in(manifest: &str) -> Vec<(String, String)> {
+        let mut table = String::new();
+        let mut names = Vec::new();
+        for line in manifest.lines().map(str::trim) {
+            if line.starts_with('[') {
+                table = line.to_owned();
+            } else if let Some(value) = line.strip_prefix("name") {
+                let value = value.trim_start();
+                if let Some(value) = value.strip_prefix('=') {
+                    names.push((table.clone(), value.trim().trim_matches('"').to_owned()));
+                }
+            }
+        }
+        names
+    }
+
+    /// Every binary the workspace builds, as a tracing target: a package
+    /// with `src/main.rs`, and each `[[bin]]`.
+    fn workspace_binaries() -> BTreeSet<String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let workspace = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        let members = workspace
+            .split("members = [")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+            .expect("the workspace lists its members");
+        let mut binaries = BTreeSet::new();
+        for member in members.split(',').map(|m| m.trim().trim_matches('"')) {
+            if member.is_empty() {
+                continue;
+            }
+            let dir = root.join(member);
+            let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+            for (table, name) in names_in(&manifest) {
+                let binary = match table.as_str() {
+                    "[package]" => dir.join("src/main.rs").exists(),
+                    "[[bin]]" => true,
+                    _ => false,
+                };
+                if binary {
+                    binaries.insert(name.replace('-', "_"));
+                }
+            }
+        }
+        binaries
+    }
+
+    #[test]
+    fn the_allowlist_is_every_binary_of_the_workspace_and_shared() {
+        let binaries = workspace_binaries();
+        for function in [
+            "stream_rating_sync",
+            "scheduled_rating_sync",
+            "admin_authorizer",
+        ] {
+            assert!(binaries.contains(function), "{function} in {binaries:?}");
+        }
+        let functions =
+            std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions"))
+                .unwrap()
+                .count();
+        assert!(binaries.len() > functions, "{binaries:?}");
+        let mut wanted = binaries;
+        wanted.insert("shared".to_owned());
+        let listed: BTreeSet<String> = OWN_CRATES.iter().map(|name| (*name).to_owned()).collect();
+        assert_eq!(listed.len(), OWN_CRATES.len(), "a crate listed twice");
+        assert_eq!(
+            listed, wanted,
+            "OWN_CRATES against the workspace's binaries"
+        );
+        let ceiling = ceiling();
+        for target in &listed {
+            assert!(ceiling.would_enable(target, &Level::TRACE), "{target}");
+        }
+    }
 
     #[test]
     fn only_this_services_crates_log_below_info() {
@@ -81,7 +167,12 @@ mod tests {
             assert!(!ceiling.would_enable(target, &Level::DEBUG), "{target}");
             assert!(!ceiling.would_enable(target, &Level::TRACE), "{target}");
         }
-        for target in ["shared::sync", "scheduled_rating_sync", "admin_sync_status"] {
+        for target in [
+            "shared::sync",
+            "scheduled_rating_sync",
+            "stream_rating_sync",
+            "admin_sync_status",
+        ] {
             assert!(ceiling.would_enable(target, &Level::TRACE), "{target}");
         }
     }

@@ -346,12 +346,13 @@ pub fn now_seconds() -> u64 {
         .as_secs()
 }
 
-/// super_admin claims for ten minutes, with `changes` merged in (a `null`
+/// super_admin claims issued now for ten minutes, with `changes` merged in (a `null`
 /// removes a claim).
 pub fn claims(changes: Value) -> Value {
     let mut claims = json!({
         "sub": ADMIN,
         "role": "super_admin",
+        "iat": now_seconds(),
         "exp": now_seconds() + 600,
     });
     for (key, value) in changes.as_object().unwrap() {

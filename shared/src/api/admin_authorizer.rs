@@ -132,7 +132,8 @@ mod tests {
     }
 
     fn token(changes: Value) -> String {
-        let mut claims = json!({ "sub": "alice", "role": "super_admin", "exp": NOW + 300 });
+        let mut claims =
+            json!({ "sub": "alice", "role": "super_admin", "iat": NOW - 60, "exp": NOW + 300 });
         if let (Some(claims), Value::Object(changes)) = (claims.as_object_mut(), changes) {
             claims.extend(changes);
         }
@@ -230,7 +231,7 @@ mod tests {
     fn a_bad_signature_is_refused() {
         let foreign = sign_token(
             &Secret::new("another-deployment-secret-0123456789"),
-            &json!({ "sub": "alice", "role": "super_admin", "exp": NOW + 300 }),
+            &json!({ "sub": "alice", "role": "super_admin", "iat": NOW - 60, "exp": NOW + 300 }),
         )
         .unwrap();
         assert_eq!(answer(&event(event_json(&foreign))), refusal());

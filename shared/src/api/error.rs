@@ -208,7 +208,9 @@ mod tests {
             AuthError::MissingExpiry,
             AuthError::Expired,
             AuthError::NotYetValid,
-            AuthError::ExpiryTooFar {
+            AuthError::MissingIssuedAt,
+            AuthError::IssuedInTheFuture,
+            AuthError::LifetimeTooLong {
                 max_ttl_seconds: 86_400,
             },
             AuthError::MissingSubject,

@@ -72,8 +72,8 @@ pub(super) fn verified_claims(
 
 /// A token for local use and tests: `claims` signed with HS256 under
 /// `secret`, in the form [`AdminVerifier::authorize`] expects after
-/// `Bearer `. The verifier wants at least `sub`, `exp` (seconds since the
-/// Unix epoch, within the policy's `max_ttl`) and `role`, and `iss` and
+/// `Bearer `. The verifier wants at least `sub`, `iat` and `exp` (seconds
+/// since the Unix epoch, at most the policy's `max_ttl` apart) and `role`, and `iss` and
 /// `aud` where the policy names them. Production tokens come from the issuer, not from here.
 #[cfg(any(test, feature = "test-util"))]
 pub fn sign_token(secret: &Secret, claims: &Value) -> Result<String, SecretError> {

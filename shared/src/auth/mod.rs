@@ -24,11 +24,14 @@
 //! - the header and the claims are JSON objects whose top-level keys are all
 //!   different: parsers disagree on which of two equal keys counts;
 //! - the signature is compared in constant time (`Mac::verify_slice`);
-//! - `exp` is required and `nbf` is honoured when present, both as numbers
-//!   of seconds since the Unix epoch and both with [`CLOCK_LEEWAY`]. An
-//!   `exp` further away than the policy's `max_ttl` is refused too: a token
-//!   with `exp: 1e308` would otherwise never expire. The numbers are compared
-//!   as floats and never cast to integers, so no value can wrap or panic;
+//! - `exp` and `iat` are required and `nbf` is honoured when present, all
+//!   as numbers of seconds since the Unix epoch, `exp` and `nbf` with
+//!   [`CLOCK_LEEWAY`], and `iat` at most that far in the future. A token
+//!   whose lifetime `exp - iat` is longer than the policy's `max_ttl` is
+//!   refused whatever time is left on it: a 30-day token is no good on its
+//!   last day either, and a token with `exp: 1e308` would otherwise never
+//!   expire. The numbers are compared as floats and never cast to integers,
+//!   so no value can wrap or panic;
 //! - `iss` and `aud` are checked when the deployment names an issuer or an
 //!   audience ([`AdminPolicy`]): `iss` must equal the issuer, `aud` must be
 //!   the audience or an array of strings that holds it;
@@ -117,9 +120,17 @@ pub enum AuthError {
     /// `nbf` is still in the future.
     #[error("the token is not valid yet: its nbf is in the future")]
     NotYetValid,
-    /// `exp` is further from now than the policy's `max_ttl` allows.
-    #[error("the token expires more than {max_ttl_seconds} s from now, longer than admin tokens may live")]
-    ExpiryTooFar {
+    /// No `iat` claim: without it the token's lifetime is unknown.
+    #[error("the token has no iat claim, which admin tokens must carry")]
+    MissingIssuedAt,
+    /// `iat` is further in the future than the clock leeway allows.
+    #[error("the token's iat is in the future")]
+    IssuedInTheFuture,
+    /// `exp - iat` is longer than the policy's `max_ttl` allows.
+    #[error(
+        "the token lives longer (exp - iat) than the {max_ttl_seconds} s admin tokens may live"
+    )]
+    LifetimeTooLong {
         /// The longest life the policy allows, in seconds, for the message.
         max_ttl_seconds: u64,
     },
@@ -177,7 +188,9 @@ impl AuthError {
             | Self::MissingExpiry
             | Self::Expired
             | Self::NotYetValid
-            | Self::ExpiryTooFar { .. }
+            | Self::MissingIssuedAt
+            | Self::IssuedInTheFuture
+            | Self::LifetimeTooLong { .. }
             | Self::MissingSubject
             | Self::MissingIssuer
             | Self::WrongIssuer

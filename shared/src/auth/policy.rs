@@ -1,6 +1,7 @@
 //! What an admin token must say beyond its signature: who it is for
 //! (`sub`, `role`, and for an agent `maturity`), when it is valid (`exp`,
-//! `nbf`, at most [`AdminPolicy::max_ttl`] ahead), and, when the deployment
+//! `iat`, `nbf`, a lifetime `exp - iat` of at most [`AdminPolicy::max_ttl`]),
+//! and, when the deployment
 //! names them, who issued it and for whom (`iss`, `aud`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,8 +35,8 @@ impl Default for AdminPolicy {
 
 impl AdminPolicy {
     /// `issuer` and `audience`, when given and not blank, must be what the
-    /// token's `iss` and `aud` say; `exp` may be at most `max_ttl` (plus
-    /// [`CLOCK_LEEWAY`]) from now.
+    /// token's `iss` and `aud` say; a token may live at most `max_ttl`
+    /// (`exp - iat`).
     pub fn new(issuer: Option<String>, audience: Option<String>, max_ttl: Duration) -> Self {
         let given = |value: Option<String>| value.filter(|value| !value.trim().is_empty());
         Self {
@@ -57,8 +58,8 @@ impl AdminPolicy {
         self.audience.as_deref()
     }
 
-    /// The longest a token may live: its `exp` may be at most this far from
-    /// now.
+    /// The longest a token may live: its `exp` may be at most this far after
+    /// its `iat`.
     pub fn max_ttl(&self) -> Duration {
         self.max_ttl
     }
@@ -73,6 +74,7 @@ pub(super) struct Claims {
     agent_id: Option<String>,
     maturity: Option<String>,
     expires_at: Option<f64>,
+    issued_at: Option<f64>,
     not_before: Option<f64>,
 }
 
@@ -86,12 +88,19 @@ impl Claims {
             agent_id: string_claim(claims, "agent_id", "agent_id is not a string")?,
             maturity: string_claim(claims, "maturity", "maturity is not a string")?,
             expires_at: number_claim(claims, "exp", "exp is not a number")?,
+            issued_at: number_claim(claims, "iat", "iat is not a number")?,
             not_before: number_claim(claims, "nbf", "nbf is not a number")?,
         })
     }
 
     /// All in f64 seconds: the claims are finite (see [`number_claim`]), so
-    /// the sums are too, and nothing is cast.
+    /// the sums are finite or infinite, never NaN, and nothing is cast.
+    ///
+    /// The lifetime is `exp - iat`, both written by the issuer's clock, so
+    /// it takes no leeway: a token of 30 days is refused on its first day
+    /// and on its last alike. `iat` itself may be at most [`CLOCK_LEEWAY`]
+    /// ahead of this clock; with the lifetime bound that keeps `exp` within
+    /// `max_ttl` and the leeway of now.
     pub(super) fn check_validity_at(
         &self,
         now: SystemTime,
@@ -100,11 +109,18 @@ impl Claims {
         let now = seconds_since_epoch(now);
         let leeway = CLOCK_LEEWAY.as_secs_f64();
         let expires_at = self.expires_at.ok_or(AuthError::MissingExpiry)?;
+        let issued_at = self.issued_at.ok_or(AuthError::MissingIssuedAt)?;
         if now >= expires_at + leeway {
             return Err(AuthError::Expired);
         }
-        if expires_at > now + max_ttl.as_secs_f64() + leeway {
-            return Err(AuthError::ExpiryTooFar {
+        if issued_at > now + leeway {
+            return Err(AuthError::IssuedInTheFuture);
+        }
+        if expires_at <= issued_at {
+            return Err(AuthError::Malformed("exp is not after iat"));
+        }
+        if expires_at - issued_at > max_ttl.as_secs_f64() {
+            return Err(AuthError::LifetimeTooLong {
                 max_ttl_seconds: max_ttl.as_secs(),
             });
         }

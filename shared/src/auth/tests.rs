@@ -21,10 +21,11 @@ fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(NOW)
 }
 
-/// A super_admin token's claims, valid for five minutes, with `changes`
-/// written over them.
+/// A super_admin token's claims, issued a minute ago and valid for five
+/// more, with `changes` written over them.
 fn claims(changes: Value) -> Value {
-    let mut claims = json!({ "sub": "alice", "role": "super_admin", "exp": NOW + 300 });
+    let mut claims =
+        json!({ "sub": "alice", "role": "super_admin", "iat": NOW - 60, "exp": NOW + 300 });
     if let (Some(claims), Value::Object(changes)) = (claims.as_object_mut(), changes) {
         claims.extend(changes);
     }
@@ -310,7 +311,10 @@ fn critical_header_extensions_are_refused() {
 fn an_expired_token_is_unauthorized_after_the_leeway() {
     let leeway = CLOCK_LEEWAY.as_secs();
     assert_eq!(leeway, 30);
-    assert!(authorize(claims(json!({ "exp": NOW - leeway + 1 }))).is_ok());
+    assert!(authorize(claims(
+        json!({ "exp": NOW - leeway + 1, "iat": NOW - 3600 })
+    ))
+    .is_ok());
     for exp in [json!(NOW - leeway), json!(NOW - 3600), json!(0), json!(-1)] {
         assert_eq!(
             authorize(claims(json!({ "exp": exp }))),
@@ -344,6 +348,130 @@ fn exp_is_required_and_must_be_a_number() {
     assert!(
         authorize(claims(json!({ "exp": NOW as f64 + 60.5 }))).is_ok(),
         "a NumericDate may have a fraction"
+    );
+}
+
+/// The lifetime is `exp - iat`, however much of it is left: a token that
+/// lives longer than the policy allows is refused on its first second and
+/// on its last alike.
+#[test]
+fn iat_is_required_and_the_lifetime_exp_minus_iat_is_bounded() {
+    let day = DEFAULT_MAX_TTL.as_secs();
+    let leeway = CLOCK_LEEWAY.as_secs();
+    let too_long = Err(AuthError::LifetimeTooLong {
+        max_ttl_seconds: day,
+    });
+    assert_eq!(
+        authorize(claims_without("iat")),
+        Err(AuthError::MissingIssuedAt)
+    );
+    for iat in [json!(null), json!(NOW.to_string()), json!([NOW]), json!({})] {
+        assert_eq!(
+            authorize(claims(json!({ "iat": iat }))),
+            Err(AuthError::Malformed("iat is not a number")),
+            "{iat}"
+        );
+    }
+    let thirty_days = 30 * day;
+    let cases = [
+        ("a day, issued now", NOW, NOW + day, Ok(())),
+        ("a day and a second", NOW, NOW + day + 1, too_long.clone()),
+        (
+            "30 days, on its first day",
+            NOW - 60,
+            NOW - 60 + thirty_days,
+            too_long.clone(),
+        ),
+        (
+            "30 days, in its last hour",
+            NOW + 3600 - thirty_days,
+            NOW + 3600,
+            too_long.clone(),
+        ),
+        (
+            "a day, in its last minute",
+            NOW + 60 - day,
+            NOW + 60,
+            Ok(()),
+        ),
+        (
+            "iat within the leeway ahead",
+            NOW + leeway,
+            NOW + leeway + 60,
+            Ok(()),
+        ),
+        (
+            "iat past the leeway ahead",
+            NOW + leeway + 1,
+            NOW + leeway + 61,
+            Err(AuthError::IssuedInTheFuture),
+        ),
+        (
+            "iat a year ahead",
+            NOW + 365 * day,
+            NOW + 365 * day + 60,
+            Err(AuthError::IssuedInTheFuture),
+        ),
+        (
+            "exp before iat",
+            NOW + 20,
+            NOW + 10,
+            Err(AuthError::Malformed("exp is not after iat")),
+        ),
+        (
+            "exp equal to iat",
+            NOW,
+            NOW,
+            Err(AuthError::Malformed("exp is not after iat")),
+        ),
+    ];
+    for (name, iat, exp, expected) in cases {
+        let got = authorize(claims(json!({ "iat": iat, "exp": exp }))).map(|_| ());
+        assert_eq!(got, expected, "{name}");
+    }
+    // Far values: refused without overflow or panic.
+    for (iat, exp) in [
+        (json!(-1e308), json!(NOW + 60)),
+        (json!(0), json!(NOW + 60)),
+        (json!(-1e308), json!(1e308)),
+        (json!(NOW), json!(1e308)),
+    ] {
+        assert_eq!(
+            authorize(claims(json!({ "iat": iat, "exp": exp }))).map(|_| ()),
+            too_long,
+            "iat {iat}, exp {exp}"
+        );
+    }
+    assert_eq!(
+        authorize(claims(json!({ "iat": 1e308, "exp": 1e308 }))),
+        Err(AuthError::IssuedInTheFuture)
+    );
+    // A shorter policy bounds the lifetime, not the time left.
+    let hour = AdminVerifier::new(
+        &secret(),
+        AdminPolicy::new(None, None, Duration::from_secs(3600)),
+    )
+    .unwrap();
+    let header = |iat: u64, exp: u64| {
+        format!(
+            "Bearer {}",
+            token(&claims(json!({ "iat": iat, "exp": exp })))
+        )
+    };
+    assert!(hour
+        .authorize(Some(&header(NOW - 3500, NOW + 100)), now())
+        .is_ok());
+    assert_eq!(
+        hour.authorize(Some(&header(NOW - 3501, NOW + 100)), now()),
+        Err(AuthError::LifetimeTooLong {
+            max_ttl_seconds: 3600
+        })
+    );
+    assert!(
+        !AuthError::LifetimeTooLong { max_ttl_seconds: 1 }.denies_permission()
+            && !AuthError::MissingIssuedAt.denies_permission()
+            && !AuthError::IssuedInTheFuture.denies_permission(),
+        "each is a 401"
     );
 }
 
@@ -463,11 +591,12 @@ fn each_rule_on_the_token_refuses_with_its_own_error() {
     let audience_only = || AdminPolicy::new(None, Some(AUDIENCE.into()), DEFAULT_MAX_TTL);
     let exp = NOW + 300;
     // A good admin's claims with `extra` JSON members appended.
-    let claims =
-        |extra: &str| format!(r#"{{"sub":"alice","role":"super_admin","exp":{exp}{extra}}}"#);
+    let iat = NOW - 60;
+    let claims = |extra: &str| {
+        format!(r#"{{"sub":"alice","role":"super_admin","iat":{iat},"exp":{exp}{extra}}}"#)
+    };
     let day = DEFAULT_MAX_TTL.as_secs();
-    let leeway = CLOCK_LEEWAY.as_secs();
-    let too_far = AuthError::ExpiryTooFar {
+    let too_long = AuthError::LifetimeTooLong {
         max_ttl_seconds: day,
     };
     let aud_type = AuthError::Malformed("aud is not a string or an array of strings");
@@ -511,31 +640,31 @@ fn each_rule_on_the_token_refuses_with_its_own_error() {
             Err(AuthError::DuplicateKey(TokenPart::Claims)),
         ),
         (
-            "exp at the max TTL and its leeway",
+            "a lifetime of exactly the max TTL",
             open(),
             HEADER.into(),
             format!(
-                r#"{{"sub":"alice","role":"super_admin","exp":{}}}"#,
-                NOW + day + leeway
+                r#"{{"sub":"alice","role":"super_admin","iat":{iat},"exp":{}}}"#,
+                iat + day
             ),
             Ok(()),
         ),
         (
-            "exp too far",
+            "a lifetime a second over the max TTL",
             open(),
             HEADER.into(),
             format!(
-                r#"{{"sub":"alice","role":"super_admin","exp":{}}}"#,
-                NOW + day + leeway + 1
+                r#"{{"sub":"alice","role":"super_admin","iat":{iat},"exp":{}}}"#,
+                iat + day + 1
             ),
-            Err(too_far.clone()),
+            Err(too_long.clone()),
         ),
         (
-            "exp too far for a shorter max TTL",
+            "too long for a shorter max TTL",
             AdminPolicy::new(None, None, Duration::from_secs(60)),
             HEADER.into(),
             claims(""),
-            Err(AuthError::ExpiryTooFar {
+            Err(AuthError::LifetimeTooLong {
                 max_ttl_seconds: 60,
             }),
         ),
@@ -543,31 +672,31 @@ fn each_rule_on_the_token_refuses_with_its_own_error() {
             "exp 1e308",
             open(),
             HEADER.into(),
-            r#"{"sub":"alice","role":"super_admin","exp":1e308}"#.into(),
-            Err(too_far.clone()),
+            format!(r#"{{"sub":"alice","role":"super_admin","iat":{iat},"exp":1e308}}"#),
+            Err(too_long.clone()),
         ),
         (
             "exp u64::MAX",
             open(),
             HEADER.into(),
             format!(
-                r#"{{"sub":"alice","role":"super_admin","exp":{}}}"#,
+                r#"{{"sub":"alice","role":"super_admin","iat":{iat},"exp":{}}}"#,
                 u64::MAX
             ),
-            Err(too_far),
+            Err(too_long),
         ),
         (
             "exp -1e308",
             open(),
             HEADER.into(),
-            r#"{"sub":"alice","role":"super_admin","exp":-1e308}"#.into(),
+            format!(r#"{{"sub":"alice","role":"super_admin","iat":{iat},"exp":-1e308}}"#),
             Err(AuthError::Expired),
         ),
         (
             "exp 1e400, beyond f64",
             open(),
             HEADER.into(),
-            r#"{"sub":"alice","role":"super_admin","exp":1e400}"#.into(),
+            format!(r#"{{"sub":"alice","role":"super_admin","iat":{iat},"exp":1e400}}"#),
             Err(AuthError::Malformed(
                 "the claims are not a base64url JSON object",
             )),
@@ -576,28 +705,28 @@ fn each_rule_on_the_token_refuses_with_its_own_error() {
             "missing sub",
             open(),
             HEADER.into(),
-            format!(r#"{{"role":"super_admin","exp":{exp}}}"#),
+            format!(r#"{{"role":"super_admin","iat":{iat},"exp":{exp}}}"#),
             Err(AuthError::MissingSubject),
         ),
         (
             "empty sub",
             open(),
             HEADER.into(),
-            format!(r#"{{"sub":"","role":"super_admin","exp":{exp}}}"#),
+            format!(r#"{{"sub":"","role":"super_admin","iat":{iat},"exp":{exp}}}"#),
             Err(AuthError::MissingSubject),
         ),
         (
             "blank sub",
             open(),
             HEADER.into(),
-            format!(r#"{{"sub":"  ","role":"super_admin","exp":{exp}}}"#),
+            format!(r#"{{"sub":"  ","role":"super_admin","iat":{iat},"exp":{exp}}}"#),
             Err(AuthError::MissingSubject),
         ),
         (
             "missing sub, member role: who comes before what",
             open(),
             HEADER.into(),
-            format!(r#"{{"role":"member","exp":{exp}}}"#),
+            format!(r#"{{"role":"member","iat":{iat},"exp":{exp}}}"#),
             Err(AuthError::MissingSubject),
         ),
         (
@@ -730,7 +859,9 @@ fn each_rule_on_the_token_refuses_with_its_own_error() {
             "a wrong audience is 401 even for a member",
             strict(),
             HEADER.into(),
-            format!(r#"{{"sub":"bob","role":"member","exp":{exp}{iss},"aud":"another-api"}}"#),
+            format!(
+                r#"{{"sub":"bob","role":"member","iat":{iat},"exp":{exp}{iss},"aud":"another-api"}}"#
+            ),
             Err(AuthError::WrongAudience),
         ),
     ];
@@ -748,7 +879,8 @@ fn each_rule_on_the_token_refuses_with_its_own_error() {
 #[test]
 fn a_repeated_key_in_a_nested_object_is_not_looked_for() {
     let claims = format!(
-        r#"{{"sub":"alice","role":"super_admin","exp":{},"extra":{{"a":1,"a":2}}}}"#,
+        r#"{{"sub":"alice","role":"super_admin","iat":{},"exp":{},"extra":{{"a":1,"a":2}}}}"#,
+        NOW - 60,
         NOW + 300
     );
     let token = token_from_json(r#"{"alg":"HS256"}"#, &claims);
