@@ -2,6 +2,7 @@
 //! the sync a bounded read and no memory to speak of. One test in its own
 //! binary, so that the process's peak resident memory is this test's.
 
+use integration_tests::host::peak_memory;
 use integration_tests::*;
 use serde_json::json;
 use shared::marketplace::MAX_ANSWER_BYTES;
@@ -10,17 +11,6 @@ use shared::store::{sync_state, DEAD};
 
 /// Each answer is this large: several times what the client may keep.
 const ANSWER_BYTES: u64 = 48 * 1024 * 1024;
-
-/// The peak resident set of this process so far, in bytes (`VmHWM`).
-fn peak_memory() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM");
-    kib * 1024
-}
 
 #[tokio::test]
 async fn answers_of_tens_of_megabytes_are_refused_and_memory_stays_flat() {

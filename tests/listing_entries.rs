@@ -4,6 +4,7 @@
 //! no memory to speak of. One test in its own binary, so that the process's
 //! peak resident memory is this test's.
 
+use integration_tests::host::peak_memory;
 use integration_tests::*;
 use serde_json::json;
 use shared::config::{SyncSettings, DEFAULT_MAX_SKILL_RESPONSE_BYTES};
@@ -13,17 +14,6 @@ use shared::store::{sync_state, DEAD};
 
 /// Entries of two bytes each (`1,`): 4,000,000 bytes, within 4 MiB.
 const TINY_ENTRIES: u64 = 2_000_000;
-
-/// The peak resident set of this process so far, in bytes (`VmHWM`).
-fn peak_memory() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM");
-    kib * 1024
-}
 
 #[tokio::test]
 async fn millions_of_tiny_entries_are_refused_at_the_cap_on_every_path() {

@@ -5,6 +5,7 @@ use std::process::Stdio;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use integration_tests::host::create_secret;
 use integration_tests::*;
 use serde_json::{json, Value};
 use shared::config::SyncSettings;
@@ -16,14 +17,7 @@ async fn put_secret(name: &str, value: &str) -> String {
         .load()
         .await;
     let client = aws_sdk_secretsmanager::Client::new(&aws);
-    let created = client
-        .create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await
-        .expect("create the secret in moto");
-    created.arn().expect("an ARN").to_owned()
+    create_secret(&client, name, value).await.0
 }
 
 /// Runs one sync in a process of its own; its whole output and report.

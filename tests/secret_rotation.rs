@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use integration_tests::admin::{read_answer, Endpoint, Req, ADMIN};
+use integration_tests::host::create_secret;
 use integration_tests::*;
 use local_stack::seed;
 use serde_json::{json, Value};
@@ -25,25 +26,6 @@ async fn secrets_manager() -> (aws_config::SdkConfig, aws_sdk_secretsmanager::Cl
     let aws = shared::aws_config().await;
     let client = aws_sdk_secretsmanager::Client::new(&aws);
     (aws, client)
-}
-
-/// Creates secret `name` holding `value`: its ARN and version id.
-async fn create_secret(
-    client: &aws_sdk_secretsmanager::Client,
-    name: &str,
-    value: &str,
-) -> (String, String) {
-    let created = client
-        .create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await
-        .expect("create the secret in moto");
-    (
-        created.arn().expect("an ARN").to_owned(),
-        created.version_id().expect("a version").to_owned(),
-    )
 }
 
 /// A rotation as Secrets Manager makes it: a new `AWSCURRENT` version, the
