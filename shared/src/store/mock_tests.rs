@@ -645,3 +645,61 @@ async fn resource_not_found_on_the_lease_is_an_error_not_a_holder() {
     assert!(err.to_string().contains(SYNC_STATE), "{err}");
     assert_eq!(put.num_calls(), 1);
 }
+
+// Answers lost after the write landed: the SDK's retry meets the write.
+
+#[tokio::test]
+async fn a_lease_write_whose_answer_was_lost_is_acquired_when_the_retry_meets_it() {
+    let put = mock!(Client::put_item)
+        .match_requests(is_acquire_lease)
+        .sequence()
+        .http_status(500, None)
+        .error(|| {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder()
+                    .message(CONDITION_FAILED)
+                    .item("pk", s("lease"))
+                    .item("sk", s("sync"))
+                    .item("holder", s("run-a"))
+                    .item("until", s("2026-03-01T12:05:00.000Z"))
+                    .meta(meta("ConditionalCheckFailedException", CONDITION_FAILED))
+                    .build(),
+            )
+        })
+        .build();
+    let store = store(&[&put]);
+
+    let outcome = store
+        .acquire_lease("sync", "run-a", lease_until(), at())
+        .await;
+
+    assert_eq!(
+        outcome.expect("its own lease is an answer"),
+        LeaseOutcome::Acquired
+    );
+    assert_eq!(put.num_calls(), 2, "the 500, then the retry that met it");
+}
+
+#[tokio::test]
+async fn a_lease_release_whose_answer_was_lost_has_nothing_left_to_do() {
+    let delete = mock!(Client::delete_item)
+        .match_requests(|input| {
+            input.table_name() == Some(SYNC_STATE)
+                && input.condition_expression() == Some("holder = :holder")
+        })
+        .sequence()
+        .http_status(500, None)
+        .error(|| {
+            aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(
+                condition_failed(),
+            )
+        })
+        .build();
+    let store = store(&[&delete]);
+
+    store
+        .release_lease("sync", "run-a")
+        .await
+        .expect("a lease already gone is released");
+    assert_eq!(delete.num_calls(), 2);
+}
