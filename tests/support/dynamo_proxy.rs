@@ -79,8 +79,16 @@ pub struct DynamoProxy {
 }
 
 impl DynamoProxy {
-    /// A proxy to the local DynamoDB server, with no faults yet.
+    /// A proxy to the local DynamoDB server, with no faults yet. Its
+    /// choices follow `seed`, mixed with `DYNAMO_FAULTS_SEED` if set (to
+    /// try other sequences of faults).
     pub async fn start(seed: u64) -> Self {
+        let seed = std::env::var("DYNAMO_FAULTS_SEED")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(seed, |extra| {
+                seed ^ extra.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            });
         let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("local DynamoDB");
         let upstream = endpoint
             .split("://")
