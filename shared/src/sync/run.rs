@@ -47,8 +47,9 @@ pub(super) struct Run {
     /// the difference at its end.
     pub(super) events_before: PublishCounts,
     /// The last moment for the run's wrap-up calls (recording failures,
-    /// releasing the lease, storing the report): a quarter of the margin
-    /// before the invocation's deadline, so the answer still goes out.
+    /// releasing the lease, storing the report): a tenth of the margin, at
+    /// most [`WRAP_UP_SLACK`], before the invocation's deadline, so the
+    /// answer still goes out.
     pub(super) wrap_up_by: Instant,
     /// When the lease this run holds expires, as last written.
     pub(super) lease_until: Mutex<Option<DateTime<Utc>>>,
@@ -82,7 +83,7 @@ impl Run {
             path,
             flush_by: stop_at(deadline, settings.deadline_margin / 2),
             events_before: engine.events.counts(),
-            wrap_up_by: stop_at(deadline, settings.deadline_margin / 4),
+            wrap_up_by: stop_at(deadline, (settings.deadline_margin / 10).min(WRAP_UP_SLACK)),
             lease_until: Mutex::default(),
             store_failure: Mutex::default(),
         }
@@ -188,6 +189,9 @@ impl Run {
         }
     }
 }
+
+/// The most time kept free after the wrap-up's last call, to answer.
+const WRAP_UP_SLACK: Duration = Duration::from_millis(500);
 
 /// Calls to give the lease back before it is left to expire.
 const RELEASE_TRIES: u32 = 3;
