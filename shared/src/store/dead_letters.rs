@@ -14,13 +14,15 @@
 //! first, one partition per status, for the admin API; the base table's key
 //! (the rating's id) cannot order anything.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 
 use super::ratings::Disposition;
 use super::{
-    condition_held, count_all, n, number, request_error, s, text, timestamp, Item, Store,
-    StoreError,
+    condition_held, count_all, is_condition_failure, n, number, request_error, s, text, timestamp,
+    Item, Store, StoreError,
 };
 use crate::rating::SyncFailure;
 
@@ -176,6 +178,12 @@ impl Store {
     /// One of the two writes of a failure: a first item (`false` if one
     /// exists already), or one more failure added to the item (`false` if
     /// there is none).
+    ///
+    /// Either may be retried by the SDK after an attempt that landed with its
+    /// answer lost: a retry that meets an item whose `last_failed_at` is this
+    /// failure's own time (milliseconds; one rating fails at most once in
+    /// one) has met its own write, and is done, instead of counting the
+    /// failure twice.
     async fn write_dead_letter(
         &self,
         write: DeadLetterWrite,
@@ -199,11 +207,22 @@ impl Store {
                 .item("retry_count", n(1))
                 .item("status", s(status.as_str()))
                 .item("retryable", AttributeValue::Bool(failure.retryable))
-                .condition_expression("attribute_not_exists(id)");
+                .condition_expression("attribute_not_exists(id)")
+                .return_values_on_condition_check_failure(ALL_OLD);
             if let Some(due) = next_retry_at {
                 put = put.item("next_retry_at", s(due));
             }
-            return condition_held(put.send().await, table, "PutItem");
+            return match put.send().await {
+                Ok(_) => Ok(true),
+                Err(err) if is_condition_failure(&err) => {
+                    let found = match err.as_service_error() {
+                        Some(PutItemError::ConditionalCheckFailedException(c)) => c.item(),
+                        _ => None,
+                    };
+                    Ok(written_at(found, at))
+                }
+                Err(err) => Err(request_error(table, "PutItem", err)),
+            };
         }
         let set = "SET error_message = :message, last_retry_at = :now, last_failed_at = :now, \
                    tenant_id = :tenant, retry_count = retry_count + :one, #status = :status, \
@@ -213,7 +232,11 @@ impl Store {
             .update_item()
             .table_name(table)
             .key("id", s(&failure.rating_id))
-            .condition_expression("attribute_exists(id)")
+            .condition_expression(
+                "attribute_exists(id) AND \
+                 (attribute_not_exists(last_failed_at) OR last_failed_at <> :now)",
+            )
+            .return_values_on_condition_check_failure(ALL_OLD)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":message", s(&failure.message))
             .expression_attribute_values(":now", s(timestamp(at)))
@@ -227,7 +250,17 @@ impl Store {
                 .expression_attribute_values(":due", s(due)),
             None => update.update_expression(format!("{set} REMOVE next_retry_at")),
         };
-        condition_held(update.send().await, table, "UpdateItem")
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => {
+                let found = match err.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item(),
+                    _ => None,
+                };
+                Ok(written_at(found, at))
+            }
+            Err(err) => Err(request_error(table, "UpdateItem", err)),
+        }
     }
 
     /// Removes the dead-letter item of a rating that has now synced.
@@ -354,6 +387,18 @@ impl Store {
         };
         condition_held(delete.send().await, table, "DeleteItem")
     }
+}
+
+const ALL_OLD: ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure::AllOld;
+
+/// Whether `found`, the item a failed condition met, holds the failure
+/// recorded at `at`: then the write that failed its condition was a retry of
+/// one that landed.
+fn written_at(
+    found: Option<&std::collections::HashMap<String, AttributeValue>>,
+    at: DateTime<Utc>,
+) -> bool {
+    found.and_then(|item| text(item, "last_failed_at")) == Some(timestamp(at).as_str())
 }
 
 /// The `status` and `next_retry_at` a disposition gives the item.
