@@ -379,3 +379,51 @@ async fn the_admin_retry_under_faults_syncs_a_parked_rating_once() {
         proxy.counts()
     );
 }
+
+#[tokio::test]
+async fn a_function_takes_its_call_timeouts_from_the_environment_and_logs_a_lease_it_could_not_release(
+) {
+    let env = TestEnv::new().await;
+    env.put(&env.ratings(2, 0)).await;
+    let proxy = DynamoProxy::start(47).await;
+    proxy.only_for(&["DeleteItem"]);
+    proxy.faults(1.0, &[Fault::Hang]);
+
+    // The process as the scheduled function is configured, its DynamoDB
+    // behind the proxy: each release attempt hangs until 300 ms pass.
+    let started = Instant::now();
+    let output = env
+        .function_process(env!("CARGO_BIN_EXE_sync-once"))
+        .env("AWS_ENDPOINT_URL_DYNAMODB", proxy.url())
+        .env("RATING_SYNC_AWS_ATTEMPT_TIMEOUT_MS", "300")
+        .env("RATING_SYNC_AWS_CALL_TIMEOUT_MS", "1000")
+        .env("RATING_SYNC_PULL_SKILLS_PER_RUN", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .await
+        .expect("run sync-once");
+    let took = started.elapsed();
+
+    assert!(output.status.success(), "{output:?}");
+    // Three release calls of at most 1 s each, not the SDK's wait forever.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert!(proxy.count("hang") >= 3, "{:?}", proxy.counts());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let warning = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line.to_string().contains("could not release the run lease"))
+        .unwrap_or_else(|| panic!("no warning in {stdout}"));
+    assert_eq!(warning["level"], "WARN", "{warning}");
+    let lease = env
+        .store()
+        .lease_state(LEASE_NAME, chrono::Utc::now())
+        .await
+        .unwrap()
+        .expect("the lease stays");
+    let fields = warning.to_string();
+    assert!(fields.contains(&lease.holder), "{warning}");
+    assert!(fields.contains(&lease.until), "{warning}");
+    assert_eq!(env.stats().await["creates"], 2);
+}
