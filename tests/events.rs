@@ -26,7 +26,7 @@ struct Bus {
 
 impl Bus {
     async fn new(env: &TestEnv) -> Self {
-        let aws = shared::aws_config().await;
+        let aws = shared::aws_config().await.expect("AWS configuration");
         let eventbridge = aws_sdk_eventbridge::Client::new(&aws);
         let sqs = aws_sdk_sqs::Client::new(&aws);
         let name = format!("{}bus", env.prefix);
@@ -254,7 +254,7 @@ async fn an_eventbridge_that_fails_or_hangs_neither_fails_nor_holds_up_a_sync() 
         let env = TestEnv::new().await;
         let ratings = env.ratings(20, 0);
         env.put(&ratings).await;
-        let aws = shared::aws_config().await;
+        let aws = shared::aws_config().await.expect("AWS configuration");
         let client = aws_sdk_eventbridge::Client::from_conf(
             aws_sdk_eventbridge::config::Builder::from(&aws)
                 .endpoint_url(&endpoint)

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 /// A Secrets Manager client on moto, and the configuration it comes from.
 async fn secrets_manager() -> (aws_config::SdkConfig, aws_sdk_secretsmanager::Client) {
-    let aws = shared::aws_config().await;
+    let aws = shared::aws_config().await.expect("AWS configuration");
     let client = aws_sdk_secretsmanager::Client::new(&aws);
     (aws, client)
 }

@@ -45,20 +45,25 @@ use store::Store;
 use sync::SyncEngine;
 
 /// The AWS configuration of a function, from the standard chain (region,
-/// credentials, and endpoints such as `AWS_ENDPOINT_URL_DYNAMODB`).
-pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+/// credentials, and endpoints such as `AWS_ENDPOINT_URL_DYNAMODB`), with
+/// the bounds on every call of [`config::AwsCallTimeouts`] (read from the
+/// environment: a value set but unusable is an error that names it).
+pub async fn aws_config() -> Result<aws_config::SdkConfig, config::ConfigError> {
+    let timeouts = config::AwsCallTimeouts::from_env()?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Ok(timeouts.apply(&aws))
 }
 
 /// A DynamoDB client from the standard AWS configuration chain. Locally,
 /// `AWS_ENDPOINT_URL_DYNAMODB` points it at the DynamoDB server on loopback.
-pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    counted_dynamodb_client().await.0
+pub async fn dynamodb_client() -> Result<aws_sdk_dynamodb::Client, config::ConfigError> {
+    Ok(counted_dynamodb_client().await?.0)
 }
 
 /// The same, counting the requests it sends.
-pub async fn counted_dynamodb_client() -> (aws_sdk_dynamodb::Client, RequestCounter) {
-    counted_dynamodb_client_from(&aws_config().await)
+pub async fn counted_dynamodb_client(
+) -> Result<(aws_sdk_dynamodb::Client, RequestCounter), config::ConfigError> {
+    Ok(counted_dynamodb_client_from(&aws_config().await?))
 }
 
 /// A DynamoDB client counting its requests, from a configuration already

@@ -15,9 +15,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input)?;
     let event: StreamEvent = serde_json::from_str(&input)?;
-    let aws = shared::aws_config().await;
+    let aws = shared::aws_config().await?;
     let config = Config::load(&aws).await?;
-    let engine = shared::sync_engine(&config, shared::dynamodb_client().await)?;
+    let engine = shared::sync_engine(&config, shared::dynamodb_client().await?)?;
     let deadline = SystemTime::now() + Duration::from_secs(60);
     let (response, _) = shared::stream::handle(&engine, &event, deadline).await;
     println!("{}", serde_json::to_string(&response)?);

@@ -10,7 +10,7 @@ use shared::config::{Config, FromEnvironment};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::logging::init();
-    let aws = shared::aws_config().await;
+    let aws = shared::aws_config().await?;
     let config = Config::load(&aws).await?;
     let (dynamodb, requests) = shared::counted_dynamodb_client_from(&aws);
     let engine = shared::sync_engine(&config, dynamodb)?.counting_requests_with(requests);

@@ -12,7 +12,7 @@ use shared::config::{AdminConfig, FromEnvironment};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    let config = AdminConfig::load(&shared::aws_config().await).await?;
+    let config = AdminConfig::load(&shared::aws_config().await?).await?;
     let keys = AdminKeys::rotating(&config)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<AuthorizerRequest>| {
         let keys = keys.clone();

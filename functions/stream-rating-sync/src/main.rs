@@ -19,7 +19,7 @@ const FUNCTION: &str = "stream-rating-sync";
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    let aws = shared::aws_config().await;
+    let aws = shared::aws_config().await?;
     let config = Config::load(&aws).await?;
     let (dynamodb, requests) = shared::counted_dynamodb_client_from(&aws);
     let engine =

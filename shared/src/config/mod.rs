@@ -9,6 +9,7 @@
 //! what the admin functions read; [`Environment`] is where both come from.
 
 mod admin;
+mod aws_calls;
 mod env;
 pub(crate) mod error;
 mod event_bus;
@@ -19,6 +20,7 @@ pub use crate::secrets::{Refresh, Secret};
 pub use admin::{
     AdminConfig, ADMIN_JWT_MAX_TTL_SECONDS, DEFAULT_AUDIT_RETENTION_DAYS, MIN_ADMIN_SECRET_BYTES,
 };
+pub use aws_calls::{AwsCallTimeouts, AWS_CALL_ATTEMPTS, AWS_CALL_INITIAL_BACKOFF};
 use env::Lookup;
 pub use env::{Environment, FromEnvironment};
 pub use error::ConfigError;

@@ -14,15 +14,7 @@
 //! first, one partition per status, for the admin API; the base table's key
 //! (the rating's id) cannot order anything.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Utc};
-
-use super::ratings::Disposition;
-use super::{
-    condition_held, count_all, n, number, request_error, s, text, timestamp, Item, Store,
-    StoreError,
-};
-use crate::rating::{cut_message, SyncFailure};
+use super::{condition_held, count_all, number, request_error, s, text, Item, Store, StoreError};
 
 /// Where a dead-letter item stands: its `status`, the partition of
 /// [`FAILED_INDEX`] it is listed in.
@@ -93,13 +85,6 @@ pub struct FailedUpload {
     pub retryable: bool,
 }
 
-/// The two ways to record a failure; each is conditional on whether the
-/// item exists.
-enum DeadLetterWrite {
-    PutFirst,
-    AddRetry,
-}
-
 /// Where a listing of one status partition of [`FAILED_INDEX`] goes on:
 /// after the item with this id and `last_failed_at`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -129,107 +114,6 @@ pub enum FailureRecorded {
 }
 
 impl Store {
-    /// Records a failed attempt: on the rating (its failure count, and where
-    /// it goes now) and in the dead-letter table.
-    pub async fn record_failure(
-        &self,
-        failure: &SyncFailure,
-        disposition: Disposition,
-        at: DateTime<Utc>,
-    ) -> Result<FailureRecorded, StoreError> {
-        // The rating first: if the function dies between the two writes, the
-        // next failure finds no item and creates it, and a success merely
-        // deletes nothing. The other order could leave an item behind for a
-        // rating that later syncs.
-        if !self
-            .record_failure_on_rating(failure, disposition, at)
-            .await?
-        {
-            return Ok(FailureRecorded::RatingChanged);
-        }
-        // Each write is conditional on what the rating's count says; if the
-        // table disagrees (an admin removed the item, or a crash left none)
-        // the other write is the right one.
-        let order = if failure.failures_before > 0 {
-            [DeadLetterWrite::AddRetry, DeadLetterWrite::PutFirst]
-        } else {
-            [DeadLetterWrite::PutFirst, DeadLetterWrite::AddRetry]
-        };
-        for write in order {
-            if self
-                .write_dead_letter(write, failure, disposition, at)
-                .await?
-            {
-                return Ok(FailureRecorded::Recorded);
-            }
-        }
-        Err(StoreError::Request {
-            table: self.tables.failed_uploads.clone(),
-            operation: "PutItem/UpdateItem",
-            message: format!(
-                "dead-letter item for rating {} changed concurrently",
-                failure.rating_id
-            ),
-        })
-    }
-
-    /// One of the two writes of a failure: a first item (`false` if one
-    /// exists already), or one more failure added to the item (`false` if
-    /// there is none).
-    async fn write_dead_letter(
-        &self,
-        write: DeadLetterWrite,
-        failure: &SyncFailure,
-        disposition: Disposition,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let table = &self.tables.failed_uploads;
-        let (status, next_retry_at) = status_of(disposition);
-        if let DeadLetterWrite::PutFirst = write {
-            let mut put = self
-                .client
-                .put_item()
-                .table_name(table)
-                .item("id", s(&failure.rating_id))
-                .item("rating_id", s(&failure.rating_id))
-                .item("tenant_id", s(&failure.tenant_id))
-                .item("error_message", s(cut_message(failure.message.as_str())))
-                .item("failed_at", s(timestamp(at)))
-                .item("last_failed_at", s(timestamp(at)))
-                .item("retry_count", n(1))
-                .item("status", s(status.as_str()))
-                .item("retryable", AttributeValue::Bool(failure.retryable))
-                .condition_expression("attribute_not_exists(id)");
-            if let Some(due) = next_retry_at {
-                put = put.item("next_retry_at", s(due));
-            }
-            return condition_held(put.send().await, table, "PutItem");
-        }
-        let set = "SET error_message = :message, last_retry_at = :now, last_failed_at = :now, \
-                   tenant_id = :tenant, retry_count = retry_count + :one, #status = :status, \
-                   retryable = :retryable";
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(table)
-            .key("id", s(&failure.rating_id))
-            .condition_expression("attribute_exists(id)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":message", s(cut_message(failure.message.as_str())))
-            .expression_attribute_values(":now", s(timestamp(at)))
-            .expression_attribute_values(":tenant", s(&failure.tenant_id))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":retryable", AttributeValue::Bool(failure.retryable));
-        update = match next_retry_at {
-            Some(due) => update
-                .update_expression(format!("{set}, next_retry_at = :due"))
-                .expression_attribute_values(":due", s(due)),
-            None => update.update_expression(format!("{set} REMOVE next_retry_at")),
-        };
-        condition_held(update.send().await, table, "UpdateItem")
-    }
-
     /// Removes the dead-letter item of a rating that has now synced.
     pub async fn clear_failure(&self, rating_id: &str) -> Result<(), StoreError> {
         let table = &self.tables.failed_uploads;
@@ -353,14 +237,6 @@ impl Store {
             ),
         };
         condition_held(delete.send().await, table, "DeleteItem")
-    }
-}
-
-/// The `status` and `next_retry_at` a disposition gives the item.
-fn status_of(disposition: Disposition) -> (FailureStatus, Option<String>) {
-    match disposition {
-        Disposition::RetryAt(due) => (FailureStatus::Retrying, Some(timestamp(due))),
-        Disposition::Park => (FailureStatus::Dead, None),
     }
 }
 

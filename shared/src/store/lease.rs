@@ -5,6 +5,10 @@
 //! run that dies without releasing it blocks the next one only until then.
 //! A holder renews it as it goes; a renewal that fails means another run
 //! took over, and the old holder must stop writing.
+//!
+//! Each of these writes may be retried by the SDK after an attempt that
+//! landed but whose answer was lost: each treats meeting its own write as
+//! success (the acquire by the holder it finds, which is a run's unique id).
 
 use chrono::{DateTime, Utc};
 
@@ -80,6 +84,12 @@ impl Store {
                         _ => None,
                     })
                     .unwrap_or_default();
+                // Our own write, landed on an earlier attempt whose answer
+                // was lost: the SDK's retry meets it. Run ids are unique, so
+                // only this run can have written this holder.
+                if text(&current, "holder") == Some(holder) {
+                    return Ok(LeaseOutcome::Acquired);
+                }
                 Ok(LeaseOutcome::HeldBy {
                     holder: text(&current, "holder").unwrap_or("unknown").to_owned(),
                     until: text(&current, "until").unwrap_or("unknown").to_owned(),
@@ -89,7 +99,9 @@ impl Store {
         }
     }
 
-    /// Extends a lease this holder still has; `false` if it was lost.
+    /// Extends a lease this holder still has; `false` if it was lost. A
+    /// retry that meets its own landed write finds the same holder, so it
+    /// is renewed too.
     pub async fn renew_lease(
         &self,
         name: &str,
@@ -114,7 +126,9 @@ impl Store {
         condition_held(renewed, table, "UpdateItem")
     }
 
-    /// Gives the lease up, if this holder still has it.
+    /// Gives the lease up, if this holder still has it. A retry that finds
+    /// it gone (its earlier attempt landed) or taken over has nothing left
+    /// to do.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         let table = &self.tables.sync_state;
         let deleted = self

@@ -204,7 +204,9 @@ fn is_put_first_failure(input: &PutItemInput) -> bool {
 /// One more retry on the dead-letter item, only if there is one.
 fn is_add_retry(input: &UpdateItemInput) -> bool {
     input.table_name() == Some(FAILED_UPLOADS)
-        && input.condition_expression() == Some("attribute_exists(id)")
+        && input
+            .condition_expression()
+            .is_some_and(|c| c.starts_with("attribute_exists(id) AND"))
         && input
             .update_expression()
             .is_some_and(|u| u.contains("retry_count = retry_count + :one"))
@@ -644,4 +646,128 @@ async fn resource_not_found_on_the_lease_is_an_error_not_a_holder() {
     );
     assert!(err.to_string().contains(SYNC_STATE), "{err}");
     assert_eq!(put.num_calls(), 1);
+}
+
+// Answers lost after the write landed: the SDK's retry meets the write.
+
+#[tokio::test]
+async fn a_lease_write_whose_answer_was_lost_is_acquired_when_the_retry_meets_it() {
+    let put = mock!(Client::put_item)
+        .match_requests(is_acquire_lease)
+        .sequence()
+        .http_status(500, None)
+        .error(|| {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder()
+                    .message(CONDITION_FAILED)
+                    .item("pk", s("lease"))
+                    .item("sk", s("sync"))
+                    .item("holder", s("run-a"))
+                    .item("until", s("2026-03-01T12:05:00.000Z"))
+                    .meta(meta("ConditionalCheckFailedException", CONDITION_FAILED))
+                    .build(),
+            )
+        })
+        .build();
+    let store = store(&[&put]);
+
+    let outcome = store
+        .acquire_lease("sync", "run-a", lease_until(), at())
+        .await;
+
+    assert_eq!(
+        outcome.expect("its own lease is an answer"),
+        LeaseOutcome::Acquired
+    );
+    assert_eq!(put.num_calls(), 2, "the 500, then the retry that met it");
+}
+
+#[tokio::test]
+async fn a_lease_release_whose_answer_was_lost_has_nothing_left_to_do() {
+    let delete = mock!(Client::delete_item)
+        .match_requests(|input| {
+            input.table_name() == Some(SYNC_STATE)
+                && input.condition_expression() == Some("holder = :holder")
+        })
+        .sequence()
+        .http_status(500, None)
+        .error(|| {
+            aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(
+                condition_failed(),
+            )
+        })
+        .build();
+    let store = store(&[&delete]);
+
+    store
+        .release_lease("sync", "run-a")
+        .await
+        .expect("a lease already gone is released");
+    assert_eq!(delete.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_first_dead_letter_item_whose_answer_was_lost_is_not_counted_twice() {
+    let on_rating = mock!(Client::update_item)
+        .match_requests(is_failure_on_rating)
+        .then_output(|| UpdateItemOutput::builder().build());
+    // The put lands, its answer is lost; the retry meets the item it wrote.
+    let put_first = mock!(Client::put_item)
+        .match_requests(is_put_first_failure)
+        .sequence()
+        .http_status(500, None)
+        .error(|| {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder()
+                    .message(CONDITION_FAILED)
+                    .item("id", s("r1"))
+                    .item("retry_count", AttributeValue::N("1".into()))
+                    .item("last_failed_at", s(&super::timestamp(at())))
+                    .meta(meta("ConditionalCheckFailedException", CONDITION_FAILED))
+                    .build(),
+            )
+        })
+        .build();
+    // The only other rule: an added retry would fail the test.
+    let store = store(&[&on_rating, &put_first]);
+
+    let recorded = store
+        .record_failure(&failure(0), retry_later(), at())
+        .await
+        .expect("its own item is recorded");
+
+    assert_eq!(recorded, FailureRecorded::Recorded);
+    assert_eq!(put_first.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn an_added_retry_whose_answer_was_lost_is_not_counted_twice() {
+    let on_rating = mock!(Client::update_item)
+        .match_requests(is_failure_on_rating)
+        .then_output(|| UpdateItemOutput::builder().build());
+    let add_retry = mock!(Client::update_item)
+        .match_requests(is_add_retry)
+        .sequence()
+        .http_status(500, None)
+        .error(|| {
+            UpdateItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder()
+                    .message(CONDITION_FAILED)
+                    .item("id", s("r1"))
+                    .item("retry_count", AttributeValue::N("2".into()))
+                    .item("last_failed_at", s(&super::timestamp(at())))
+                    .meta(meta("ConditionalCheckFailedException", CONDITION_FAILED))
+                    .build(),
+            )
+        })
+        .build();
+    let store = store(&[&on_rating, &add_retry]);
+
+    let recorded = store
+        .record_failure(&failure(1), retry_later(), at())
+        .await
+        .expect("its own update is recorded");
+
+    assert_eq!(recorded, FailureRecorded::Recorded);
+    assert_eq!(add_retry.num_calls(), 2);
 }

@@ -6,7 +6,8 @@
 //!   through sparse indexes (`work.rs`) and writes back only its own
 //!   attributes (`ratings.rs`); skills to pull (`skills.rs`); the items as
 //!   they are now, for the fast path (`current.rs`);
-//! - the dead-letter table, one item per failing rating (`dead_letters.rs`);
+//! - the dead-letter table, one item per failing rating (`dead_letters.rs`,
+//!   written by `failure_writes.rs`);
 //! - the state table: the run lease (`lease.rs`), the reports of recent
 //!   runs (`reports.rs`), when a run last succeeded (`health.rs`), the
 //!   conflict log (`conflicts.rs`), the progress of a full re-push
@@ -25,6 +26,7 @@ mod conflicts;
 mod current;
 mod dead_letters;
 mod failure_listing;
+mod failure_writes;
 mod health;
 mod lease;
 #[cfg(test)]

@@ -131,6 +131,7 @@ impl SyncEngine {
         out.retry
             .sort_by_key(|sequence_number| position.get(sequence_number.as_str()).copied());
         let report = &mut out.report;
+        run.report_store_failure(report);
         report.success = report.error.is_none();
         report.message = summary(report);
         report.finished_at = timestamp(Utc::now());

@@ -60,14 +60,19 @@ impl SyncEngine {
         clock: Instant,
         requests_before: Option<RequestCount>,
     ) {
-        match self.store.count_backlog().await {
-            Ok(count) => {
+        let counted = run
+            .by_deadline("counting the backlog left", self.store.count_backlog())
+            .await;
+        match counted {
+            Some(Ok(count)) => {
                 report.pending_count = Some(count.pending + count.waiting);
                 report.waiting_count = Some(count.waiting);
             }
-            Err(err) => warn!(error = %err, "could not count the backlog left"),
+            Some(Err(err)) => warn!(error = %err, "could not count the backlog left"),
+            None => {}
         }
         self.release_lease(run).await;
+        run.report_store_failure(report);
         report.success = report.error.is_none();
         report.message = summary(report);
         report.finished_at = timestamp(Utc::now());
@@ -76,7 +81,7 @@ impl SyncEngine {
         if !run.is_fenced() {
             // A run that lost its lease writes nothing more; the run that
             // took over records its own outcome.
-            self.record_outcome(trigger, report).await;
+            self.record_outcome(run, trigger, report).await;
         }
         self.publish_run(trigger, report);
         self.flush_events(run, report).await;
@@ -86,7 +91,10 @@ impl SyncEngine {
             .as_ref()
             .zip(requests_before)
             .map(|(counter, before)| counter.now() - before);
-        if let Err(err) = self.store.save_report(report).await {
+        let saved = run
+            .by_deadline("storing the run report", self.store.save_report(report))
+            .await;
+        if let Some(Err(err)) = saved {
             warn!(error = %err, "could not store the run report");
         }
         log_report(report);
@@ -97,21 +105,31 @@ impl SyncEngine {
     /// report (the no-successful-run alarm's metric). A success is 0 even if
     /// DynamoDB cannot take the write; a failure that cannot be recorded
     /// reports no count (its RunFailed metric still says it failed).
-    pub(super) async fn record_outcome(&self, trigger: Trigger, report: &mut SyncReport) {
+    pub(super) async fn record_outcome(
+        &self,
+        run: &Run,
+        trigger: Trigger,
+        report: &mut SyncReport,
+    ) {
         let outcome = match (report.success, trigger) {
             (true, _) => RunOutcome::Succeeded,
             (false, Trigger::Schedule) => RunOutcome::ScheduledRunFailed,
             (false, Trigger::Request) => RunOutcome::RequestedRunFailed,
         };
-        let recorded = self.store.record_run_outcome(outcome, Utc::now()).await;
-        if let Err(err) = &recorded {
+        let recorded = run
+            .by_deadline(
+                "recording the run's outcome",
+                self.store.record_run_outcome(outcome, Utc::now()),
+            )
+            .await;
+        if let Some(Err(err)) = &recorded {
             warn!(error = %err, "could not record the run's outcome");
         }
         if trigger == Trigger::Schedule {
             report.consecutive_failed_runs = match (report.success, recorded) {
                 (true, _) => Some(0),
-                (false, Ok(health)) => Some(health.consecutive_failed_runs),
-                (false, Err(_)) => None,
+                (false, Some(Ok(health))) => Some(health.consecutive_failed_runs),
+                (false, _) => None,
             };
         }
     }

@@ -49,6 +49,10 @@ impl SyncEngine {
         );
         let pending = crate::store::rating_from_item(&item);
         let attempted = pending.as_ref().ok().cloned();
+        // Its dead-letter item is removed with the sync only if the rating
+        // counted failures; one already synced (an earlier mark that landed
+        // with its answer lost) may still have one.
+        let cleared_with_sync = attempted.as_ref().is_some_and(|r| r.sync_failures > 0);
         let outcome = match self.sync_one(&run, pending).await {
             Outcome::TransientFailure(failure) => self.record_failure(&run, failure).await,
             // Not sent (the breaker opened on this very request, or no time
@@ -79,6 +83,9 @@ impl SyncEngine {
             | Outcome::Linked
             | Outcome::Pulled
             | Outcome::InSync => {
+                if !cleared_with_sync {
+                    self.store.clear_failure(rating_id).await?;
+                }
                 let item = self.store.rating_item(rating_id).await?;
                 match item.as_ref().and_then(|i| i.get("remote_rating_id")) {
                     Some(remote) => RatingRetry::Synced {

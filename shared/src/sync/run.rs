@@ -46,6 +46,17 @@ pub(super) struct Run {
     /// The engine's event counts when the run began: the run's own are
     /// the difference at its end.
     pub(super) events_before: PublishCounts,
+    /// The last moment for the run's wrap-up calls (recording failures,
+    /// releasing the lease, storing the report): a tenth of the margin, at
+    /// most [`WRAP_UP_SLACK`], before the invocation's deadline, so the
+    /// answer still goes out.
+    pub(super) wrap_up_by: Instant,
+    /// When the lease this run holds expires, as last written.
+    pub(super) lease_until: Mutex<Option<DateTime<Utc>>>,
+    /// Why no upload may start any more: DynamoDB failed to record one
+    /// (every attempt the SDK made), so uploads would only be repeated by
+    /// the next run.
+    store_failure: Mutex<Option<String>>,
 }
 
 impl Run {
@@ -73,6 +84,9 @@ impl Run {
             path,
             flush_by: stop_at(deadline, settings.deadline_margin / 2),
             events_before: engine.events.counts(),
+            wrap_up_by: stop_at(deadline, (settings.deadline_margin / 10).min(WRAP_UP_SLACK)),
+            lease_until: Mutex::default(),
+            store_failure: Mutex::default(),
         }
     }
 
@@ -90,7 +104,34 @@ impl Run {
     /// Whether another upload may begin: the lease is held, the breaker is
     /// closed and the deadline not near.
     pub(super) fn may_start(&self) -> bool {
-        !self.is_fenced() && self.delivery.may_send()
+        !self.is_fenced() && self.store_failure().is_none() && self.delivery.may_send()
+    }
+
+    /// DynamoDB could not record an outcome: no upload starts after this.
+    /// The first failure is logged with an id, and its sentence (which names
+    /// DynamoDB) becomes the run's error.
+    pub(super) fn note_store_failure(&self, err: &crate::store::StoreError) {
+        let mut failure = self.store_failure.lock().unwrap_or_else(|e| e.into_inner());
+        if failure.is_none() {
+            *failure = Some(err.logged("Could not record an outcome; no more uploads started"));
+        }
+    }
+
+    /// Why uploads stopped because DynamoDB failed, if they did.
+    pub(super) fn store_failure(&self) -> Option<String> {
+        self.store_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Makes a DynamoDB failure that stopped the uploads the report's error
+    /// (unless it has one already) and the reason it stopped early.
+    pub(super) fn report_store_failure(&self, report: &mut SyncReport) {
+        if let Some(reason) = self.store_failure() {
+            report.stopped_early = Some(reason.clone());
+            report.error.get_or_insert(reason);
+        }
     }
 
     /// Notes the seconds from `rating`'s local write to its acceptance at
@@ -119,6 +160,27 @@ impl Run {
         self.fenced.load(Ordering::SeqCst)
     }
 
+    /// `call`, abandoned if the run's wrap-up deadline comes first: no
+    /// call outlives the invocation, whatever the SDK's own timeouts.
+    /// `None` when it was abandoned (and logged, as `what`).
+    pub(super) async fn by_deadline<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = T>,
+    ) -> Option<T> {
+        match tokio::time::timeout_at(self.wrap_up_by, call).await {
+            Ok(out) => Some(out),
+            Err(_) => {
+                warn!("{what}: abandoned at the invocation's deadline");
+                None
+            }
+        }
+    }
+
+    fn note_lease_until(&self, until: DateTime<Utc>) {
+        *self.lease_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(until);
+    }
+
     /// The report this run fills in.
     pub(super) fn report(&self) -> SyncReport {
         SyncReport {
@@ -128,6 +190,12 @@ impl Run {
         }
     }
 }
+
+/// The most time kept free after the wrap-up's last call, to answer.
+const WRAP_UP_SLACK: Duration = Duration::from_millis(500);
+
+/// Calls to give the lease back before it is left to expire.
+const RELEASE_TRIES: u32 = 3;
 
 /// When a run bounded by `deadline` stops starting work: the deadline less
 /// `margin`, on the monotonic clock (checked: a deadline from the runtime
@@ -153,12 +221,14 @@ impl SyncEngine {
         trigger: Trigger,
         deadline: SystemTime,
     ) -> Result<(), SyncReport> {
+        let until = self.lease_until();
         match self
             .store
-            .acquire_lease(LEASE_NAME, &run.id, self.lease_until(), run.started)
+            .acquire_lease(LEASE_NAME, &run.id, until, run.started)
             .await
         {
             Ok(LeaseOutcome::Acquired) => {
+                run.note_lease_until(until);
                 let remaining = deadline
                     .duration_since(SystemTime::now())
                     .unwrap_or(Duration::ZERO);
@@ -181,13 +251,17 @@ impl SyncEngine {
                 ))
             }
             Err(err) => {
+                // One of the attempts may have landed with its answer lost:
+                // the lease is given back, or no run starts until it expires.
+                run.note_lease_until(until);
+                self.release_lease(run).await;
                 let mut report = SyncReport {
                     message: "Sync did not start".into(),
                     finished_at: timestamp(Utc::now()),
                     error: Some(err.logged("Could not take the run lease")),
                     ..run.report()
                 };
-                self.record_outcome(trigger, &mut report).await;
+                self.record_outcome(run, trigger, &mut report).await;
                 Err(report)
             }
         }
@@ -210,18 +284,19 @@ impl SyncEngine {
     /// that another run may have taken it.
     async fn keep_lease(&self, run: &Run, done: &Notify) {
         let every = self.settings.lease_ttl / 3;
+        let until = || self.lease_until();
         let mut renewed_at = Instant::now();
         loop {
             tokio::select! {
                 () = done.notified() => return,
                 () = tokio::time::sleep(every) => {}
             }
-            match self
-                .store
-                .renew_lease(LEASE_NAME, &run.id, self.lease_until())
-                .await
-            {
-                Ok(true) => renewed_at = Instant::now(),
+            let next = until();
+            match self.store.renew_lease(LEASE_NAME, &run.id, next).await {
+                Ok(true) => {
+                    renewed_at = Instant::now();
+                    run.note_lease_until(next);
+                }
                 Ok(false) => {
                     error!("lost the run lease to another run; writing nothing more");
                     run.fenced.store(true, Ordering::SeqCst);
@@ -239,14 +314,38 @@ impl SyncEngine {
         }
     }
 
-    /// Gives the lease back, unless the run lost it.
+    /// Gives the lease back, unless the run lost it: tried up to
+    /// [`RELEASE_TRIES`] times (each call with the SDK's own retries), within
+    /// the run's wrap-up deadline. A lease that stays is logged with its
+    /// holder and expiry: no run starts before then.
     pub(super) async fn release_lease(&self, run: &Run) {
-        if !run.is_fenced() {
-            if let Err(err) = self.store.release_lease(LEASE_NAME, &run.id).await {
-                // It expires by itself within lease_ttl.
-                warn!(error = %err, "could not release the run lease");
+        if run.is_fenced() {
+            return;
+        }
+        let mut last_error = String::new();
+        for _ in 0..RELEASE_TRIES {
+            let released = run
+                .by_deadline(
+                    "releasing the run lease",
+                    self.store.release_lease(LEASE_NAME, &run.id),
+                )
+                .await;
+            match released {
+                Some(Ok(())) => return,
+                Some(Err(err)) => last_error = err.to_string(),
+                None => {
+                    last_error = "the invocation's deadline came".into();
+                    break;
+                }
             }
         }
+        let until = *run.lease_until.lock().unwrap_or_else(|e| e.into_inner());
+        warn!(
+            holder = %run.id,
+            until = until.map(timestamp).as_deref().unwrap_or("unknown"),
+            error = %last_error,
+            "could not release the run lease; no run starts before it expires"
+        );
     }
 
     fn lease_until(&self) -> DateTime<Utc> {

@@ -132,6 +132,7 @@ impl SyncEngine {
                 // Still pending: the next attempt carries the same idempotency
                 // key, so the marketplace answers it without a second rating.
                 error!(rating_id = %rating.id, error = %err, "uploaded, but could not mark it synced");
+                run.note_store_failure(&err);
                 Outcome::Skipped
             }
         }
@@ -146,9 +147,24 @@ impl SyncEngine {
             }
         }
         if rating.sync_failures > 0 {
-            if let Err(err) = self.store.clear_failure(&rating.id).await {
-                warn!(rating_id = %rating.id, error = %err, "synced, but its dead-letter item stays");
+            // Nothing else removes it: one more call after the SDK's own
+            // retries, within the deadline.
+            let mut result = None;
+            for _ in 0..2 {
+                let cleared = run
+                    .by_deadline(
+                        "removing a dead-letter item",
+                        self.store.clear_failure(&rating.id),
+                    )
+                    .await;
+                match cleared {
+                    Some(Ok(())) => return,
+                    Some(Err(err)) => result = Some(err.to_string()),
+                    None => break,
+                }
             }
+            let error = result.unwrap_or_else(|| "the invocation's deadline came".into());
+            warn!(rating_id = %rating.id, error, "synced, but its dead-letter item stays");
         }
     }
 
@@ -171,7 +187,16 @@ impl SyncEngine {
         }
         let now = Utc::now();
         let disposition = self.disposition(&failure, now);
-        match self.store.record_failure(&failure, disposition, now).await {
+        let recorded = run
+            .by_deadline(
+                "recording a failure",
+                self.store.record_failure(&failure, disposition, now),
+            )
+            .await;
+        let Some(recorded) = recorded else {
+            return Outcome::Skipped;
+        };
+        match recorded {
             Ok(FailureRecorded::Recorded) => {
                 let parked = disposition == Disposition::Park;
                 if parked {
@@ -185,6 +210,7 @@ impl SyncEngine {
             Ok(FailureRecorded::RatingChanged) => Outcome::Skipped,
             Err(err) => {
                 error!(rating_id = %failure.rating_id, error = %err, "could not record a failure; the rating stays pending");
+                run.note_store_failure(&err);
                 Outcome::Skipped
             }
         }
