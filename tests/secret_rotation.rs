@@ -58,13 +58,15 @@ fn variables(env: &TestEnv, extra: &[(&str, &str)]) -> HashMap<String, String> {
     variables
 }
 
-/// The engine as `scheduled-rating-sync` builds it at a cold start, its
+/// The engine as a function builds it at a cold start (its DynamoDB
+/// client recorded as that function's: `dynamodb`), its
 /// token in Secrets Manager under `arn`, kept `ttl` seconds.
 async fn warm_engine(
     env: &TestEnv,
     aws: &aws_config::SdkConfig,
     arn: &str,
     ttl: &str,
+    dynamodb: aws_sdk_dynamodb::Client,
 ) -> SyncEngine {
     let variables = variables(
         env,
@@ -77,7 +79,7 @@ async fn warm_engine(
         .await
         .expect("the secrets read");
     let config = Config::from_environment(&environment).expect("the configuration");
-    shared::publishing_sync_engine(aws, &config, env.scheduled_client.clone()).expect("engine")
+    shared::publishing_sync_engine(aws, &config, dynamodb).expect("engine")
 }
 
 /// Ratings `from..to`, new and pending: their ids.
@@ -112,7 +114,7 @@ async fn a_warm_engine_syncs_with_a_token_rotated_in_secrets_manager_and_at_the_
     let (arn, _) = create_secret(&secrets, &format!("{}token", env.prefix), TOKEN).await;
     // A TTL longer than the test: only the marketplace's 401 makes the
     // engine read the token again.
-    let engine = warm_engine(&env, &aws, &arn, "3600").await;
+    let engine = warm_engine(&env, &aws, &arn, "3600", env.scheduled_client.clone()).await;
     put_new(&env, 0, 4).await;
     let first = engine.run(generous_deadline()).await;
     assert_eq!(
@@ -147,7 +149,7 @@ async fn a_token_refused_before_secrets_manager_has_the_new_one_stops_the_run_th
     let env = TestEnv::new().await;
     let (aws, secrets) = secrets_manager().await;
     let (arn, _) = create_secret(&secrets, &format!("{}token", env.prefix), TOKEN).await;
-    let engine = warm_engine(&env, &aws, &arn, "3600").await;
+    let engine = warm_engine(&env, &aws, &arn, "3600", env.scheduled_client.clone()).await;
     let rotated = format!("rotated-{}", uuid::Uuid::new_v4().simple());
     // The marketplace has the new token; Secrets Manager not yet.
     env.configure(json!({ "token": rotated })).await;
@@ -176,7 +178,7 @@ async fn a_fast_path_batch_reads_the_token_again_after_a_401() {
     let env = TestEnv::new().await;
     let (aws, secrets) = secrets_manager().await;
     let (arn, _) = create_secret(&secrets, &format!("{}token", env.prefix), TOKEN).await;
-    let engine = warm_engine(&env, &aws, &arn, "3600").await;
+    let engine = warm_engine(&env, &aws, &arn, "3600", env.stream_client()).await;
     let ids = put_new(&env, 0, 3).await;
     let (response, report) = env.deliver(&engine, &ids, 1).await;
     assert!(response.batch_item_failures.is_empty());

@@ -15,9 +15,13 @@ use crate::TestEnv;
 impl TestEnv {
     /// The engine as `stream-rating-sync` builds it.
     pub fn stream_engine(&self, sync: SyncSettings) -> SyncEngine {
-        let client =
-            AccessRecorder::new(&self.tables, Some("stream-rating-sync")).client(&self.client);
-        shared::sync_engine(&self.config(sync), client).expect("engine")
+        shared::sync_engine(&self.config(sync), self.stream_client()).expect("engine")
+    }
+
+    /// A DynamoDB client whose requests are recorded as
+    /// `stream-rating-sync`'s.
+    pub fn stream_client(&self) -> aws_sdk_dynamodb::Client {
+        AccessRecorder::new(&self.tables, Some("stream-rating-sync")).client(&self.client)
     }
 
     /// The records of `ids` (sequence numbers from `first` on) delivered to
