@@ -10,6 +10,7 @@
 pub mod access;
 pub mod admin;
 pub mod host;
+pub mod hostile;
 pub mod stream;
 
 use std::future::Future;
