@@ -74,10 +74,10 @@ template-tests: bootstrap
 	.venv/bin/python -m unittest infra/test_template.py infra/test_event_schemas.py
 
 # Unit tests and the integration tests, with moto and the simulator running.
-# The admin API tests record every answer in target/admin-api-responses/ for
-# the openapi check, and the functions' DynamoDB requests in
-# target/dynamodb-access/ for the IAM check; start from empty directories so
-# that nothing is stale.
+# The admin API tests (tests/admin_*.rs) record every answer in
+# target/admin-api-responses/ for the openapi check, and the functions'
+# DynamoDB requests in target/dynamodb-access/ for the IAM check; start from
+# empty directories so that nothing is stale.
 integration: bootstrap
 	rm -rf target/admin-api-responses target/dynamodb-access
 	infra/with-local-stack.sh cargo test --workspace

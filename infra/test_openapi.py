@@ -1,8 +1,9 @@
 """openapi.yaml against the admin API's real answers.
 
-The integration tests (tests/admin_api.rs) write every answer a handler gave
-them to target/admin-api-responses/ (or $ADMIN_API_RESPONSES_DIR), one JSON
-file each: {"method", "path", "status", "body"}. This checks that
+The integration tests of the admin API (tests/admin_*.rs) write every answer
+a handler gave them to target/admin-api-responses/ (or
+$ADMIN_API_RESPONSES_DIR), one JSON file each: {"method", "path", "status",
+"body"}. This checks that
 
 * openapi.yaml is a valid OpenAPI 3.1 document;
 * it describes exactly the routes template.yaml gives the HTTP API;
@@ -103,7 +104,7 @@ class OpenApiTest(unittest.TestCase):
         self.assertTrue(
             answers,
             f"no recorded answers in {RESPONSES}: run the integration tests first "
-            "(infra/with-local-stack.sh cargo test -p integration-tests --test admin_api)",
+            "(infra/with-local-stack.sh cargo test -p integration-tests --test 'admin_*')",
         )
         failures = []
         for answer in answers:

@@ -21,6 +21,7 @@ use shared::api::{
 };
 use shared::auth::AdminPolicy;
 use shared::config::{Secret, SyncSettings};
+use shared::rating::Rating;
 use shared::store::{Item, Store, AUDIT_PARTITION, RETRYING};
 
 pub const SECRET: &str = "admin-api-test-secret-0123456789abcdef";
@@ -265,6 +266,23 @@ impl Admin {
         }
         item
     }
+}
+
+/// `count` ratings that failed once, transiently: each waiting, with a
+/// dead-letter item. The marketplace still answers 500 to everything.
+pub async fn failed_once(admin: &Admin, count: usize) -> Vec<Rating> {
+    let ratings = admin.env.ratings(count, 0);
+    admin.env.put(&ratings).await;
+    admin
+        .env
+        .configure(json!({ "fail_rate": 1.0, "fail_status": 500 }))
+        .await;
+    admin
+        .env
+        .engine_with(retry_at_once())
+        .run(generous_deadline())
+        .await;
+    ratings
 }
 
 pub fn s(value: &str) -> AttributeValue {

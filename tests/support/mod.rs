@@ -11,6 +11,7 @@ pub mod access;
 pub mod admin;
 pub mod dynamo_proxy;
 pub mod host;
+pub mod hostile;
 pub mod stream;
 
 use std::future::Future;
