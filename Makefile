@@ -12,7 +12,7 @@ SAM := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0 
 help:
 	@echo "make demo   run one scheduled sync against the local stack and show what it did"
 	@echo "make test   format check, clippy, unit and integration tests, cfn-lint, sam validate"
-	@echo "make bench  measure the drain rate against C/L; writes BENCHMARKS.md"
+	@echo "make bench  measure the drain rate against C/L; writes docs/BENCHMARKS.md"
 	@echo "make package  release arm64 binaries of every function (target/lambda/)"
 	@echo "make sam-build  sam build: the same binaries, staged in .aws-sam/ for sam deploy"
 
@@ -22,7 +22,7 @@ demo:
 test: bootstrap fmt-check clippy simulator-tests cfn-lint sam-validate template-tests integration openapi iam
 	@echo "make test: all checks passed"
 
-# Not part of the tests: numbers, written down in BENCHMARKS.md.
+# Not part of the tests: numbers, written down in docs/BENCHMARKS.md.
 bench: bootstrap
 	python3 infra/bench.py
 
