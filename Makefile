@@ -67,7 +67,7 @@ cfn-lint: bootstrap
 sam-validate: bootstrap-sam
 	$(SAM) validate --lint
 
-# template.yaml against the code and the README: secrets only as ARNs, IAM
+# template.yaml against the code and the docs: secrets only as ARNs, IAM
 # without wildcards, alarms CloudWatch accepts, every setting documented;
 # and the events' JSON Schemas with their examples.
 template-tests: bootstrap
