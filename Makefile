@@ -7,22 +7,22 @@ SHELL := /bin/bash
 # The SAM CLI, from its own virtualenv; it needs a region even offline.
 SAM := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam
 .DEFAULT_GOAL := help
-.PHONY: help demo test bench package sam-build bootstrap bootstrap-sam fmt-check clippy simulator-tests cfn-lint sam-validate template-tests integration openapi iam
+.PHONY: help demo test bench package sam-build bootstrap bootstrap-sam fmt-check clippy simulator-tests cfn-lint sam-validate template-tests docs-check integration openapi iam
 
 help:
 	@echo "make demo   run one scheduled sync against the local stack and show what it did"
 	@echo "make test   format check, clippy, unit and integration tests, cfn-lint, sam validate"
-	@echo "make bench  measure the drain rate against C/L; writes BENCHMARKS.md"
+	@echo "make bench  measure the drain rate against C/L; writes docs/BENCHMARKS.md"
 	@echo "make package  release arm64 binaries of every function (target/lambda/)"
 	@echo "make sam-build  sam build: the same binaries, staged in .aws-sam/ for sam deploy"
 
 demo:
 	infra/demo.sh
 
-test: bootstrap fmt-check clippy simulator-tests cfn-lint sam-validate template-tests integration openapi iam
+test: bootstrap fmt-check clippy simulator-tests cfn-lint sam-validate template-tests docs-check integration openapi iam
 	@echo "make test: all checks passed"
 
-# Not part of the tests: numbers, written down in BENCHMARKS.md.
+# Not part of the tests: numbers, written down in docs/BENCHMARKS.md.
 bench: bootstrap
 	python3 infra/bench.py
 
@@ -67,11 +67,17 @@ cfn-lint: bootstrap
 sam-validate: bootstrap-sam
 	$(SAM) validate --lint
 
-# template.yaml against the code and the README: secrets only as ARNs, IAM
+# template.yaml against the code and the docs: secrets only as ARNs, IAM
 # without wildcards, alarms CloudWatch accepts, every setting documented;
 # and the events' JSON Schemas with their examples.
 template-tests: bootstrap
 	.venv/bin/python -m unittest infra/test_template.py infra/test_event_schemas.py
+
+# The docs against the tree: docs/architecture.md's layout names every source
+# file (git ls-files) and nothing that is gone; every link between the docs
+# resolves, anchors included. Standard library only.
+docs-check:
+	python3 -m unittest infra/test_docs.py
 
 # Unit tests and the integration tests, with moto and the simulator running.
 # The admin API tests (tests/admin_*.rs) record every answer in

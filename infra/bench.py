@@ -6,7 +6,7 @@ With C marketplace requests in flight and a marketplace latency of L, no
 sync can deliver more than C/L ratings per second. This runs the real
 release binaries of the functions through a minimal Lambda Runtime API
 served here, against a local DynamoDB server and the marketplace simulator
-with latency L, and writes what it measured to BENCHMARKS.md. Scenarios:
+with latency L, and writes what it measured to docs/BENCHMARKS.md. Scenarios:
 
 * drain: `scheduled-rating-sync` drains a seeded backlog of 1,000 and 10,000
   (one EventBridge event, a 15-minute deadline), without and with 5%
@@ -37,11 +37,11 @@ processes), bench_fast_path.py (freshness, burst, pull), bench_ratings.py
 (ratings written and read with boto3, run with .venv's python).
 
 `--scenarios` runs only some; the report then replaces only their sections
-of BENCHMARKS.md (one `## ` heading each) and keeps the others.
+of docs/BENCHMARKS.md (one `## ` heading each) and keeps the others.
 
 Usage: python3 infra/bench.py [--scenarios drain,freshness,burst,pull]
                               [--sizes 1000,10000] [--backends dynalite,moto]
-                              [--skip-arm64] [--out BENCHMARKS.md]
+                              [--skip-arm64] [--out docs/BENCHMARKS.md]
 """
 
 import argparse
@@ -235,7 +235,7 @@ def main():
     parser.add_argument("--sizes", default="1000,10000", help="drain: backlog sizes")
     parser.add_argument("--backends", default="dynalite,moto", help="drain: DynamoDB servers")
     parser.add_argument("--skip-arm64", action="store_true", help="drain: no arm64 binary sizes")
-    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     args = parser.parse_args()
     chosen = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     unknown = sorted(set(chosen) - set(SCENARIOS))

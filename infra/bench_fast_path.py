@@ -1,5 +1,5 @@
 """The fast path's scenarios of the benchmark (infra/bench.py, issue 13):
-freshness, burst and pull, and their sections of BENCHMARKS.md. See
+freshness, burst and pull, and their sections of docs/BENCHMARKS.md. See
 bench.py's docstring for what each measures."""
 
 import json

@@ -402,7 +402,7 @@ def percentile(values, share):
 
 
 def measured(started_at, scenario):
-    """The line that opens each section of BENCHMARKS.md."""
+    """The line that opens each section of docs/BENCHMARKS.md."""
     return (f"Measured {started_at} on {machine()}. Re-run alone: "
             f"`python3 infra/bench.py --scenarios {scenario}`.")
 

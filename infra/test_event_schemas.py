@@ -11,8 +11,8 @@ optional field, [1] with none. This checks the other half, that
 * it refuses what the code never writes: an unknown field, a missing
   required field, a `null`, a value of another type or outside its enum,
   an error longer than 1,000 characters, a time that is not RFC 3339;
-* the schema files are the detail types the code publishes, and the README
-  names each one.
+* the schema files are the detail types the code publishes, and the events
+  page (docs/events.md) names each one.
 
     .venv/bin/python -m unittest infra/test_event_schemas.py
 """
@@ -27,7 +27,7 @@ from jsonschema import Draft202012Validator
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas" / "events"
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+EVENTS_PAGE = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
 EVENTS_SOURCE = (ROOT / "shared" / "src" / "events" / "mod.rs").read_text(encoding="utf-8")
 
 
@@ -129,8 +129,8 @@ class EventSchemas(unittest.TestCase):
             example = {**applied["examples"][0], "rating": stars}
             self.assertEqual(validator(applied).is_valid(example), valid, stars)
 
-    def test_the_readme_names_every_detail_type_and_its_schema(self):
-        section = README.split("\n## Events\n", 1)[1].split("\n## ", 1)[0]
+    def test_the_events_page_names_every_detail_type_and_its_schema(self):
+        section = EVENTS_PAGE
         for name in self.names:
             with self.subTest(name):
                 self.assertIn(f"`{name}`", section)

@@ -1,4 +1,4 @@
-"""template.yaml checked against the code, CloudWatch's limits and the README.
+"""template.yaml checked against the code, CloudWatch's limits and the docs.
 
 cfn-lint and `sam validate --lint` check that the template is well formed;
 these tests check what they cannot know:
@@ -38,8 +38,9 @@ these tests check what they cannot know:
   the stream function has a role of the template's, whose stream rights
   name the ratings table's stream, whose logs are its own log group and
   whose SQS right is its on-failure queue;
-* the README's configuration tables list every environment variable the code
-  reads or the template sets, and every parameter with its default.
+* the configuration tables (docs/configuration.md) list every environment
+  variable the code reads or the template sets, and every parameter with its
+  default; the runbook (docs/operating.md) has a row for the throttle alarm.
 
 The template is read with a plain YAML parser: it is written in long-form
 intrinsics (`Ref:`, `Fn::Sub:`), never `!Ref`.
@@ -57,7 +58,8 @@ TEMPLATE = yaml.safe_load((ROOT / "template.yaml").read_text())
 RESOURCES = TEMPLATE["Resources"]
 PARAMETERS = TEMPLATE["Parameters"]
 GLOBAL_FUNCTION = TEMPLATE["Globals"]["Function"]
-README = (ROOT / "README.md").read_text()
+CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text()
+OPERATING = (ROOT / "docs" / "operating.md").read_text()
 
 # The API Gateway HTTP API answers 503 after 30 s, whatever the function does.
 HTTP_API_TIMEOUT_SECONDS = 30
@@ -1143,7 +1145,7 @@ class PublicEdge(unittest.TestCase):
                 self.assertLessEqual(burst, settings[key]["ThrottlingBurstLimit"])
                 self.assertLessEqual(rate, settings[key]["ThrottlingRateLimit"])
         # The runbook says what to do about it.
-        self.assertTrue("`AdminApiThrottledAlarm`" in README, "no runbook row")
+        self.assertTrue("`AdminApiThrottledAlarm`" in OPERATING, "no runbook row")
 
     def test_every_route_has_its_own_throttle(self):
         keys = {key for *_, key in http_api_routes()}
@@ -1489,10 +1491,10 @@ class Parameters(unittest.TestCase):
         self.assertEqual(set(grouped), set(PARAMETERS))
 
 
-class Readme(unittest.TestCase):
+class Configuration(unittest.TestCase):
     def rows(self):
-        """The first cell of every table row of the README, unquoted."""
-        return set(re.findall(r"^\| `([A-Za-z0-9_]+)` \|", README, re.MULTILINE))
+        """The first cell of every table row of docs/configuration.md, unquoted."""
+        return set(re.findall(r"^\| `([A-Za-z0-9_]+)` \|", CONFIGURATION, re.MULTILINE))
 
     def test_every_environment_variable_is_documented(self):
         variables = set(re.findall(r'"([A-Z][A-Z0-9_]{3,})"', rust_source("shared/src/config")))
@@ -1502,13 +1504,13 @@ class Readme(unittest.TestCase):
         for function in FUNCTIONS.values():
             variables.update(environment(function))
         self.assertIn("RATING_SYNC_METRICS_NAMESPACE", variables)
-        self.assertEqual(variables - self.rows(), set(), "missing from the README's tables")
+        self.assertEqual(variables - self.rows(), set(), "missing from the tables of docs/configuration.md")
 
     def test_every_parameter_is_documented_with_its_default(self):
         for name, parameter in PARAMETERS.items():
             with self.subTest(name):
-                row = re.search(rf"^\| `{name}` \|([^\n]*)$", README, re.MULTILINE)
-                self.assertIsNotNone(row, "missing from the README's parameter table")
+                row = re.search(rf"^\| `{name}` \|([^\n]*)$", CONFIGURATION, re.MULTILINE)
+                self.assertIsNotNone(row, "missing from the parameter table of docs/configuration.md")
                 default = str(parameter.get("Default", "required"))
                 if default == "":
                     default = "empty"
