@@ -69,9 +69,10 @@ sam-validate: bootstrap-sam
 
 # template.yaml against the code and the README: secrets only as ARNs, IAM
 # without wildcards, alarms CloudWatch accepts, every setting documented;
-# and the events' JSON Schemas with their examples.
+# and the events' JSON Schemas with their examples; and no non-test module of
+# shared/src over 400 lines.
 template-tests: bootstrap
-	.venv/bin/python -m unittest infra/test_template.py infra/test_event_schemas.py
+	.venv/bin/python -m unittest infra/test_template.py infra/test_event_schemas.py infra/test_code_size.py
 
 # Unit tests and the integration tests, with moto and the simulator running.
 # The admin API tests record every answer in target/admin-api-responses/ for
