@@ -89,12 +89,11 @@ mod tests {
     const NEW: &str = "the-admin-secret-after-the-rotation!!";
 
     fn bearer(secret: &str) -> String {
-        let exp = SystemTime::now()
+        let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
-            .as_secs()
-            + 300;
-        let claims = json!({ "sub": "ops", "role": "super_admin", "exp": exp });
+            .as_secs();
+        let claims = json!({ "sub": "ops", "role": "super_admin", "iat": now, "exp": now + 300 });
         format!(
             "Bearer {}",
             sign_token(&Secret::new(secret), &claims).unwrap()
