@@ -1,5 +1,6 @@
-//! The publisher: events buffered, sent ten at a time in spawned tasks,
-//! failures counted and logged, never waited for by the sync.
+//! The publisher: events buffered, sent in batches of at most ten (and
+//! [`MAX_BATCH_BYTES`]) in spawned tasks, failures counted and logged,
+//! never waited for by the sync.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
