@@ -69,9 +69,10 @@ sam-validate: bootstrap-sam
 
 # template.yaml against the code and the docs: secrets only as ARNs, IAM
 # without wildcards, alarms CloudWatch accepts, every setting documented;
-# and the events' JSON Schemas with their examples.
+# and the events' JSON Schemas with their examples; and no non-test module of
+# shared/src over 400 lines.
 template-tests: bootstrap
-	.venv/bin/python -m unittest infra/test_template.py infra/test_event_schemas.py
+	.venv/bin/python -m unittest infra/test_template.py infra/test_event_schemas.py infra/test_code_size.py
 
 # The docs against the tree: docs/architecture.md's layout names every source
 # file (git ls-files) and nothing that is gone; every link between the docs

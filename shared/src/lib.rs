@@ -5,18 +5,63 @@
 //! functions under `functions/` are thin: they parse their event, call into
 //! this crate, and map the result.
 //!
-//! - [`sync`]: the sync engine, one run from lease to report, and the fast
-//!   path's batch of stream records ([`stream`] reads the event);
-//! - [`delivery`]: retries, backoff, rate limits and the circuit breaker;
-//! - [`conflict`]: newest-wins resolution of a local and a remote rating;
-//! - [`store`]: everything kept in DynamoDB;
-//! - [`marketplace`]: the marketplace API client;
+//! # Module map
+//!
+//! From the top down; a module uses only modules of the layers below it
+//! (or of its own layer where the line says so), so no module imports one
+//! that imports it.
+//!
+//! **Entry points**, what a function's `main` calls:
+//! - [`api`]: the admin HTTP API, one handler per admin function, and the
+//!   Lambda authorizer in front of them (uses [`sync`], [`store`],
+//!   [`auth`], [`metrics`], [`logging`] and most of what is below);
+//! - [`stream`]: the `stream-rating-sync` function's adapter, a DynamoDB
+//!   stream event in and the records to deliver again out (uses [`sync`],
+//!   [`store`]);
+//! - [`metrics`]: a run's and a fast-path batch's CloudWatch metrics, as
+//!   Embedded Metric Format lines (uses [`sync`]'s batch report and
+//!   [`report`]).
+//!
+//! **The sync**:
+//! - [`sync`]: the engine, one run from lease to report, the fast path's
+//!   batch of stream records, and an admin's retry of one rating (uses
+//!   everything below);
+//! - [`delivery`]: the gate every marketplace request of a run passes:
+//!   slow start, retries with backoff, the rate limit, the circuit breaker
+//!   (uses [`store`] for the shared rate ceiling, [`marketplace`]'s
+//!   errors, [`config`], [`secrets`]);
+//! - [`events`]: the sync's events on an EventBridge bus (uses [`rating`]).
+//!
+//! **Outside systems**:
+//! - [`store`]: everything kept in DynamoDB, four tables behind one
+//!   [`Store`], and the count of a client's requests
+//!   ([`store::requests`]) (uses [`conflict`] for the conflict log,
+//!   [`config`], [`rating`], [`report`]);
+//! - [`conflict`]: newest-wins resolution of a local and a remote rating
+//!   (uses [`marketplace`]'s remote rating, [`rating`]);
+//! - [`marketplace`]: the marketplace API client (uses [`config`],
+//!   [`secrets`], [`rating`]).
+//!
+//! **Settings and credentials**:
+//! - [`config`]: settings from the environment, with the secrets read from
+//!   Secrets Manager at the cold start (uses [`auth`]'s token policy,
+//!   [`secrets`]);
+//! - [`auth`]: who may call the admin functions, the HS256 token check
+//!   (uses [`keyed`], [`json`], [`secrets`]);
+//! - [`keyed`]: HMAC-SHA256 keyed with a secret (uses [`secrets`]).
+//!
+//! **Foundations**, which use no other module of this crate:
+//! - [`secrets`]: [`Secret`](secrets::Secret), which never reaches a log,
+//!   and secrets read again while a function lives;
 //! - [`rating`]: the rating and its rules; [`report`]: what a run did;
-//! - [`auth`]: who may call the admin functions; [`api`]: what they do
-//!   with an HTTP request (the admin API's handlers);
-//! - [`config`]: settings from the environment; [`logging`]: JSON logs;
-//!   [`metrics`]: request counts and CloudWatch metrics; [`events`]: the
-//!   sync's events on an EventBridge bus.
+//! - [`json`]: JSON objects from outside, no key counted twice;
+//! - [`logging`]: JSON logs on stdout.
+//!
+//! The functions here build what every function needs once per cold start:
+//! the AWS configuration with the call timeouts ([`aws_config()`]), a
+//! DynamoDB client that counts its requests
+//! ([`counted_dynamodb_client`]), and the sync engine over them
+//! ([`publishing_sync_engine`], [`sync_engine`]).
 
 #![deny(missing_docs)]
 

@@ -1,8 +1,23 @@
-//! What a run costs and does, made visible.
+//! What the sync does, made visible as CloudWatch metrics.
 //!
-//! - [`emit_run_metrics`] prints a run's numbers as one CloudWatch Embedded
-//!   Metric Format line: Lambda sends stdout to CloudWatch Logs, which turns
-//!   such lines into metrics without a `PutMetricData` call on the hot path.
+//! Every metric is a CloudWatch Embedded Metric Format line on stdout:
+//! Lambda sends stdout to CloudWatch Logs, which turns such lines into
+//! metrics without a `PutMetricData` call on the hot path. The namespace is
+//! [`namespace`]'s; every document has a `Function` dimension. Three
+//! emitters, each with the pure function that builds its documents (which
+//! the tests read):
+//!
+//! - [`emit_run_metrics`] ([`run_metrics`]): a run's numbers, scheduled or
+//!   admin, then its freshness;
+//! - [`emit_fast_path_metrics`] ([`fast_path_metrics`]): a fast-path batch's
+//!   numbers and the stream records it asked back or ignored, then its
+//!   freshness;
+//! - [`emit_freshness`] ([`freshness_metrics`]): `RatingFreshness`, the
+//!   seconds from each rating's local write to the marketplace's acceptance,
+//!   one value per rating.
+//!
+//! What a run's DynamoDB requests cost is counted elsewhere
+//! ([`crate::store::requests`]) and goes into its report, not here.
 
 use crate::report::SyncReport;
 use crate::sync::FastPathReport;

@@ -5,8 +5,18 @@
 //! unusable is an error that names the variable: a function that starts with
 //! a typo in its configuration should fail loudly, not sync with a guess.
 //!
-//! [`Config`] is what the functions that upload read, [`AdminConfig`]
-//! what the admin functions read; [`Environment`] is where both come from.
+//! [`Config`] (this file) is what the functions that upload read,
+//! [`AdminConfig`] (`admin.rs`) what the admin functions read;
+//! [`Environment`] (`env.rs`) is where both come from: the process
+//! environment, with the secrets read from Secrets Manager at the cold
+//! start (see [`crate::secrets`]). `event_bus.rs` reads
+//! `RATING_SYNC_EVENT_BUS`, `error.rs` holds [`ConfigError`].
+//!
+//! Read apart from these, straight from the process environment:
+//! [`AwsCallTimeouts`] (`aws_calls.rs`), the bounds of every AWS call, read
+//! by [`crate::aws_config`] before any client exists;
+//! `RATING_SYNC_METRICS_NAMESPACE`, read by [`crate::metrics::namespace`];
+//! and `RUST_LOG`, read by [`crate::logging`].
 
 mod admin;
 mod aws_calls;
@@ -34,8 +44,10 @@ pub struct TableNames {
     /// The dead-letter table: one item per rating whose upload failed
     /// (`FAILED_UPLOADS_TABLE`).
     pub failed_uploads: String,
-    /// The run lease, the run reports, the health item and the conflict log,
-    /// each in its own partition (`SYNC_STATE_TABLE`).
+    /// The run lease, the run reports, the health item, the conflict log,
+    /// the skills to pull and the pull's place, the progress of a full
+    /// re-push and the shared rate ceiling, each in its own partition
+    /// (`SYNC_STATE_TABLE`).
     pub sync_state: String,
     /// The admin API's audit trail: its own table, so that the functions
     /// may only add to it (IAM grants PutItem alone).

@@ -1,5 +1,6 @@
-//! The publisher: events buffered, sent ten at a time in spawned tasks,
-//! failures counted and logged, never waited for by the sync.
+//! The publisher: events buffered, sent in batches of at most ten (and
+//! [`MAX_BATCH_BYTES`]) in spawned tasks, failures counted and logged,
+//! never waited for by the sync.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -223,7 +224,7 @@ impl EventSink {
 /// with a client of the shared AWS configuration (so that
 /// `AWS_ENDPOINT_URL_EVENTBRIDGE` applies), or disabled when `bus` is
 /// `None` or blank. A call, retries included, gives up after
-/// [`PUT_EVENTS_TIMEOUT`]: a hanging EventBridge costs a send, not a sync.
+/// `PUT_EVENTS_TIMEOUT` (5 s): a hanging EventBridge costs a send, not a sync.
 pub fn event_sink_from(aws: &aws_config::SdkConfig, bus: Option<String>) -> EventSink {
     match bus.map(|bus| bus.trim().to_owned()) {
         Some(bus) if !bus.is_empty() => {

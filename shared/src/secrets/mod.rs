@@ -1,22 +1,36 @@
 //! Secrets come from AWS Secrets Manager in a deployment and from the
-//! environment locally.
+//! environment locally; this module keeps them out of logs ([`Secret`]) and
+//! reads them again while a function lives.
 //!
 //! For a secret setting `NAME` (the marketplace token, the admin JWT
 //! secret), `NAME_SECRET_ARN` names a Secrets Manager secret whose string
-//! value is the secret. The function reads it at its cold start, in `main`,
-//! with a Secrets Manager client built once, and keeps it for
-//! [`SECRETS_MANAGER_TTL`](DEFAULT_SECRETS_TTL) seconds (300 by default, the
-//! name and default of the AWS Parameters and Secrets Lambda Extension); the
-//! first use after that reads it again ([`Rotating`]). When the marketplace
-//! refuses the token (401 or 403), the token is read again at once, at most
-//! once per run or fast-path batch, and the refused request is sent again
-//! once if the value changed. A failed read keeps the last good value.
+//! value is the secret. The first read is not made here: at its cold start,
+//! in `main`, a function loads its
+//! [`Environment`](crate::config::Environment) (`config/env.rs`), which
+//! reads every secret whose ARN is set, with a Secrets Manager client built
+//! once, and parses `SECRETS_MANAGER_TTL` (default [`DEFAULT_SECRETS_TTL`],
+//! the name and default of the AWS Parameters and Secrets Lambda
+//! Extension). It hands each setting on as a value and a [`Refresh`]: where
+//! to read it again, and how often.
 //!
-//! The admin secret keeps its previous value too: while the `AWSCURRENT`
-//! version is younger than the longest life of an admin token
-//! (`ADMIN_JWT_MAX_TTL_SECONDS`), tokens and cursors signed with the
-//! `AWSPREVIOUS` version are still accepted; new cursors are signed with the
-//! current one.
+//! What this module does with them:
+//! - `source.rs`: [`SecretSource`], where a secret is read again from
+//!   (Secrets Manager with that client, or a fixed value that never
+//!   changes), and [`SecretRead`], what one read gives;
+//! - `rotating.rs`: [`Rotating`], what a function builds from a secret (the
+//!   marketplace token's header, the admin keys), read again at the first
+//!   use after the TTL, or at once when asked ([`Renew`]: the delivery gate
+//!   asks after the marketplace refused the token, at most once per run,
+//!   fast-path batch or admin retry, and sends the refused request again
+//!   once if the value changed). A failed read keeps the last good value.
+//!
+//! The admin secret keeps its previous value too: its source (set by
+//! [`AdminConfig`](crate::config::AdminConfig)) reads `AWSPREVIOUS` as well
+//! while the `AWSCURRENT` version is younger than the longest life of an
+//! admin token (`ADMIN_JWT_MAX_TTL_SECONDS`), so tokens and cursors signed
+//! with the previous value are still accepted; new cursors are signed with
+//! the current one. The cold-start read takes the current value alone, so
+//! such a source is read again at the first use.
 //!
 //! Without an ARN, `NAME` itself is read from the environment, once: that is
 //! how the local stack and the tests run. A deployed function never has the

@@ -1,18 +1,18 @@
 //! Everything this service keeps in DynamoDB, behind one [`Store`].
 //!
-//! Four tables, each defined once in `template.yaml`, one file per kind of
-//! item:
+//! Four tables, each defined once in `template.yaml` and named by
+//! [`TableNames`], one file per kind of item:
 //! - the ratings table, written by the Atom app; the sync reads its work
-//!   through sparse indexes (`work.rs`) and writes back only its own
-//!   attributes (`ratings.rs`); skills to pull (`skills.rs`); the items as
-//!   they are now, for the fast path (`current.rs`);
-//! - the dead-letter table, one item per failing rating (`dead_letters.rs`,
-//!   written by `failure_writes.rs`);
+//!   through sparse indexes (`work.rs`), writes back only its own
+//!   attributes (`ratings.rs`), and reads the items as they are now for the
+//!   fast path (`current.rs`); a full re-push scans it (`requeue.rs`);
+//! - the dead-letter table, one item per failing rating (`dead_letters.rs`),
+//!   written by `failure_writes.rs` and listed by `failure_listing.rs`;
 //! - the state table: the run lease (`lease.rs`), the reports of recent
 //!   runs (`reports.rs`), when a run last succeeded (`health.rs`), the
-//!   conflict log (`conflicts.rs`), the progress of a full re-push
-//!   (`requeue.rs`) and the rate ceiling every sender shares
-//!   ([`rate_window`]);
+//!   conflict log (`conflicts.rs`), the skills to pull and the pull's place
+//!   (`skills.rs`), the progress of a full re-push (`requeue.rs`) and the
+//!   rate ceiling every sender shares ([`rate_window`]);
 //! - the admin API's audit trail (`audit.rs`).
 //!
 //! What a client's requests cost is counted in [`requests`].
@@ -115,7 +115,7 @@ impl StoreError {
     }
 }
 
-/// The one handle on all three tables. Cheap to clone: the SDK client is
+/// The one handle on all four tables. Cheap to clone: the SDK client is
 /// reference-counted, so a function builds it once in `main`.
 #[derive(Debug, Clone)]
 pub struct Store {
