@@ -1,7 +1,7 @@
 //! Configuration, read once per cold start from the environment.
 //!
 //! Every setting has a documented name and, where one is sane, a default (the
-//! README's configuration table lists them). A value that is present but
+//! configuration page, `docs/configuration.md`, lists them). A value that is present but
 //! unusable is an error that names the variable: a function that starts with
 //! a typo in its configuration should fail loudly, not sync with a guess.
 //!

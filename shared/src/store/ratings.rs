@@ -239,7 +239,7 @@ impl Store {
     }
 }
 
-/// Reads an item of the backlog against the write contract (see README).
+/// Reads an item of the backlog against the write contract (`docs/data.md`).
 pub fn rating_from_item(item: &Item) -> PendingRating {
     let id = text(item, "id").unwrap_or_default().to_owned();
     let tenant_id = text(item, "tenant_id").unwrap_or_default().to_owned();
@@ -311,7 +311,7 @@ pub fn sync_state(item: &Item) -> SyncState {
 }
 
 /// The item the Atom app writes for a new rating (used by seeding and tests;
-/// the README's write contract describes the same attributes).
+/// the write contract in `docs/data.md` describes the same attributes).
 pub fn new_rating_item(rating: &Rating) -> Item {
     let mut item: Item = HashMap::from([
         ("id".to_owned(), s(&rating.id)),
