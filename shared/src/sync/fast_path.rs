@@ -10,13 +10,17 @@
 //!    over the table;
 //! 3. uploads the rest through `sync_one`, the scheduled run's path: the
 //!    same idempotency key, conditional mark-synced, error classes,
-//!    dead-letter rules and parking, with the same in-flight window;
-//! 4. answers which records to deliver again: those not finished (the
-//!    breaker opened, the deadline came, DynamoDB failed). A transient
-//!    failure is recorded as a run records it (waiting, with backoff), unless
-//!    the breaker opened or the marketplace asked for a pause: then the
-//!    records are retried by the stream, and after its retries the ratings
-//!    are still pending in the table for the scheduled run.
+//!    dead-letter rules and parking, through the push's
+//!    [window](super::window);
+//! 4. settles and closes as a run does (see [`close`](super::close)): a
+//!    transient failure is recorded (waiting, with backoff) unless the
+//!    breaker opened (the batch's error: it does not succeed) or the
+//!    marketplace asked for a pause; the report's fields mean what a run's
+//!    mean;
+//! 5. answers which records to deliver again: those not finished (the
+//!    breaker opened, the deadline came, DynamoDB failed, the rating
+//!    changed meanwhile). After the stream's retries the ratings are still
+//!    pending in the table for the scheduled run.
 //!
 //! There is no lease: the fast path, a scheduled run and an admin's run may
 //! meet on one rating. The idempotency key makes a second upload of one
