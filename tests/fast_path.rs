@@ -173,10 +173,10 @@ async fn a_refused_rating_is_parked_as_a_run_parks_it_and_not_delivered_again() 
     assert!(text(&dead[0], "error_message").contains("Invalid rating value: 9"));
 }
 
-#[tokio::test]
-async fn with_the_marketplace_down_every_record_is_delivered_again_then_the_schedule_syncs_them() {
-    let env = TestEnv::new().await;
-    let ratings = fresh(&env, 4, 0);
+/// Four fresh ratings pending, the marketplace answering 503 to every
+/// request, and settings whose breaker opens after two failures.
+async fn four_pending_with_the_marketplace_down(env: &TestEnv) -> (Vec<Rating>, SyncSettings) {
+    let ratings = fresh(env, 4, 0);
     env.put(&ratings).await;
     env.configure(json!({"fail_rate": 1.0, "fail_status": 503}))
         .await;
@@ -184,6 +184,13 @@ async fn with_the_marketplace_down_every_record_is_delivered_again_then_the_sche
         breaker_threshold: 2,
         ..retry_at_once()
     };
+    (ratings, settings)
+}
+
+#[tokio::test]
+async fn with_the_marketplace_down_every_record_is_delivered_again_then_the_schedule_syncs_them() {
+    let env = TestEnv::new().await;
+    let (ratings, settings) = four_pending_with_the_marketplace_down(&env).await;
     let engine = env.stream_engine(settings.clone());
     let event = env.stream_event(&ids(&ratings), 7).await;
     let (response, batch) = handle(&engine, &event, generous_deadline()).await;
@@ -205,6 +212,28 @@ async fn with_the_marketplace_down_every_record_is_delivered_again_then_the_sche
     let report = env.engine_with(settings).run(generous_deadline()).await;
     assert_eq!(report.created, 4, "{report:?}");
     assert_each_at_the_marketplace_once(&env, &ratings).await;
+}
+
+#[tokio::test]
+async fn a_batch_that_meets_an_open_breaker_reports_an_error_as_a_run_does() {
+    let env = TestEnv::new().await;
+    let (ratings, settings) = four_pending_with_the_marketplace_down(&env).await;
+    let engine = env.stream_engine(settings.clone());
+    let event = env.stream_event(&ids(&ratings), 1).await;
+    let (_, batch) = handle(&engine, &event, generous_deadline()).await;
+    let run = env.engine_with(settings).run(generous_deadline()).await;
+
+    // The same outage, read the same way on both paths.
+    for (path, report) in [("fast path", &batch.report), ("run", &run)] {
+        assert!(report.breaker_open, "{path}: {report:?}");
+        assert!(!report.success, "{path}: {report:?}");
+        let error = report.error.as_deref().unwrap_or_default();
+        assert!(!error.is_empty(), "{path}: {report:?}");
+        assert_eq!(report.stopped_early.as_deref(), Some(error), "{path}");
+        assert_eq!(report.message, format!("Sync stopped: {error}"), "{path}");
+        assert_eq!(report.failed, 0, "{path}: an outage is not a failure");
+    }
+    assert_eq!(env.pending_ids().await.len(), 4, "still pending");
 }
 
 #[tokio::test]

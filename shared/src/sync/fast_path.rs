@@ -10,13 +10,17 @@
 //!    over the table;
 //! 3. uploads the rest through `sync_one`, the scheduled run's path: the
 //!    same idempotency key, conditional mark-synced, error classes,
-//!    dead-letter rules and parking, with the same in-flight window;
-//! 4. answers which records to deliver again: those not finished (the
-//!    breaker opened, the deadline came, DynamoDB failed). A transient
-//!    failure is recorded as a run records it (waiting, with backoff), unless
-//!    the breaker opened or the marketplace asked for a pause: then the
-//!    records are retried by the stream, and after its retries the ratings
-//!    are still pending in the table for the scheduled run.
+//!    dead-letter rules and parking, through the push's
+//!    [window](super::window);
+//! 4. settles and closes as a run does (see [`close`](super::close)): a
+//!    transient failure is recorded (waiting, with backoff) unless the
+//!    breaker opened (the batch's error: it does not succeed) or the
+//!    marketplace asked for a pause; the report's fields mean what a run's
+//!    mean;
+//! 5. answers which records to deliver again: those not finished (the
+//!    breaker opened, the deadline came, DynamoDB failed, the rating
+//!    changed meanwhile). After the stream's retries the ratings are still
+//!    pending in the table for the scheduled run.
 //!
 //! There is no lease: the fast path, a scheduled run and an admin's run may
 //! meet on one rating. The idempotency key makes a second upload of one
@@ -24,26 +28,18 @@
 //! a scheduled run leaves ratings younger than the grace period to the fast
 //! path, so in normal operation each rating costs one request.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::HashMap;
 use std::time::SystemTime;
 
-use chrono::Utc;
-use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::time::Instant;
-use tracing::{info, warn, Instrument};
+use tracing::{info, Instrument};
 
-use super::outcome::{summary, tally, Outcome};
+use super::outcome::{tally, Outcome};
 use super::run::Run;
+use super::window::Window;
 use super::SyncEngine;
 use crate::events::SyncPath;
 use crate::report::SyncReport;
-use crate::store::requests::RequestCounter;
-use crate::store::{pending_at, rating_from_item, timestamp, Item};
-
-/// Skills the fast path remembers having registered for the pull; past
-/// this many it forgets them all and registers again (harmless).
-const REMEMBERED_SKILLS: usize = 10_000;
+use crate::store::{pending_at, rating_from_item, Item};
 
 /// One stream record that may need an upload: which rating, at which
 /// version.
@@ -70,11 +66,6 @@ pub struct FastPathReport {
     pub ignored: u64,
 }
 
-/// Skills the fast path has registered for the pull, kept across the
-/// invocations of one process so that each costs one write per process.
-#[derive(Debug, Default)]
-pub(super) struct RegisteredSkills(Mutex<HashSet<String>>);
-
 impl SyncEngine {
     /// Uploads the ratings of `changes` that need it, by `deadline`.
     pub async fn sync_changes(&self, changes: &[Change], deadline: SystemTime) -> FastPathReport {
@@ -93,8 +84,7 @@ impl SyncEngine {
         changes: &[Change],
         deadline: SystemTime,
     ) -> FastPathReport {
-        let clock = Instant::now();
-        let requests_before = self.requests.as_ref().map(RequestCounter::now);
+        let meter = self.meter();
         let run = Run::new(run_id, self, deadline, SyncPath::FastPath);
         let mut out = FastPathReport {
             report: run.report(),
@@ -122,72 +112,38 @@ impl SyncEngine {
                 out.report.error = Some(reason);
             }
         }
-        // In batch order, as the stream reads them.
-        let position: HashMap<&str, usize> = changes
-            .iter()
-            .enumerate()
-            .map(|(at, change)| (change.sequence_number.as_str(), at))
-            .collect();
-        out.retry
-            .sort_by_key(|sequence_number| position.get(sequence_number.as_str()).copied());
-        let report = &mut out.report;
-        run.report_store_failure(report);
-        report.success = report.error.is_none();
-        report.message = summary(report);
-        report.finished_at = timestamp(Utc::now());
-        report.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        report.freshness_seconds = run.take_freshness();
-        self.flush_events(&run, report).await;
-        report.dynamodb_requests = self
-            .requests
-            .as_ref()
-            .zip(requests_before)
-            .map(|(counter, before)| counter.now() - before);
-        let requests = report.dynamodb_requests.unwrap_or_default();
-        info!(
-            received = changes.len(),
-            ignored = out.ignored,
-            uploaded = report.uploaded,
-            failed = report.failed,
-            parked = report.parked,
-            retry = out.retry.len(),
-            breaker_open = report.breaker_open,
-            dynamodb_reads = requests.reads,
-            dynamodb_writes = requests.writes,
-            duration_ms = report.duration_ms,
-            "{}",
-            report.message
-        );
+        in_batch_order(&mut out.retry, changes);
+        self.close(&run, &mut out.report, meter, None).await;
+        log_batch(&out, changes.len());
         out
     }
 
-    /// Uploads `due` with up to twice `max_concurrency` in flight (as the
-    /// push does), then records the transient failures, or leaves them to
-    /// the stream's retries if no request of this batch can succeed.
+    /// Uploads `due` through the window (as the push does), then settles
+    /// the transient failures; answers, to deliver again, the records not
+    /// finished.
     async fn upload_changes(
         &self,
         run: &Run,
         due: Vec<(&Change, &Item)>,
         out: &mut FastPathReport,
     ) {
-        let room = self.settings.max_concurrency * 2;
         let mut queue = due.into_iter();
-        let mut in_flight = FuturesUnordered::new();
+        let mut window = Window::new(&self.settings);
         let mut transient = Vec::new();
         loop {
-            while in_flight.len() < room {
+            while window.has_room() {
                 let Some((change, item)) = queue.next() else {
                     break;
                 };
                 if run.may_start() {
                     let upload = self.sync_one(run, rating_from_item(item));
-                    in_flight.push(async move { (change, upload.await) });
+                    window.start(async move { (change, upload.await) });
                 } else {
                     out.retry.push(change.sequence_number.clone());
                     tally(&mut out.report, Outcome::NotStarted);
                 }
             }
-            let Some((change, outcome)) = in_flight.next().await else {
+            let Some((change, outcome)) = window.next().await else {
                 break;
             };
             match outcome {
@@ -200,68 +156,43 @@ impl SyncEngine {
                 outcome => tally(&mut out.report, outcome),
             }
         }
-
-        let gate = &run.delivery;
-        if let Some(reason) = gate.breaker_reason().or_else(|| gate.stop_reason()) {
-            // An outage or a pause: not these ratings' fault. The stream
-            // delivers them again; the table keeps them pending.
-            out.report.breaker_open = gate.breaker_reason().is_some();
-            out.report.stopped_early = Some(reason);
-            out.report.skipped += transient.len() as u64;
-            out.retry.extend(
-                transient
-                    .into_iter()
-                    .map(|(c, _)| c.sequence_number.clone()),
-            );
-        } else {
-            for (change, failure) in transient {
-                match self.record_failure(run, failure).await {
-                    Outcome::Skipped => {
-                        out.retry.push(change.sequence_number.clone());
-                        tally(&mut out.report, Outcome::Skipped);
-                    }
-                    outcome => tally(&mut out.report, outcome),
-                }
-            }
-        }
+        // Left pending (an outage, a pause, a change meanwhile): the stream
+        // delivers them again; the table keeps them pending.
+        let left = self.settle(run, &mut out.report, transient).await;
+        out.retry
+            .extend(left.into_iter().map(|c| c.sequence_number.clone()));
     }
+}
 
-    /// Registers for the pull the skills synced in this batch that this
-    /// process has not registered yet.
-    async fn register_skills_once(&self, run: &Run) {
-        let synced =
-            std::mem::take(&mut *run.synced_skills.lock().unwrap_or_else(|e| e.into_inner()));
-        let new: BTreeSet<String> = {
-            let known = self
-                .registered_skills
-                .0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            synced
-                .into_iter()
-                .filter(|skill| !known.contains(skill))
-                .collect()
-        };
-        if new.is_empty() {
-            return;
-        }
-        match self.store.register_skills(&new).await {
-            Ok(()) => {
-                let mut known = self
-                    .registered_skills
-                    .0
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                if known.len() + new.len() > REMEMBERED_SKILLS {
-                    known.clear();
-                }
-                known.extend(new);
-            }
-            Err(err) => {
-                warn!(error = %err, "could not register the skills synced by the fast path")
-            }
-        }
-    }
+/// Puts the sequence numbers of `retry` in the order of `changes`, the
+/// order the stream reads them in.
+fn in_batch_order(retry: &mut [String], changes: &[Change]) {
+    let position: HashMap<&str, usize> = changes
+        .iter()
+        .enumerate()
+        .map(|(at, change)| (change.sequence_number.as_str(), at))
+        .collect();
+    retry.sort_by_key(|sequence_number| position.get(sequence_number.as_str()).copied());
+}
+
+/// Logs what became of a batch of `received` records.
+fn log_batch(out: &FastPathReport, received: usize) {
+    let report = &out.report;
+    let requests = report.dynamodb_requests.unwrap_or_default();
+    info!(
+        received,
+        ignored = out.ignored,
+        uploaded = report.uploaded,
+        failed = report.failed,
+        parked = report.parked,
+        retry = out.retry.len(),
+        breaker_open = report.breaker_open,
+        dynamodb_reads = requests.reads,
+        dynamodb_writes = requests.writes,
+        duration_ms = report.duration_ms,
+        "{}",
+        report.message
+    );
 }
 
 /// The last change of each rating in `changes`, in batch order.

@@ -27,13 +27,22 @@
 //! answered from the marketplace's memory on the next attempt instead of
 //! being created twice.
 //!
-//! Where each part lives: `run.rs` (the run's state and its lease),
-//! `push.rs` (the work pages and the in-flight window), `fast_path.rs` (the
-//! same uploads for a batch of stream records, seconds after the writes), `upload.rs` (one
-//! rating's upload and its recording), `pull.rs` and `reconcile.rs` (remote
-//! edits, newest wins), `outcome.rs` (the tally, the report, the end of a
-//! run) and `retry.rs` (an admin's retry of one rating).
+//! Where each part lives:
+//! - `run.rs`: the run's state and its lease;
+//! - `push.rs`: the work pages of a run; `fast_path.rs`: the same uploads
+//!   for a batch of stream records, seconds after the writes;
+//! - `window.rs`: the uploads (or skill reads) in flight, with the next
+//!   page read beside them, for the push, the fast path and the pull;
+//! - `upload.rs`: one rating's upload and its recording;
+//! - `close.rs`: the end of the uploads (transient failures recorded or
+//!   left pending) and the closing of a run's or a batch's report;
+//! - `outcome.rs`: the tally, the summary, the end of a run;
+//! - `pull.rs` and `reconcile.rs`: remote edits, newest wins; `skills.rs`:
+//!   the skills registered for the pull;
+//! - `publish.rs`: the events of sync outcomes;
+//! - `retry.rs`: an admin's retry of one rating.
 
+mod close;
 mod fast_path;
 mod outcome;
 mod publish;
@@ -42,14 +51,15 @@ mod push;
 mod reconcile;
 mod retry;
 mod run;
+mod skills;
 mod upload;
+mod window;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::config::SyncSettings;
@@ -96,7 +106,7 @@ pub struct SyncEngine {
     settings: SyncSettings,
     requests: Option<RequestCounter>,
     /// The fast path's memory of skills registered for the pull.
-    registered_skills: fast_path::RegisteredSkills,
+    registered_skills: skills::RegisteredSkills,
     /// Where the events of sync outcomes go (nowhere by default).
     events: EventSink,
     /// When the marketplace last answered this process (the slow start is
@@ -123,7 +133,7 @@ impl SyncEngine {
             marketplace,
             settings,
             requests: None,
-            registered_skills: fast_path::RegisteredSkills::default(),
+            registered_skills: skills::RegisteredSkills::default(),
             events: EventSink::disabled(),
             answers: Arc::default(),
         }
@@ -207,8 +217,7 @@ impl SyncEngine {
         deadline: SystemTime,
         prepare: impl Future<Output = Result<T, E>> + Send,
     ) -> Result<(SyncReport, Option<T>), E> {
-        let requests_before = self.requests.as_ref().map(RequestCounter::now);
-        let clock = Instant::now();
+        let meter = self.meter();
         let mut run = Run::new(run_id, self, deadline, trigger.path());
         if trigger == Trigger::Schedule {
             run = run.leaving_to_fast_path(self.settings.fast_path_grace);
@@ -227,8 +236,7 @@ impl SyncEngine {
         };
         match self.keeping_lease(&run, work).await {
             Ok(prepared) => {
-                self.finish(&run, trigger, &mut report, clock, requests_before)
-                    .await;
+                self.finish(&run, trigger, &mut report, meter).await;
                 Ok((report, Some(prepared)))
             }
             Err(err) => {

@@ -1,17 +1,17 @@
 //! What became of each rating in a run, tallied into the report, and how a
-//! run ends: the backlog left, the lease released, the outcome recorded for
-//! the alarms, the report stored and logged.
+//! run ends: the backlog left, the lease released, the report closed (see
+//! [`close`](super::close)) with the outcome recorded for the alarms, the
+//! report stored and logged.
 
 use chrono::Utc;
-use tokio::time::Instant;
 use tracing::{info, warn};
 
+use super::close::Meter;
 use super::run::Run;
 use super::{SyncEngine, Trigger};
 use crate::rating::{cut_message, SyncFailure};
 use crate::report::{SyncReport, NOTHING_PENDING};
-use crate::store::requests::RequestCount;
-use crate::store::{timestamp, RunOutcome};
+use crate::store::RunOutcome;
 
 /// What became of one backlog entry in this run.
 #[derive(Debug)]
@@ -51,14 +51,14 @@ pub(super) enum Outcome {
 
 impl SyncEngine {
     /// Ends a run that held the lease: counts the backlog left, gives the
-    /// lease back, records the outcome and stores and logs the report.
+    /// lease back, closes the report (recording the outcome) and stores
+    /// and logs it.
     pub(super) async fn finish(
         &self,
         run: &Run,
         trigger: Trigger,
         report: &mut SyncReport,
-        clock: Instant,
-        requests_before: Option<RequestCount>,
+        meter: Meter,
     ) {
         let counted = run
             .by_deadline("counting the backlog left", self.store.count_backlog())
@@ -72,25 +72,7 @@ impl SyncEngine {
             None => {}
         }
         self.release_lease(run).await;
-        run.report_store_failure(report);
-        report.success = report.error.is_none();
-        report.message = summary(report);
-        report.finished_at = timestamp(Utc::now());
-        report.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        report.freshness_seconds = run.take_freshness();
-        if !run.is_fenced() {
-            // A run that lost its lease writes nothing more; the run that
-            // took over records its own outcome.
-            self.record_outcome(run, trigger, report).await;
-        }
-        self.publish_run(trigger, report);
-        self.flush_events(run, report).await;
-        // The report's own write is the one request not counted.
-        report.dynamodb_requests = self
-            .requests
-            .as_ref()
-            .zip(requests_before)
-            .map(|(counter, before)| counter.now() - before);
+        self.close(run, report, meter, Some(trigger)).await;
         let saved = run
             .by_deadline("storing the run report", self.store.save_report(report))
             .await;

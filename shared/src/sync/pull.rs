@@ -6,11 +6,11 @@
 //!
 //! **Budget.** The pull goes on while the run may start work (the deadline
 //! margin, the breaker, the lease) and the gate lets requests out (its rate
-//! ceiling), with up to `max_concurrency` skill reads in flight, the same
-//! window as the push. It reads every registered skill at most once per
-//! run: from the saved cursor to the last skill, then from the first skill
-//! back to the cursor. `pull_skills_per_run` caps the skills of one run for
-//! operators who want it (0 turns the pull off).
+//! ceiling), with skill reads in flight through the push's
+//! [window](super::window). It reads every registered skill at most once
+//! per run: from the saved cursor to the last skill, then from the first
+//! skill back to the cursor. `pull_skills_per_run` caps the skills of one
+//! run for operators who want it (0 turns the pull off).
 //!
 //! **Cursor.** Skills finish out of order, so the cursor saved is the last
 //! skill of the longest run of skills, in walk order, that were all read: no
@@ -23,11 +23,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use tracing::warn;
 
 use super::outcome::{tally, Outcome};
 use super::run::Run;
+use super::window::{Finished, Window};
 use super::SyncEngine;
 use crate::conflict::Listed;
 use crate::delivery::Delivered;
@@ -44,19 +44,14 @@ impl SyncEngine {
         if run.is_fenced() {
             return;
         }
-        let skills =
-            std::mem::take(&mut *run.synced_skills.lock().unwrap_or_else(|e| e.into_inner()));
-        if let Err(err) = self.store.register_skills(&skills).await {
-            warn!(error = %err, "could not register the skills synced in this run");
-        }
+        self.register_synced_skills(run).await;
         self.pull_skills(run, report).await;
         report.conflicts = run.conflicts.load(Ordering::SeqCst);
     }
 
     /// Reads the remote ratings of skill after skill, continuing where the
-    /// last run stopped, with up to `max_concurrency` reads in flight, and
-    /// reconciles each synced local rating with its remote copy; then saves
-    /// where the next run starts.
+    /// last run stopped, and reconciles each synced local rating with its
+    /// remote copy; then saves where the next run starts.
     async fn pull_skills(&self, run: &Run, report: &mut SyncReport) {
         let cap = self.settings.pull_skills_per_run;
         if cap == 0 || !run.may_start() {
@@ -70,18 +65,28 @@ impl SyncEngine {
             }
         };
         let mut pass = Pass::new(start.clone(), cap);
-        // As in the push: while some skills are being reconciled in
-        // DynamoDB, others keep every marketplace slot busy; the gate holds
-        // marketplace requests to `max_concurrency` itself.
-        let room = self.settings.max_concurrency.max(1) * 2;
+        self.read_skills(run, &mut pass, report).await;
+        let next = pass.cursor();
+        if run.is_fenced() || next == start.as_deref() {
+            return;
+        }
+        if let Err(err) = self.store.save_pull_cursor(next).await {
+            warn!(error = %err, "could not save the pull cursor");
+        }
+    }
+
+    /// Reads the skills of `pass` through the window, page after page,
+    /// until the pass is read, a skill cannot be read or the run may not go
+    /// on; tallies what became of each rating reconciled.
+    async fn read_skills(&self, run: &Run, pass: &mut Pass, report: &mut SyncReport) {
+        let mut window = Window::new(&self.settings);
         let mut queue: VecDeque<(u64, String)> = VecDeque::new();
-        let mut in_progress = FuturesUnordered::new();
-        // The next page of skills is read while skills are.
+        // The next page of skills, read while skills are.
         let mut fetch = None;
         // A skill could not be read, or the run may not go on: start nothing more.
         let mut stopped = false;
         loop {
-            while !stopped && in_progress.len() < room {
+            while !stopped && window.has_room() {
                 let Some((seq, skill)) = queue.pop_front() else {
                     break;
                 };
@@ -89,57 +94,36 @@ impl SyncEngine {
                     stopped = true;
                     break;
                 }
-                in_progress.push(async move { (seq, self.pull_skill(run, &skill).await) });
+                window.start(async move { (seq, self.pull_skill(run, &skill).await) });
             }
             if stopped {
                 // Nothing more is started: a page on its way is not needed.
                 fetch = None;
-            } else if fetch.is_none() && queue.len() < room && run.may_start() {
+            } else if fetch.is_none() && queue.len() < window.room() && run.may_start() {
                 if let Some((after, limit)) = pass.next_page(SKILLS_PER_PAGE) {
                     fetch = Some(Box::pin(async move {
                         self.store.skills_after(after.as_deref(), limit).await
                     }));
                 }
             }
-            if fetch.is_none() && in_progress.is_empty() {
-                break;
-            }
-            let page = async {
-                match fetch.as_mut() {
-                    Some(page) => page.await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                Some((seq, read)) = in_progress.next(), if !in_progress.is_empty() => match read {
-                    Some(outcomes) => {
-                        pass.read(seq);
-                        report.skills_pulled += 1;
-                        for outcome in outcomes {
-                            tally(report, outcome);
-                        }
-                    }
-                    None => stopped = true,
-                },
-                page = page => {
-                    fetch = None;
-                    match page {
-                        Ok((skills, more)) => queue.extend(pass.listed(skills, more)),
-                        Err(err) => {
-                            warn!(error = %err, "could not list the skills to pull; the rest waits for the next run");
-                            pass.listing_failed();
-                        }
+            match window.next_beside(&mut fetch).await {
+                None => return,
+                Some(Finished::Work((seq, Some(outcomes)))) => {
+                    pass.read(seq);
+                    report.skills_pulled += 1;
+                    for outcome in outcomes {
+                        tally(report, outcome);
                     }
                 }
+                Some(Finished::Work((_, None))) => stopped = true,
+                Some(Finished::Page(Ok((skills, more)))) => {
+                    queue.extend(pass.listed(skills, more));
+                }
+                Some(Finished::Page(Err(err))) => {
+                    warn!(error = %err, "could not list the skills to pull; the rest waits for the next run");
+                    pass.listing_failed();
+                }
             }
-        }
-
-        let next = pass.cursor();
-        if run.is_fenced() || next == start.as_deref() {
-            return;
-        }
-        if let Err(err) = self.store.save_pull_cursor(next).await {
-            warn!(error = %err, "could not save the pull cursor");
         }
     }
 

@@ -1,121 +1,81 @@
 //! The push: the work of a run read page after page from two sparse
 //! indexes (failures due for a retry first, then the backlog, oldest first)
-//! and kept flowing through a window of uploads in flight that spans page
-//! boundaries; the next page is read while uploads go on.
+//! and kept flowing through the [window](super::window) of uploads in
+//! flight, which spans page boundaries: the next page is read while uploads
+//! go on. The transient failures are settled at the end (see
+//! [`close`](super::close)).
 
 use std::collections::VecDeque;
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
-
 use super::outcome::{tally, Outcome};
 use super::run::Run;
+use super::window::{Finished, Window};
 use super::SyncEngine;
-use crate::rating::PendingRating;
+use crate::rating::{PendingRating, SyncFailure};
 use crate::report::SyncReport;
 use crate::store::{PageKey, WorkSource};
 
+/// A page of work, and where the next one starts.
+type Page = Result<(Vec<PendingRating>, Option<PageKey>), Outcome>;
+
 impl SyncEngine {
-    /// Streams the work through at most `max_concurrency` uploads, then
-    /// records the transient failures.
+    /// Streams the work through the window of uploads, then settles the
+    /// transient failures.
     pub(super) async fn push(&self, run: &Run, report: &mut SyncReport) {
-        // Twice the request cap: while some ratings are being recorded in
-        // DynamoDB, others keep every marketplace slot busy. The gate holds
-        // marketplace requests to the cap itself.
-        let room = self.settings.max_concurrency * 2;
-        let mut in_progress = FuturesUnordered::new();
+        let transient = self.upload_work(run, report).await;
+        let keyed = transient.into_iter().map(|failure| ((), failure)).collect();
+        self.settle(run, report, keyed).await;
+    }
+
+    /// Uploads the work, page after page, tallying what became of each
+    /// rating; the transient failures are answered, not recorded.
+    async fn upload_work(&self, run: &Run, report: &mut SyncReport) -> Vec<SyncFailure> {
+        let mut window = Window::new(&self.settings);
         let mut queue: VecDeque<PendingRating> = VecDeque::new();
         // Which index, and where in it; `None` once both are read.
         let mut cursor = Some((WorkSource::DueRetries, None::<PageKey>));
-        // The next page is read while uploads are in flight.
+        // The next page, read while uploads are in flight.
         let mut fetch = None;
         let mut transient = Vec::new();
         loop {
-            while in_progress.len() < room {
+            while window.has_room() {
                 let Some(pending) = queue.pop_front() else {
                     break;
                 };
                 if run.may_start() {
-                    in_progress.push(self.sync_one(run, pending));
+                    window.start(self.sync_one(run, pending));
                 } else {
                     tally(report, Outcome::NotStarted);
                 }
             }
             if fetch.is_none() && queue.is_empty() {
                 if let Some((source, after)) = cursor.take() {
-                    fetch = Some((source, Box::pin(self.next_page(run, source, after))));
+                    fetch = Some(Box::pin(async move {
+                        (source, self.next_page(run, source, after).await)
+                    }));
                 }
             }
-            if fetch.is_none() && in_progress.is_empty() {
-                break;
-            }
-            let page = async {
-                match fetch.as_mut() {
-                    Some((_, page)) => page.await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                Some(outcome) = in_progress.next(), if !in_progress.is_empty() => match outcome {
-                    Outcome::TransientFailure(failure) => transient.push(failure),
-                    outcome => tally(report, outcome),
+            match window.next_beside(&mut fetch).await {
+                None => return transient,
+                Some(Finished::Work(Outcome::TransientFailure(failure))) => transient.push(failure),
+                Some(Finished::Work(outcome)) => tally(report, outcome),
+                Some(Finished::Page((source, page))) => match page {
+                    Ok((ratings, next)) => {
+                        queue.extend(ratings);
+                        cursor = match (next, source) {
+                            (Some(key), _) => Some((source, Some(key))),
+                            (None, WorkSource::DueRetries) => Some((WorkSource::Backlog, None)),
+                            (None, WorkSource::Backlog) => None,
+                        };
+                    }
+                    Err(outcome) => tally(report, outcome),
                 },
-                page = page => {
-                    let source = fetch.take().map(|(source, _)| source);
-                    match (page, source) {
-                        (Ok((ratings, next)), Some(source)) => {
-                            queue.extend(ratings);
-                            cursor = match (next, source) {
-                                (Some(key), _) => Some((source, Some(key))),
-                                (None, WorkSource::DueRetries) => Some((WorkSource::Backlog, None)),
-                                (None, WorkSource::Backlog) => None,
-                            };
-                        }
-                        (Err(outcome), _) => tally(report, outcome),
-                        (Ok(_), None) => {}
-                    }
-                }
             }
-        }
-
-        if let Some(reason) = run.delivery.breaker_reason() {
-            // An outage is not a fault of these ratings: they stay pending.
-            report.breaker_open = true;
-            report.skipped += transient.len() as u64;
-            report.stopped_early = Some(reason.clone());
-            report.error = Some(reason);
-        } else if let Some(reason) = run.delivery.stop_reason() {
-            // The marketplace asked for a pause past the deadline: not an
-            // error, and not these ratings' fault either.
-            report.skipped += transient.len() as u64;
-            report.stopped_early = Some(reason);
-        } else {
-            let mut recording = FuturesUnordered::new();
-            for failure in transient {
-                recording.push(self.record_failure(run, failure));
-                if recording.len() >= self.settings.max_concurrency {
-                    if let Some(outcome) = recording.next().await {
-                        tally(report, outcome);
-                    }
-                }
-            }
-            while let Some(outcome) = recording.next().await {
-                tally(report, outcome);
-            }
-        }
-        if run.is_fenced() {
-            let reason = "Lost the run lease to another run".to_owned();
-            report.stopped_early = Some(reason.clone());
-            report.error = Some(reason);
         }
     }
 
     /// The next page of work, after checking that this run may go on.
-    async fn next_page(
-        &self,
-        run: &Run,
-        source: WorkSource,
-        after: Option<PageKey>,
-    ) -> Result<(Vec<PendingRating>, Option<PageKey>), Outcome> {
+    async fn next_page(&self, run: &Run, source: WorkSource, after: Option<PageKey>) -> Page {
         if !run.may_start() {
             // Why is said when the run ends (deadline, breaker or lease).
             return Err(Outcome::NotStarted);

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
 
 use super::outcome::Outcome;
@@ -35,83 +35,101 @@ impl SyncEngine {
         }
         match resolve(local, remote) {
             Resolution::InSync | Resolution::EqualTimes if !pending => Outcome::InSync,
-            Resolution::InSync | Resolution::EqualTimes => {
-                // The marketplace has it already: link it, change nothing.
-                let now = Utc::now();
-                match self.store.mark_synced(local, &remote.id, now).await {
-                    Ok(MarkOutcome::Synced) => {
-                        self.after_synced(run, local).await;
-                        self.publish_synced(run, local, &remote.id, now, None);
-                        Outcome::Linked
-                    }
-                    Ok(_) => Outcome::Skipped,
-                    Err(err) => {
-                        error!(rating_id = %local.id, error = %err, "could not link the remote rating");
-                        Outcome::Skipped
-                    }
-                }
-            }
+            // The marketplace has it already: link it, change nothing.
+            Resolution::InSync | Resolution::EqualTimes => self.link(run, local, remote).await,
             Resolution::RemoteWins { remote_time } => {
-                match self
-                    .store
-                    .apply_remote(local, remote, remote_time, Utc::now())
+                self.take_remote(run, local, remote, remote_time, pending)
                     .await
-                {
-                    Ok(true) => {
-                        self.after_synced(run, local).await;
-                        self.log_conflict(run, local, remote, REMOTE_WINS).await;
-                        let source = if pending {
-                            AppliedFrom::Conflict
-                        } else {
-                            AppliedFrom::Pull
-                        };
-                        self.publish_applied(local, remote, remote_time, source);
-                        Outcome::Pulled
-                    }
-                    // Edited meanwhile: the edit stands, and is pushed later.
-                    Ok(false) => Outcome::Skipped,
-                    Err(err) => {
-                        error!(rating_id = %local.id, error = %err, "could not take the remote values");
-                        Outcome::Skipped
-                    }
-                }
             }
-            Resolution::LocalWins => {
-                let upload = match upload_of(local) {
-                    Ok(upload) => upload,
-                    Err(problem) => {
-                        return Outcome::Unresolved(format!("rating {}: {problem}", local.id))
-                    }
-                };
-                // Stable for this disagreement, different from the key of
-                // any earlier update of the same version.
-                let key = format!(
-                    "reconcile-{}-v{}-{}",
-                    local.id,
-                    local.version,
-                    remote
-                        .modified()
-                        .map(|t| t.timestamp_millis())
-                        .unwrap_or_default()
-                );
-                match run
-                    .delivery
-                    .send(|| self.marketplace.update_rating(&upload, &remote.id, &key))
-                    .await
-                {
-                    Delivered::Accepted(remote_id) => {
-                        self.log_conflict(run, local, remote, LOCAL_WINS).await;
-                        self.record_success(run, local, &remote_id, Outcome::Updated)
-                            .await
-                    }
-                    Delivered::Failed(err) => self.failed(run, local, err).await,
-                    Delivered::NotSent => Outcome::NotStarted,
-                }
-            }
+            Resolution::LocalWins => self.push_local(run, local, remote).await,
             Resolution::Skip { reason } => {
                 warn!(rating_id = %local.id, reason, "cannot reconcile with the remote rating");
                 Outcome::Unresolved(format!("rating {}: {reason}", local.id))
             }
+        }
+    }
+
+    /// A pending rating the marketplace has already, saying the same:
+    /// marked synced under the remote id.
+    async fn link(&self, run: &Run, local: &Rating, remote: &RemoteRating) -> Outcome {
+        let now = Utc::now();
+        match self.store.mark_synced(local, &remote.id, now).await {
+            Ok(MarkOutcome::Synced) => {
+                self.after_synced(run, local).await;
+                self.publish_synced(run, local, &remote.id, now, None);
+                Outcome::Linked
+            }
+            Ok(_) => Outcome::Skipped,
+            Err(err) => {
+                error!(rating_id = %local.id, error = %err, "could not link the remote rating");
+                Outcome::Skipped
+            }
+        }
+    }
+
+    /// The newer remote rating's values, taken into the local one unless it
+    /// was edited meanwhile (then the edit stands, and is pushed later).
+    async fn take_remote(
+        &self,
+        run: &Run,
+        local: &Rating,
+        remote: &RemoteRating,
+        remote_time: DateTime<Utc>,
+        pending: bool,
+    ) -> Outcome {
+        match self
+            .store
+            .apply_remote(local, remote, remote_time, Utc::now())
+            .await
+        {
+            Ok(true) => {
+                self.after_synced(run, local).await;
+                self.log_conflict(run, local, remote, REMOTE_WINS).await;
+                let source = if pending {
+                    AppliedFrom::Conflict
+                } else {
+                    AppliedFrom::Pull
+                };
+                self.publish_applied(local, remote, remote_time, source);
+                Outcome::Pulled
+            }
+            Ok(false) => Outcome::Skipped,
+            Err(err) => {
+                error!(rating_id = %local.id, error = %err, "could not take the remote values");
+                Outcome::Skipped
+            }
+        }
+    }
+
+    /// The newer local rating, sent as an update of the remote one.
+    async fn push_local(&self, run: &Run, local: &Rating, remote: &RemoteRating) -> Outcome {
+        let upload = match upload_of(local) {
+            Ok(upload) => upload,
+            Err(problem) => return Outcome::Unresolved(format!("rating {}: {problem}", local.id)),
+        };
+        // Stable for this disagreement, different from the key of any
+        // earlier update of the same version.
+        let key = format!(
+            "reconcile-{}-v{}-{}",
+            local.id,
+            local.version,
+            remote
+                .modified()
+                .map(|t| t.timestamp_millis())
+                .unwrap_or_default()
+        );
+        match run
+            .delivery
+            .send(|| self.marketplace.update_rating(&upload, &remote.id, &key))
+            .await
+        {
+            Delivered::Accepted(remote_id) => {
+                self.log_conflict(run, local, remote, LOCAL_WINS).await;
+                self.record_success(run, local, &remote_id, Outcome::Updated)
+                    .await
+            }
+            Delivered::Failed(err) => self.failed(run, local, err).await,
+            Delivered::NotSent => Outcome::NotStarted,
         }
     }
 
