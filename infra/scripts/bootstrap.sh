@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Installs the tools the project needs into a project-local virtualenv, pinned:
-#   infra/bootstrap.sh       moto's DynamoDB server, cargo-lambda (with zig),
-#                            cfn-lint and the test tools: infra/requirements.txt
-#                            into ./.venv;
-#   infra/bootstrap.sh sam   the AWS SAM CLI: infra/requirements-sam.txt into
-#                            ./.venv-sam (its pins clash with moto's).
+#   infra/scripts/bootstrap.sh       moto's DynamoDB server, cargo-lambda (with zig),
+#                                    cfn-lint and the test tools:
+#                                    infra/scripts/requirements.txt into ./.venv;
+#   infra/scripts/bootstrap.sh sam   the AWS SAM CLI: infra/scripts/requirements-sam.txt
+#                                    into ./.venv-sam (its pins clash with moto's).
 # Fast when nothing changed: a stamp records what was installed.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 case "${1:-}" in
-    "") venv="$root/.venv" requirements="$root/infra/requirements.txt" what="local tools" ;;
-    sam) venv="$root/.venv-sam" requirements="$root/infra/requirements-sam.txt" what="the SAM CLI" ;;
-    *) echo "usage: infra/bootstrap.sh [sam]" >&2; exit 2 ;;
+    "") venv="$root/.venv" requirements="$root/infra/scripts/requirements.txt" what="local tools" ;;
+    sam) venv="$root/.venv-sam" requirements="$root/infra/scripts/requirements-sam.txt" what="the SAM CLI" ;;
+    *) echo "usage: infra/scripts/bootstrap.sh [sam]" >&2; exit 2 ;;
 esac
 stamp="$venv/.installed-requirements"
 
