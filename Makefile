@@ -17,17 +17,17 @@ help:
 	@echo "make sam-build  sam build: the same binaries, staged in .aws-sam/ for sam deploy"
 
 demo:
-	infra/demo.sh
+	infra/scripts/demo.sh
 
 test: bootstrap fmt-check clippy simulator-tests cfn-lint sam-validate template-tests docs-check integration openapi iam
 	@echo "make test: all checks passed"
 
 # Not part of the tests: numbers, written down in docs/BENCHMARKS.md.
 bench: bootstrap
-	python3 infra/bench.py
+	python3 infra/bench/bench.py
 
 # Release arm64 binaries for Lambda, with cargo-lambda and its zig (pinned in
-# infra/requirements.txt): target/lambda/<function>/bootstrap. Only the
+# infra/scripts/requirements.txt): target/lambda/<function>/bootstrap. Only the
 # functions' binaries, so that their dependencies' features are the ones
 # `sam build` gives them (it builds each with --bin), not the test crates'.
 FUNCTIONS := $(notdir $(wildcard functions/*))
@@ -41,11 +41,11 @@ sam-build: bootstrap bootstrap-sam
 	PATH="$(CURDIR)/.venv/bin:$$PATH" $(SAM) build
 
 bootstrap:
-	infra/bootstrap.sh
+	infra/scripts/bootstrap.sh
 
 # The SAM CLI lives in its own virtualenv, .venv-sam (its pins clash with moto's).
 bootstrap-sam:
-	infra/bootstrap.sh sam
+	infra/scripts/bootstrap.sh sam
 
 fmt-check:
 	cargo fmt --all -- --check
@@ -57,7 +57,7 @@ clippy:
 	cargo clippy -p shared -- -D warnings
 
 simulator-tests:
-	python3 -m unittest infra/test_marketplace_simulator.py
+	python3 -m unittest infra/simulator/test_marketplace_simulator.py
 
 cfn-lint: bootstrap
 	.venv/bin/cfn-lint template.yaml
@@ -72,13 +72,13 @@ sam-validate: bootstrap-sam
 # and the events' JSON Schemas with their examples; and no non-test module of
 # shared/src over 400 lines.
 template-tests: bootstrap
-	.venv/bin/python -m unittest infra/test_template.py infra/test_event_schemas.py infra/test_code_size.py
+	.venv/bin/python -m unittest tests/checks/test_template.py tests/checks/test_event_schemas.py tests/checks/test_code_size.py
 
 # The docs against the tree: docs/architecture.md's layout names every source
 # file (git ls-files) and nothing that is gone; every link between the docs
 # resolves, anchors included. Standard library only.
 docs-check:
-	python3 -m unittest infra/test_docs.py
+	python3 -m unittest tests/checks/test_docs.py
 
 # Unit tests and the integration tests, with moto and the simulator running.
 # The admin API tests (tests/admin_*.rs) record every answer in
@@ -87,13 +87,13 @@ docs-check:
 # empty directories so that nothing is stale.
 integration: bootstrap
 	rm -rf target/admin-api-responses target/dynamodb-access
-	infra/with-local-stack.sh cargo test --workspace
+	infra/scripts/with-local-stack.sh cargo test --workspace
 
 # The admin API's recorded answers against openapi.yaml (after integration).
 openapi: bootstrap
-	.venv/bin/python -m unittest infra/test_openapi.py
+	.venv/bin/python -m unittest tests/checks/test_openapi.py
 
 # template.yaml's DynamoDB permissions against the requests each function
 # sent in the integration tests (after integration): all allowed, none spare.
 iam: bootstrap
-	.venv/bin/python -m unittest infra/test_iam.py
+	.venv/bin/python -m unittest tests/checks/test_iam.py

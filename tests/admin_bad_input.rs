@@ -6,7 +6,7 @@
 //! The 200 requests drawn at random are `admin_hostile.rs`.
 //!
 //! Every answer is also written to `target/admin-api-responses/` (or
-//! `$ADMIN_API_RESPONSES_DIR`), where `infra/test_openapi.py` checks each one
+//! `$ADMIN_API_RESPONSES_DIR`), where `tests/checks/test_openapi.py` checks each one
 //! against `openapi.yaml`.
 
 use integration_tests::admin::*;

@@ -6,7 +6,7 @@
 //! and nothing changes.
 //!
 //! The request builder and the generator are `tests/support/hostile.rs`.
-//! Every answer is also recorded for `infra/test_openapi.py`.
+//! Every answer is also recorded for `tests/checks/test_openapi.py`.
 
 use std::collections::BTreeMap;
 

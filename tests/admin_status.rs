@@ -2,7 +2,7 @@
 //! lease and the last runs, and a fresh install's zeros.
 //!
 //! Every answer is also written to `target/admin-api-responses/` (or
-//! `$ADMIN_API_RESPONSES_DIR`), where `infra/test_openapi.py` checks each one
+//! `$ADMIN_API_RESPONSES_DIR`), where `tests/checks/test_openapi.py` checks each one
 //! against `openapi.yaml`.
 
 use std::collections::HashMap;

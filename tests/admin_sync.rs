@@ -5,7 +5,7 @@
 //! call.
 //!
 //! Every answer is also written to `target/admin-api-responses/` (or
-//! `$ADMIN_API_RESPONSES_DIR`), where `infra/test_openapi.py` checks each one
+//! `$ADMIN_API_RESPONSES_DIR`), where `tests/checks/test_openapi.py` checks each one
 //! against `openapi.yaml`.
 
 use std::collections::BTreeSet;

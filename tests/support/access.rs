@@ -1,5 +1,5 @@
 //! What each function's DynamoDB client asked for, written down for
-//! `infra/test_iam.py`.
+//! `tests/checks/test_iam.py`.
 //!
 //! The template grants every function its own DynamoDB actions, on named
 //! tables and indexes, some only on certain partitions of the state table

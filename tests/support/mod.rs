@@ -3,7 +3,7 @@
 //! marketplace simulator process.
 //!
 //! The DynamoDB server must be running and named by
-//! `AWS_ENDPOINT_URL_DYNAMODB`: `make test` (infra/with-local-stack.sh)
+//! `AWS_ENDPOINT_URL_DYNAMODB`: `make test` (infra/scripts/with-local-stack.sh)
 //! starts it, and drops it with all its tables when the run ends. The
 //! simulator is started here, one per test, and killed with the test.
 

@@ -1,7 +1,7 @@
 //! Each event against its schema in `schemas/events/`: the detail of a
 //! sample event is, key for key and value for value, the schema's own
 //! example (`examples[0]` with every optional field, `examples[1]` with
-//! none), so the examples `infra/test_event_schemas.py` validates are what
+//! none), so the examples `tests/checks/test_event_schemas.py` validates are what
 //! the code writes. The field set is pinned: a field added to a struct
 //! fails here until the schema documents it (and someone has looked at it
 //! for secrets).

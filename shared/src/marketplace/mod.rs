@@ -1,5 +1,5 @@
 //! The client of the Atom SaaS marketplace API (the contract is in the
-//! data page, `docs/data.md`, and `infra/marketplace_simulator.py` implements it locally).
+//! data page, `docs/data.md`, and `infra/simulator/marketplace_simulator.py` implements it locally).
 //!
 //! Every answer is turned into a typed outcome here, so the sync engine
 //! decides what to do from a [`MarketplaceError`] variant, never from a raw

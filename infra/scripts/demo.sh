@@ -13,9 +13,9 @@
 #      cargo lambda watch, with a local super_admin token),
 #   7. stop everything it started.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
-    exec "$root/infra/with-local-stack.sh" "$0" "$@"
+    exec "$root/infra/scripts/with-local-stack.sh" "$0" "$@"
 fi
 cd "$root"
 export PATH="$root/.venv/bin:$PATH"

@@ -3,14 +3,14 @@
 //!   they are defined;
 //! - [`seed`]: writes ratings the way the Atom app does;
 //! - [`simulator`]: starts and drives the marketplace simulator
-//!   (`infra/marketplace_simulator.py`);
+//!   (`infra/simulator/marketplace_simulator.py`);
 //! - [`stream_poller`]: plays the event source mapping of the ratings
 //!   table's stream (there is none locally): reads the stream, filters,
 //!   batches and invokes `stream-rating-sync` as Lambda would;
 //! - [`events`]: the local event bus's rule and queues (moto's EventBridge
 //!   and SQS).
 //!
-//! The servers themselves (moto) are started by `infra/with-local-stack.sh`.
+//! The servers themselves (moto) are started by `infra/scripts/with-local-stack.sh`.
 //! Nothing here can reach real AWS: every client insists on a loopback
 //! endpoint.
 
@@ -24,7 +24,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum StackError {
-    #[error("{0} is not set: run this through infra/with-local-stack.sh (or `make test`)")]
+    #[error("{0} is not set: run this through infra/scripts/with-local-stack.sh (or `make test`)")]
     NotConfigured(&'static str),
     #[error("{variable} must point at loopback, not {endpoint}")]
     NotLocal {

@@ -17,8 +17,8 @@
 //! event and invokes through the Runtime API of `cargo lambda watch`
 //! (`--invoke-url http://127.0.0.1:9000` is enough); it prints a JSON line
 //! of counters to stderr after every invocation.
-//! `token` signs with ADMIN_JWT_SECRET (infra/with-local-stack.sh sets a
-//! random one) and prints only the token, for `TOKEN=$(...)`.
+//! `token` signs with ADMIN_JWT_SECRET (infra/scripts/with-local-stack.sh
+//! sets a random one) and prints only the token, for `TOKEN=$(...)`.
 //! Table names come from RATINGS_TABLE, FAILED_UPLOADS_TABLE and
 //! SYNC_STATE_TABLE (defaults as in production); the simulator from
 //! ATOM_SAAS_API_URL.
@@ -143,7 +143,8 @@ async fn run(args: &[String]) -> Result<(), String> {
         }
         "token" => {
             let secret = std::env::var("ADMIN_JWT_SECRET").map_err(|_| {
-                "ADMIN_JWT_SECRET is not set: run this through infra/with-local-stack.sh".to_owned()
+                "ADMIN_JWT_SECRET is not set: run this through infra/scripts/with-local-stack.sh"
+                    .to_owned()
             })?;
             let minutes = flag(args, "--minutes", 60)?;
             let issued = std::time::SystemTime::now()

@@ -1,4 +1,4 @@
-//! A handle on the marketplace simulator (`infra/marketplace_simulator.py`):
+//! A handle on the marketplace simulator (`infra/simulator/marketplace_simulator.py`):
 //! starts it as a real process on a free loopback port, and reads and sets
 //! its counters and fault knobs through its `/_sim/` control API.
 
@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 use crate::StackError;
 
 pub fn script_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("marketplace_simulator.py")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../simulator/marketplace_simulator.py")
 }
 
 pub struct Simulator {

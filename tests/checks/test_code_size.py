@@ -6,8 +6,8 @@ test module (declared `#[cfg(test)] mod name;` by its parent, such as
 `delivery/tests.rs`) is not counted at all. A module whose tests are in
 another file counts its whole file.
 
-Run: `.venv/bin/python -m unittest infra/test_code_size.py` (part of
-`make template-tests`), or `python3 infra/test_code_size.py` to print every
+Run: `.venv/bin/python -m unittest tests/checks/test_code_size.py` (part of
+`make template-tests`), or `python3 tests/checks/test_code_size.py` to print every
 module's count, longest first.
 """
 
@@ -16,7 +16,7 @@ import re
 import sys
 import unittest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SRC = ROOT / "shared" / "src"
 LIMIT = 400
 

@@ -15,7 +15,7 @@ $ADMIN_API_RESPONSES_DIR), one JSON file each: {"method", "path", "status",
 
 Run after the integration tests (`make test` does):
 
-    .venv/bin/python -m unittest infra/test_openapi.py
+    .venv/bin/python -m unittest tests/checks/test_openapi.py
 """
 
 import json
@@ -30,7 +30,7 @@ from openapi_spec_validator import validate as validate_spec
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "openapi.yaml"
 TEMPLATE_PATH = ROOT / "template.yaml"
 RESPONSES = pathlib.Path(
@@ -104,7 +104,7 @@ class OpenApiTest(unittest.TestCase):
         self.assertTrue(
             answers,
             f"no recorded answers in {RESPONSES}: run the integration tests first "
-            "(infra/with-local-stack.sh cargo test -p integration-tests --test 'admin_*')",
+            "(infra/scripts/with-local-stack.sh cargo test -p integration-tests --test 'admin_*')",
         )
         failures = []
         for answer in answers:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The benchmark's hands in DynamoDB (`infra/bench.py` runs this with
+"""The benchmark's hands in DynamoDB (`infra/bench/bench.py` runs this with
 .venv's python, which has boto3): writes ratings the way the Atom app
 writes them (the README's write contract, as `local-stack seed` does), and
 reads the table back.

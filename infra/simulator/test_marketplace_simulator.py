@@ -1,8 +1,8 @@
-"""Tests of the marketplace simulator (infra/marketplace_simulator.py).
+"""Tests of the marketplace simulator (infra/simulator/marketplace_simulator.py).
 
 Each test starts the simulator as a real subprocess on a free loopback port,
 talks to it over HTTP with urllib / http.client and stops it in tearDown.
-Run from the repository root:  python3 -m unittest infra/test_marketplace_simulator.py
+Run from the repository root:  python3 -m unittest infra/simulator/test_marketplace_simulator.py
 """
 
 import http.client

@@ -1,4 +1,4 @@
-"""The fast path's scenarios of the benchmark (infra/bench.py, issue 13):
+"""The fast path's scenarios of the benchmark (infra/bench/bench.py, issue 13):
 freshness, burst and pull, and their sections of docs/BENCHMARKS.md. See
 bench.py's docstring for what each measures."""
 
@@ -16,7 +16,7 @@ from bench_stack import (CONCURRENCY, LATENCY_MS, ROOT, SCHEDULED_EVENT, TARGET,
                          number, percentile, sim, verdict, wait_for)
 
 
-RATINGS_HELPER = ROOT / "infra" / "bench_ratings.py"
+RATINGS_HELPER = ROOT / "infra" / "bench" / "bench_ratings.py"
 STREAM_FUNCTION = "stream-rating-sync"
 FRESHNESS_RATE = 20
 FRESHNESS_SECONDS = 60
@@ -477,7 +477,7 @@ def freshness_section(r, started_at):
         measured(started_at, "freshness"),
         "",
         f"moto serves DynamoDB and the ratings table's stream. The bench writes {FRESHNESS_RATE} ratings per",
-        f"second for {FRESHNESS_SECONDS} s (one PutItem at a time, `infra/bench_ratings.py`; each pending, its",
+        f"second for {FRESHNESS_SECONDS} s (one PutItem at a time, `infra/bench/bench_ratings.py`; each pending, its",
         "`updated_at` the time of the write). `local-stack stream-poller` plays the event source",
         "mapping (batch size, batching window, filter and retries from `template.yaml`) and invokes the",
         "release build of `stream-rating-sync` through the bench's Runtime API; meanwhile the release",
@@ -520,7 +520,7 @@ def burst_section(results, started_at):
         measured(started_at, "burst"),
         "",
         f"{BURST_SIZE:,} ratings written as fast as the server takes them (BatchWriteItem, 25 at a time,",
-        "`infra/bench_ratings.py`), the fast path on, the schedule idle, L = "
+        "`infra/bench/bench_ratings.py`), the fast path on, the schedule idle, L = "
         f"{LATENCY_MS} ms, C/L = {CONCURRENCY / (LATENCY_MS / 1000):.0f}/s.",
         "Through moto, the stream poller delivers the stream to the function as in the freshness run,",
         "and the drain runs from the first write to the last accepted create's arrival (`at`). dynalite",

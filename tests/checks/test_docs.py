@@ -8,7 +8,7 @@
   resolves: its path (relative to the file) is a tracked file or folder,
   and its `#anchor`, in a Markdown file, is one of that file's headings.
 
-    .venv/bin/python -m unittest infra/test_docs.py
+    .venv/bin/python -m unittest tests/checks/test_docs.py
 """
 
 import pathlib
@@ -16,7 +16,7 @@ import re
 import subprocess
 import unittest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 LAYOUT_PAGE = "docs/architecture.md"
 # The folders whose every file the layout must account for.
 SCOPE = ("shared/", "functions/", "infra/", "tests/", "schemas/")

@@ -20,7 +20,7 @@ adds what the real service cannot give a test:
 
 Standard library only. Usage:
 
-    python3 infra/marketplace_simulator.py --host 127.0.0.1 --port 0 \
+    python3 infra/simulator/marketplace_simulator.py --host 127.0.0.1 --port 0 \
         [--token TOKEN] [--latency-ms N] [--fail-rate F] [--seed S] [--verbose]
 
 It prints one line ``LISTENING http://HOST:PORT`` once bound, serves until

@@ -21,7 +21,7 @@ checked without records.
 
 Run after the integration tests (`make test` does):
 
-    .venv/bin/python -m unittest infra/test_iam.py
+    .venv/bin/python -m unittest tests/checks/test_iam.py
 """
 
 import json

@@ -14,7 +14,7 @@ optional field, [1] with none. This checks the other half, that
 * the schema files are the detail types the code publishes, and the events
   page (docs/events.md) names each one.
 
-    .venv/bin/python -m unittest infra/test_event_schemas.py
+    .venv/bin/python -m unittest tests/checks/test_event_schemas.py
 """
 
 import copy
@@ -25,7 +25,7 @@ import unittest
 
 from jsonschema import Draft202012Validator
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas" / "events"
 EVENTS_PAGE = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
 EVENTS_SOURCE = (ROOT / "shared" / "src" / "events" / "mod.rs").read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""What the benchmark (infra/bench.py) runs things with: the local
+"""What the benchmark (infra/bench/bench.py) runs things with: the local
 DynamoDB servers and the marketplace simulator, the functions' release
 binaries as Lambda runs them (a Runtime API per function process, with
 Lambda's Invoke API in front), their environment, and small helpers.
@@ -18,7 +18,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv" / "bin"
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 DYNALITE_VERSION = "4.0.0"
@@ -113,7 +113,7 @@ def start_simulator(processes):
     out = ROOT / ".local" / "bench-simulator.out"
     out.parent.mkdir(parents=True, exist_ok=True)
     handle = open(out, "w")
-    server = processes.start([sys.executable, str(ROOT / "infra" / "marketplace_simulator.py"),
+    server = processes.start([sys.executable, str(ROOT / "infra" / "simulator" / "marketplace_simulator.py"),
                      "--host", "127.0.0.1", "--port", "0", "--token", TOKEN],
                     stdout=handle, stderr=subprocess.STDOUT)
     wait_for("the simulator", lambda: out.read_text().startswith("LISTENING "))
@@ -404,7 +404,7 @@ def percentile(values, share):
 def measured(started_at, scenario):
     """The line that opens each section of docs/BENCHMARKS.md."""
     return (f"Measured {started_at} on {machine()}. Re-run alone: "
-            f"`python3 infra/bench.py --scenarios {scenario}`.")
+            f"`python3 infra/bench/bench.py --scenarios {scenario}`.")
 
 
 def verdict(ok):

@@ -8,10 +8,10 @@
 # Everything listens on 127.0.0.1 only, and everything started here is
 # stopped when the command ends, however it ends.
 #
-#   infra/with-local-stack.sh cargo test --workspace
+#   infra/scripts/with-local-stack.sh cargo test --workspace
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/infra/bootstrap.sh"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+"$root/infra/scripts/bootstrap.sh"
 
 state=$(mktemp -d)
 pids=()
@@ -47,7 +47,7 @@ wait_for "moto (log: $state/moto.log)" \
     "__import__('urllib.request').request.urlopen('http://127.0.0.1:$port/moto-api/data.json', timeout=1).status == 200"
 
 token="local-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
-python3 "$root/infra/marketplace_simulator.py" --host 127.0.0.1 --port 0 --token "$token" >"$state/simulator.out" 2>&1 &
+python3 "$root/infra/simulator/marketplace_simulator.py" --host 127.0.0.1 --port 0 --token "$token" >"$state/simulator.out" 2>&1 &
 pids+=($!)
 wait_for "the marketplace simulator" "open('$state/simulator.out').read().startswith('LISTENING ')"
 

@@ -39,9 +39,9 @@ processes), bench_fast_path.py (freshness, burst, pull), bench_ratings.py
 `--scenarios` runs only some; the report then replaces only their sections
 of docs/BENCHMARKS.md (one `## ` heading each) and keeps the others.
 
-Usage: python3 infra/bench.py [--scenarios drain,freshness,burst,pull]
-                              [--sizes 1000,10000] [--backends dynalite,moto]
-                              [--skip-arm64] [--out docs/BENCHMARKS.md]
+Usage: python3 infra/bench/bench.py [--scenarios drain,freshness,burst,pull]
+                                    [--sizes 1000,10000] [--backends dynalite,moto]
+                                    [--skip-arm64] [--out docs/BENCHMARKS.md]
 """
 
 import argparse
@@ -141,8 +141,8 @@ def arm64_sizes():
 PREAMBLE = [
     "# Benchmarks",
     "",
-    "Written by `make bench` (`python3 infra/bench.py`), which runs every scenario: `drain`,",
-    "`freshness`, `burst` and `pull`. `python3 infra/bench.py --scenarios a,b` runs only those and",
+    "Written by `make bench` (`python3 infra/bench/bench.py`), which runs every scenario: `drain`,",
+    "`freshness`, `burst` and `pull`. `python3 infra/bench/bench.py --scenarios a,b` runs only those and",
     "replaces only their sections below (a section is a `## ` heading and what follows it, up to",
     "the next; sections of other scenarios are kept as they were), so each section says when,",
     "and on what machine, it was measured, and the command that re-runs it alone.",
@@ -191,7 +191,7 @@ def drain_sections(results, sizes, started_at):
         title = "Release binaries (arm64, stripped, built by `cargo lambda build --release --arm64`)"
         binaries = [f"## {title}", "",
                     f"Measured {started_at} on {machine()}. Re-run alone: "
-                    "`python3 infra/bench.py --scenarios drain` (without `--skip-arm64`).",
+                    "`python3 infra/bench/bench.py --scenarios drain` (without `--skip-arm64`).",
                     "", "| function | size |", "|---|---:|"]
         binaries += [f"| {name} | {size / 1_048_576:.1f} MiB |" for name, size in sorted(sizes.items())]
         sections[title] = binaries + [""]

@@ -48,7 +48,7 @@ pub struct IndexDefinition {
 }
 
 pub fn template_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml")
 }
 
 /// The template's tables, read from the file.
