@@ -7,7 +7,7 @@
 //! Whatever it does: nothing is lost or doubled, no run is refused for a
 //! lease that no running run holds, and a run ends in seconds.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -29,32 +29,6 @@ fn engine(
     timeouts: AwsCallTimeouts,
 ) -> SyncEngine {
     shared::sync_engine(&env.config(settings), env.client_through(proxy, timeouts)).expect("engine")
-}
-
-/// Each rating synced with the remote id of the one rating the simulator
-/// holds for it.
-async fn assert_each_synced_once(env: &TestEnv, ratings: &[Rating]) {
-    let mut by_user: HashMap<String, Vec<String>> = HashMap::new();
-    for remote in env.simulator.ratings().await.unwrap() {
-        by_user
-            .entry(remote["user_id"].as_str().unwrap().to_owned())
-            .or_default()
-            .push(remote["id"].as_str().unwrap().to_owned());
-    }
-    for rating in ratings {
-        let ids = by_user.get(&rating.user_id).cloned().unwrap_or_default();
-        assert_eq!(
-            ids.len(),
-            1,
-            "{} has {} remote ratings",
-            rating.id,
-            ids.len()
-        );
-        let item = env.item(&rating.id).await;
-        assert_eq!(sync_state(&item), SyncState::Synced, "{}", rating.id);
-        assert_eq!(text(&item, "remote_rating_id"), ids[0], "{}", rating.id);
-    }
-    assert_eq!(env.stats().await["creates"], ratings.len());
 }
 
 /// Nothing left to do, as the table says (read past the proxy).
@@ -105,7 +79,7 @@ async fn under_a_quarter_of_calls_failing_runs_in_a_row_sync_every_rating_once()
         }
     }
     assert!(all_done(&env).await, "work left after {runs} runs");
-    assert_each_synced_once(&env, &ratings).await;
+    env.assert_each_synced_once(&ratings).await;
     assert!(
         env.dead_letters().await.is_empty(),
         "{:?}",
@@ -143,7 +117,7 @@ async fn a_lease_write_whose_answer_is_lost_is_the_runs_own_and_is_released() {
     }
     assert_eq!(proxy.count("error_after"), 2, "{:?}", proxy.counts());
     assert_eq!(proxy.count("drop_after"), 2, "{:?}", proxy.counts());
-    assert_each_synced_once(&env, &ratings).await;
+    env.assert_each_synced_once(&ratings).await;
 }
 
 #[tokio::test]
@@ -168,7 +142,7 @@ async fn calls_that_hang_are_abandoned_and_retried_and_a_run_takes_seconds() {
         assert!(report.success || report.error.is_some(), "{report:?}");
     }
     assert!(proxy.count("hang") > 0, "{:?}", proxy.counts());
-    assert_each_synced_once(&env, &ratings).await;
+    env.assert_each_synced_once(&ratings).await;
 }
 
 #[tokio::test]
@@ -235,7 +209,7 @@ async fn with_dynamodb_down_a_run_ends_quickly_and_says_so() {
     proxy.outage(false);
     let report = engine.run(generous_deadline()).await;
     assert!(report.success, "{report:?}");
-    assert_each_synced_once(&env, &ratings).await;
+    env.assert_each_synced_once(&ratings).await;
 }
 
 #[tokio::test]
@@ -273,7 +247,7 @@ async fn dynamodb_down_in_the_middle_of_a_run_loses_and_doubles_nothing() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    assert_each_synced_once(&env, &ratings).await;
+    env.assert_each_synced_once(&ratings).await;
     assert!(env.dead_letters().await.is_empty());
 }
 
@@ -321,7 +295,7 @@ async fn the_fast_path_hands_back_the_records_whose_work_failed() {
         first += 100;
     }
     assert!(ids.is_empty(), "still handed back: {ids:?}");
-    assert_each_synced_once(&env, &ratings).await;
+    env.assert_each_synced_once(&ratings).await;
     assert!(env.dead_letters().await.is_empty());
     let played: u64 = ["throttle", "error_before", "error_after", "drop_after"]
         .iter()
@@ -367,7 +341,7 @@ async fn the_admin_retry_under_faults_syncs_a_parked_rating_once() {
             remote_id
         );
     }
-    assert_each_synced_once(&env, &ratings).await;
+    env.assert_each_synced_once(&ratings).await;
     assert!(
         env.dead_letters().await.is_empty(),
         "{:?}",

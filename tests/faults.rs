@@ -1,7 +1,7 @@
 //! Delivery under every fault the simulator can produce: no rating lost,
 //! none duplicated, and the dead-letter table holding real problems only.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -11,32 +11,6 @@ use shared::config::{RateLimit, SyncSettings};
 use shared::rating::SyncState;
 use shared::report::NOTHING_PENDING;
 use shared::store::{sync_state, DEAD, RETRYING};
-
-/// Every rating synced, each exactly once at the simulator, under its id.
-async fn assert_all_synced_exactly_once(env: &TestEnv, ratings: &[shared::rating::Rating]) {
-    let remote = env.simulator.ratings().await.unwrap();
-    let mut by_user: HashMap<String, Vec<String>> = HashMap::new();
-    for r in &remote {
-        by_user
-            .entry(r["user_id"].as_str().unwrap().to_owned())
-            .or_default()
-            .push(r["id"].as_str().unwrap().to_owned());
-    }
-    for rating in ratings {
-        let ids = by_user.get(&rating.user_id).cloned().unwrap_or_default();
-        assert_eq!(
-            ids.len(),
-            1,
-            "{} has {} remote ratings",
-            rating.id,
-            ids.len()
-        );
-        let item = env.item(&rating.id).await;
-        assert_eq!(sync_state(&item), SyncState::Synced, "{}", rating.id);
-        assert_eq!(text(&item, "remote_rating_id"), ids[0]);
-    }
-    assert_eq!(env.stats().await["creates"], ratings.len());
-}
 
 #[tokio::test]
 async fn under_errors_timeouts_and_rate_limits_every_rating_arrives_exactly_once() {
@@ -76,7 +50,7 @@ async fn under_errors_timeouts_and_rate_limits_every_rating_arrives_exactly_once
             break;
         }
     }
-    assert_all_synced_exactly_once(&env, &ratings).await;
+    env.assert_each_synced_once(&ratings).await;
     assert!(
         env.dead_letters().await.is_empty(),
         "nothing fails any more"
@@ -106,7 +80,7 @@ async fn a_rating_stored_but_answered_after_the_timeout_is_not_created_twice() {
     assert_eq!(report.created, 5, "{report:?}");
     let posts = requests(&env.stats().await, "POST");
     assert_eq!(posts.len(), 10, "each timed out once, then was replayed");
-    assert_all_synced_exactly_once(&env, &ratings).await;
+    env.assert_each_synced_once(&ratings).await;
 }
 
 #[tokio::test]
@@ -409,7 +383,7 @@ async fn a_sync_killed_at_random_points_loses_and_duplicates_nothing() {
         .await;
     }
 
-    assert_all_synced_exactly_once(&env, &all).await;
+    env.assert_each_synced_once(&all).await;
     assert!(env.pending_ids().await.is_empty());
     assert!(env.dead_letters().await.is_empty());
     // No lease left behind.

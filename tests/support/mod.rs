@@ -316,3 +316,37 @@ pub fn most_in_any_window(times: &[f64], window: Duration) -> usize {
         .max()
         .unwrap_or(0)
 }
+
+impl TestEnv {
+    /// Every one of `ratings` at the simulator exactly once (one remote
+    /// rating of its user), marked synced with that rating's remote id, and
+    /// no create beyond them.
+    pub async fn assert_each_synced_once(&self, ratings: &[Rating]) {
+        let mut by_user: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for remote in self.simulator.ratings().await.unwrap() {
+            by_user
+                .entry(remote["user_id"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(remote["id"].as_str().unwrap().to_owned());
+        }
+        for rating in ratings {
+            let ids = by_user.get(&rating.user_id).cloned().unwrap_or_default();
+            assert_eq!(
+                ids.len(),
+                1,
+                "{} has {} remote ratings",
+                rating.id,
+                ids.len()
+            );
+            let item = self.item(&rating.id).await;
+            assert_eq!(
+                shared::store::sync_state(&item),
+                shared::rating::SyncState::Synced,
+                "{}",
+                rating.id
+            );
+            assert_eq!(text(&item, "remote_rating_id"), ids[0], "{}", rating.id);
+        }
+        assert_eq!(self.stats().await["creates"], ratings.len());
+    }
+}
