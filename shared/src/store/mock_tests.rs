@@ -706,6 +706,18 @@ async fn a_lease_release_whose_answer_was_lost_has_nothing_left_to_do() {
     assert_eq!(delete.num_calls(), 2);
 }
 
+/// The condition failure a dead-letter write meets when its own earlier
+/// attempt landed: the item at `retry_count`, failed at [`at`].
+fn landed_failure(retry_count: u32) -> ConditionalCheckFailedException {
+    ConditionalCheckFailedException::builder()
+        .message(CONDITION_FAILED)
+        .item("id", s("r1"))
+        .item("retry_count", AttributeValue::N(retry_count.to_string()))
+        .item("last_failed_at", s(&super::timestamp(at())))
+        .meta(meta("ConditionalCheckFailedException", CONDITION_FAILED))
+        .build()
+}
+
 #[tokio::test]
 async fn a_first_dead_letter_item_whose_answer_was_lost_is_not_counted_twice() {
     let on_rating = mock!(Client::update_item)
@@ -716,17 +728,7 @@ async fn a_first_dead_letter_item_whose_answer_was_lost_is_not_counted_twice() {
         .match_requests(is_put_first_failure)
         .sequence()
         .http_status(500, None)
-        .error(|| {
-            PutItemError::ConditionalCheckFailedException(
-                ConditionalCheckFailedException::builder()
-                    .message(CONDITION_FAILED)
-                    .item("id", s("r1"))
-                    .item("retry_count", AttributeValue::N("1".into()))
-                    .item("last_failed_at", s(&super::timestamp(at())))
-                    .meta(meta("ConditionalCheckFailedException", CONDITION_FAILED))
-                    .build(),
-            )
-        })
+        .error(|| PutItemError::ConditionalCheckFailedException(landed_failure(1)))
         .build();
     // The only other rule: an added retry would fail the test.
     let store = store(&[&on_rating, &put_first]);
@@ -749,17 +751,7 @@ async fn an_added_retry_whose_answer_was_lost_is_not_counted_twice() {
         .match_requests(is_add_retry)
         .sequence()
         .http_status(500, None)
-        .error(|| {
-            UpdateItemError::ConditionalCheckFailedException(
-                ConditionalCheckFailedException::builder()
-                    .message(CONDITION_FAILED)
-                    .item("id", s("r1"))
-                    .item("retry_count", AttributeValue::N("2".into()))
-                    .item("last_failed_at", s(&super::timestamp(at())))
-                    .meta(meta("ConditionalCheckFailedException", CONDITION_FAILED))
-                    .build(),
-            )
-        })
+        .error(|| UpdateItemError::ConditionalCheckFailedException(landed_failure(2)))
         .build();
     let store = store(&[&on_rating, &add_retry]);
 
