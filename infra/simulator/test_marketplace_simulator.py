@@ -453,20 +453,24 @@ class SimulatorTest(unittest.TestCase):
         entry = self.sim.stats()["requests"][0]
         self.assertEqual((entry["token_present"], entry["token_matches"]), (True, None))
 
+    def raw_get(self, path):
+        """GET `path` at the market as bytes, with the answer's headers: large listings."""
+        host, port = self.sim.address()
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        try:
+            conn.request("GET", path, headers=HEADERS)
+            resp = conn.getresponse()
+            return resp, resp.read()
+        finally:
+            conn.close()
+
     def test_skill_padding_ratings_streams_many_ratings(self):
         self.sim.market("POST", "/skills/skill-1/rate", rating_body(user="real"))
         count = 150_000
         status, config = self.sim.control("POST", "config",
                                           {"skill_padding_ratings": {"skill-1": count}})
         self.assertEqual((status, config["skill_padding_ratings"]), (200, {"skill-1": count}))
-        host, port = self.sim.address()
-        conn = http.client.HTTPConnection(host, port, timeout=30)
-        try:
-            conn.request("GET", "/skills/skill-1", headers=HEADERS)
-            resp = conn.getresponse()
-            data = resp.read()
-        finally:
-            conn.close()
+        resp, data = self.raw_get("/skills/skill-1")
         self.assertEqual(resp.status, 200)
         self.assertEqual(int(resp.headers["Content-Length"]), len(data))
         self.assertGreater(len(data), 20 * 1024 * 1024)
@@ -492,14 +496,7 @@ class SimulatorTest(unittest.TestCase):
         status, config = self.sim.control("POST", "config",
                                           {"skill_tiny_entries": {"skill-1": count}})
         self.assertEqual((status, config["skill_tiny_entries"]), (200, {"skill-1": count}))
-        host, port = self.sim.address()
-        conn = http.client.HTTPConnection(host, port, timeout=30)
-        try:
-            conn.request("GET", "/skills/skill-1", headers=HEADERS)
-            resp = conn.getresponse()
-            data = resp.read()
-        finally:
-            conn.close()
+        resp, data = self.raw_get("/skills/skill-1")
         self.assertEqual(resp.status, 200)
         self.assertEqual(int(resp.headers["Content-Length"]), len(data))
         self.assertLessEqual(len(data), 4 * 1024 * 1024)
