@@ -165,6 +165,48 @@ async fn a_newer_local_rating_wins_with_one_update() {
 }
 
 #[tokio::test]
+async fn an_update_the_pull_could_not_send_is_recorded_as_the_push_records_one() {
+    let env = TestEnv::new().await;
+    let (ratings, remote_ids) = synced(&env, 1).await;
+    let rating = &ratings[0];
+    let an_hour_older = rfc3339(at(rating) - chrono::Duration::hours(1));
+    env.simulator
+        .edit_rating(
+            &remote_ids[0],
+            json!({"rating": 1, "comment": "stale", "updated_at": an_hour_older}),
+        )
+        .await
+        .unwrap();
+    // Every attempt at the update is refused for now.
+    let unavailable = json!({"status": 503, "match": {"method": "PUT"}});
+    let attempts = retry_at_once().request_attempts as usize;
+    env.configure(json!({"script": vec![unavailable; attempts]}))
+        .await;
+
+    let report = env
+        .engine_with(retry_at_once())
+        .run(generous_deadline())
+        .await;
+
+    // `failed` means what it means after a push: one dead-letter item each,
+    // and the rating waits for the push of a later run.
+    assert_eq!((report.failed, report.updated), (1, 0), "{report:?}");
+    assert!(report.success, "{report:?}");
+    assert_eq!(env.dead_letters().await.len(), 1);
+    assert_eq!(env.waiting_ids().await, [rating.id.clone()]);
+
+    let report = env
+        .engine_with(retry_at_once())
+        .run(generous_deadline())
+        .await;
+
+    assert_eq!((report.updated, report.failed), (1, 0), "{report:?}");
+    let theirs = remote(&env, &remote_ids[0]).await;
+    assert_eq!(theirs["comment"].as_str(), rating.review.as_deref());
+    assert!(env.dead_letters().await.is_empty());
+}
+
+#[tokio::test]
 async fn equal_times_change_nothing_whatever_their_zone() {
     let env = TestEnv::new().await;
     let (ratings, remote_ids) = synced(&env, 1).await;

@@ -28,14 +28,12 @@
 //! a scheduled run leaves ratings younger than the grace period to the fast
 //! path, so in normal operation each rating costs one request.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 use tracing::{info, Instrument};
 
-use super::outcome::{tally, Outcome};
 use super::run::Run;
-use super::window::Window;
 use super::SyncEngine;
 use crate::events::SyncPath;
 use crate::report::SyncReport;
@@ -93,7 +91,7 @@ impl SyncEngine {
         let latest = latest_per_rating(changes);
         out.ignored = (changes.len() - latest.len()) as u64;
         let ids: Vec<String> = latest.iter().map(|c| c.rating_id.clone()).collect();
-        match self.store.current_ratings(&ids).await {
+        let left: HashSet<&str> = match self.store.current_ratings(&ids).await {
             Ok(current) => {
                 let due: Vec<(&Change, &Item)> = latest
                     .iter()
@@ -103,76 +101,32 @@ impl SyncEngine {
                     })
                     .collect();
                 out.ignored += (latest.len() - due.len()) as u64;
-                self.upload_changes(&run, due, &mut out).await;
+                let ratings = due.iter().map(|(_, item)| rating_from_item(item)).collect();
+                // As the push does, with the batch as its only page.
+                let left = self.upload_all(&run, &mut out.report, ratings, None).await;
                 self.register_skills_once(&run).await;
+                let at = |place: usize| {
+                    due.get(place)
+                        .map(|(change, _)| change.sequence_number.as_str())
+                };
+                left.into_iter().filter_map(at).collect()
             }
             Err(err) => {
-                let reason = err.logged("Could not read the ratings of a stream batch");
-                out.retry = latest.iter().map(|c| c.sequence_number.clone()).collect();
-                out.report.error = Some(reason);
+                out.report.error = Some(err.logged("Could not read the ratings of a stream batch"));
+                latest.iter().map(|c| c.sequence_number.as_str()).collect()
             }
-        }
-        in_batch_order(&mut out.retry, changes);
+        };
+        // Not finished: delivered again (in the order the stream reads
+        // them), then read from the table.
+        out.retry = changes
+            .iter()
+            .filter(|change| left.contains(change.sequence_number.as_str()))
+            .map(|change| change.sequence_number.clone())
+            .collect();
         self.close(&run, &mut out.report, meter, None).await;
         log_batch(&out, changes.len());
         out
     }
-
-    /// Uploads `due` through the window (as the push does), then settles
-    /// the transient failures; answers, to deliver again, the records not
-    /// finished.
-    async fn upload_changes(
-        &self,
-        run: &Run,
-        due: Vec<(&Change, &Item)>,
-        out: &mut FastPathReport,
-    ) {
-        let mut queue = due.into_iter();
-        let mut window = Window::new(&self.settings);
-        let mut transient = Vec::new();
-        loop {
-            while window.has_room() {
-                let Some((change, item)) = queue.next() else {
-                    break;
-                };
-                if run.may_start() {
-                    let upload = self.sync_one(run, rating_from_item(item));
-                    window.start(async move { (change, upload.await) });
-                } else {
-                    out.retry.push(change.sequence_number.clone());
-                    tally(&mut out.report, Outcome::NotStarted);
-                }
-            }
-            let Some((change, outcome)) = window.next().await else {
-                break;
-            };
-            match outcome {
-                Outcome::TransientFailure(failure) => transient.push((change, failure)),
-                // Not finished: delivered again, then read from the table.
-                outcome @ (Outcome::NotStarted | Outcome::Skipped) => {
-                    out.retry.push(change.sequence_number.clone());
-                    tally(&mut out.report, outcome);
-                }
-                outcome => tally(&mut out.report, outcome),
-            }
-        }
-        // Left pending (an outage, a pause, a change meanwhile): the stream
-        // delivers them again; the table keeps them pending.
-        let left = self.settle(run, &mut out.report, transient).await;
-        out.retry
-            .extend(left.into_iter().map(|c| c.sequence_number.clone()));
-    }
-}
-
-/// Puts the sequence numbers of `retry` in the order of `changes`, the
-/// order the stream reads them in.
-fn in_batch_order(retry: &mut [String], changes: &[Change]) {
-    let position: HashMap<&str, usize> = changes
-        .iter()
-        .enumerate()
-        .map(|(at, change)| (change.sequence_number.as_str(), at))
-        .collect();
-    retry.sort_by_key(|sequence_number| position.get(sequence_number.as_str()).copied());
 }
 
 /// Logs what became of a batch of `received` records.

@@ -32,7 +32,7 @@ use super::SyncEngine;
 use crate::conflict::Listed;
 use crate::delivery::Delivered;
 use crate::marketplace::MarketplaceError;
-use crate::rating::{id_problem, quoted, SyncState};
+use crate::rating::{id_problem, quoted, SyncFailure, SyncState};
 use crate::report::SyncReport;
 
 /// Registered skills read from the state table per query.
@@ -65,7 +65,11 @@ impl SyncEngine {
             }
         };
         let mut pass = Pass::new(start.clone(), cap);
-        self.read_skills(run, &mut pass, report).await;
+        let transient = self.read_skills(run, &mut pass, report).await;
+        // As the push settles its own: `failed` counts dead-letter items on
+        // every path, and an open breaker is the run's error.
+        let keyed = transient.into_iter().map(|failure| ((), failure)).collect();
+        self.settle(run, report, keyed).await;
         let next = pass.cursor();
         if run.is_fenced() || next == start.as_deref() {
             return;
@@ -77,14 +81,21 @@ impl SyncEngine {
 
     /// Reads the skills of `pass` through the window, page after page,
     /// until the pass is read, a skill cannot be read or the run may not go
-    /// on; tallies what became of each rating reconciled.
-    async fn read_skills(&self, run: &Run, pass: &mut Pass, report: &mut SyncReport) {
+    /// on; tallies what became of each rating reconciled, and answers the
+    /// transient failures, not yet recorded.
+    async fn read_skills(
+        &self,
+        run: &Run,
+        pass: &mut Pass,
+        report: &mut SyncReport,
+    ) -> Vec<SyncFailure> {
         let mut window = Window::new(&self.settings);
         let mut queue: VecDeque<(u64, String)> = VecDeque::new();
         // The next page of skills, read while skills are.
         let mut fetch = None;
         // A skill could not be read, or the run may not go on: start nothing more.
         let mut stopped = false;
+        let mut transient = Vec::new();
         loop {
             while !stopped && window.has_room() {
                 let Some((seq, skill)) = queue.pop_front() else {
@@ -107,12 +118,15 @@ impl SyncEngine {
                 }
             }
             match window.next_beside(&mut fetch).await {
-                None => return,
+                None => return transient,
                 Some(Finished::Work((seq, Some(outcomes)))) => {
                     pass.read(seq);
                     report.skills_pulled += 1;
                     for outcome in outcomes {
-                        tally(report, outcome);
+                        match outcome {
+                            Outcome::TransientFailure(failure) => transient.push(failure),
+                            outcome => tally(report, outcome),
+                        }
                     }
                 }
                 Some(Finished::Work((_, None))) => stopped = true,

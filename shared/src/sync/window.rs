@@ -49,11 +49,6 @@ impl<F: Future> Window<F> {
         self.in_flight.push(work);
     }
 
-    /// The next piece of work to finish; `None` when none is in flight.
-    pub(super) async fn next(&mut self) -> Option<F::Output> {
-        self.in_flight.next().await
-    }
-
     /// The next piece of work to finish or the page `fetch` reads, whichever
     /// comes first (a page read is taken out of `fetch`); `None` when there
     /// is neither work in flight nor a page to read.
