@@ -23,7 +23,8 @@ pub struct SyncReport {
     pub created: u64,
     /// Of `uploaded`, the ratings updated there.
     pub updated: u64,
-    /// Ratings whose attempt failed; each is in the dead-letter table.
+    /// Ratings whose attempt failed; each is in the dead-letter table,
+    /// whichever path (push, pull, fast path) failed it.
     pub failed: u64,
     /// Of those, the ones parked: no run retries them until an admin does.
     pub parked: u64,

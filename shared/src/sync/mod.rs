@@ -29,8 +29,9 @@
 //!
 //! Where each part lives:
 //! - `run.rs`: the run's state and its lease;
-//! - `push.rs`: the work pages of a run; `fast_path.rs`: the same uploads
-//!   for a batch of stream records, seconds after the writes;
+//! - `push.rs`: the work pages of a run through the upload loop;
+//!   `fast_path.rs`: a batch of stream records, seconds after the writes,
+//!   through the same loop as its only page;
 //! - `window.rs`: the uploads (or skill reads) in flight, with the next
 //!   page read beside them, for the push, the fast path and the pull;
 //! - `upload.rs`: one rating's upload and its recording;
