@@ -1,7 +1,7 @@
 """The docs against the tree, so that they cannot go stale unnoticed.
 
 * The layout (the `## Layout` section of docs/architecture.md) names every
-  tracked file under shared/, functions/, infra/, tests/ and schemas/: a
+  tracked file under shared/, functions/, cli/, infra/, tests/ and schemas/: a
   file by its path, or, if it is not Rust, by a folder above it (a path
   ending in `/`). Every path it names exists in `git ls-files`.
 * Every link of every tracked Markdown file that is not a web address
@@ -19,7 +19,7 @@ import unittest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 LAYOUT_PAGE = "docs/architecture.md"
 # The folders whose every file the layout must account for.
-SCOPE = ("shared/", "functions/", "infra/", "tests/", "schemas/")
+SCOPE = ("shared/", "functions/", "cli/", "infra/", "tests/", "schemas/")
 
 
 def tracked():
