@@ -99,119 +99,114 @@ impl MappingSettings {
     pub fn from_template(template: &str) -> Result<Self, SettingsError> {
         let docs =
             YamlLoader::load_from_str(template).map_err(|e| SettingsError::Yaml(e.to_string()))?;
-        let resources = docs
-            .first()
-            .and_then(|doc| doc["Resources"].as_hash())
-            .ok_or(SettingsError::NoEvent)?;
-        let (function, event) = resources
-            .values()
-            .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
-            .find_map(|function| {
-                let event = &function["Properties"]["Events"][EVENT_NAME];
-                (event["Type"].as_str() == Some("DynamoDB")).then_some((function, event))
-            })
-            .ok_or(SettingsError::NoEvent)?;
+        let (function, event) = find_event(docs.first()).ok_or(SettingsError::NoEvent)?;
         let props = &event["Properties"];
         let defaults = Self::default();
-
-        let batch_size = match integer(props, "BatchSize")? {
-            None => defaults.batch_size,
-            Some(n @ 1..=10_000) => n as usize,
-            Some(n) => return Err(invalid("BatchSize", format!("{n} is not in 1..=10000"))),
-        };
-        let batching_window = match integer(props, "MaximumBatchingWindowInSeconds")? {
-            None => defaults.batching_window,
-            Some(n @ 0..=300) => Duration::from_secs(n as u64),
-            Some(n) => {
-                return Err(invalid(
-                    "MaximumBatchingWindowInSeconds",
-                    format!("{n} is not in 0..=300"),
-                ))
-            }
-        };
-        let maximum_retry_attempts = match integer(props, "MaximumRetryAttempts")? {
-            None | Some(-1) => None,
-            Some(n @ 0..=10_000) => Some(n as u32),
-            Some(n) => {
-                return Err(invalid(
-                    "MaximumRetryAttempts",
-                    format!("{n} is neither -1 nor in 0..=10000"),
-                ))
-            }
-        };
-        let maximum_record_age = match integer(props, "MaximumRecordAgeInSeconds")? {
-            None | Some(-1) => None,
-            Some(n @ 60..=604_800) => Some(Duration::from_secs(n as u64)),
-            Some(n) => {
-                return Err(invalid(
-                    "MaximumRecordAgeInSeconds",
-                    format!("{n} is neither -1 nor in 60..=604800"),
-                ))
-            }
-        };
-        let bisect_batch_on_function_error = match &props["BisectBatchOnFunctionError"] {
-            Yaml::BadValue => false,
-            Yaml::Boolean(b) => *b,
-            other => {
-                return Err(invalid(
-                    "BisectBatchOnFunctionError",
-                    format!("{other:?} is not a boolean"),
-                ))
-            }
-        };
-        let report_batch_item_failures =
-            props["FunctionResponseTypes"]
-                .as_vec()
-                .is_some_and(|types| {
+        let seconds = |n: i64| Duration::from_secs(n.unsigned_abs());
+        Ok(Self {
+            function_name: function["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or(DEFAULT_FUNCTION)
+                .to_owned(),
+            batch_size: bounded(props, "BatchSize", 1..=10_000, false)?
+                .map_or(defaults.batch_size, |n| n.unsigned_abs() as usize),
+            batching_window: bounded(props, "MaximumBatchingWindowInSeconds", 0..=300, false)?
+                .map_or(defaults.batching_window, seconds),
+            maximum_retry_attempts: bounded(props, "MaximumRetryAttempts", 0..=10_000, true)?
+                .map(|n| n.unsigned_abs() as u32),
+            maximum_record_age: bounded(props, "MaximumRecordAgeInSeconds", 60..=604_800, true)?
+                .map(seconds),
+            bisect_batch_on_function_error: boolean(props, "BisectBatchOnFunctionError")?,
+            report_batch_item_failures: props["FunctionResponseTypes"].as_vec().is_some_and(
+                |types| {
                     types
                         .iter()
                         .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
-                });
-        let starting_position = match props["StartingPosition"].as_str() {
-            Some("LATEST") => StartingPosition::Latest,
-            Some("TRIM_HORIZON") => StartingPosition::TrimHorizon,
-            other => {
-                return Err(invalid(
-                    "StartingPosition",
-                    format!("{other:?} is neither LATEST nor TRIM_HORIZON"),
-                ))
-            }
-        };
-        let filters = match &props["FilterCriteria"]["Filters"] {
-            Yaml::BadValue => Vec::new(),
-            Yaml::Array(filters) => filters
-                .iter()
-                .map(|filter| match &filter["Pattern"] {
-                    Yaml::String(text) => Ok(FilterPattern::parse(text)?),
-                    other => Err(invalid(
-                        "FilterCriteria",
-                        format!("a Pattern must be a JSON string, not {other:?}"),
-                    )),
-                })
-                .collect::<Result<_, _>>()?,
-            other => {
-                return Err(invalid(
-                    "FilterCriteria",
-                    format!("Filters must be a list, not {other:?}"),
-                ))
-            }
-        };
-        let function_name = function["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap_or(DEFAULT_FUNCTION)
-            .to_owned();
-        Ok(Self {
-            function_name,
-            batch_size,
-            batching_window,
-            maximum_retry_attempts,
-            maximum_record_age,
-            bisect_batch_on_function_error,
-            report_batch_item_failures,
-            starting_position,
-            filters,
+                },
+            ),
+            starting_position: starting_position(props)?,
+            filters: filters(props)?,
             has_on_failure_destination: !props["DestinationConfig"]["OnFailure"].is_badvalue(),
         })
+    }
+}
+
+/// The function with the `RatingChanges` event of type DynamoDB, and the event.
+fn find_event(doc: Option<&Yaml>) -> Option<(&Yaml, &Yaml)> {
+    doc?["Resources"]
+        .as_hash()?
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .find_map(|function| {
+            let event = &function["Properties"]["Events"][EVENT_NAME];
+            (event["Type"].as_str() == Some("DynamoDB")).then_some((function, event))
+        })
+}
+
+/// An integer property in `allowed`; `None` when absent, or when it is -1
+/// and `minus_one_unlimits` (Lambda's "no limit").
+fn bounded(
+    props: &Yaml,
+    field: &'static str,
+    allowed: std::ops::RangeInclusive<i64>,
+    minus_one_unlimits: bool,
+) -> Result<Option<i64>, SettingsError> {
+    match integer(props, field)? {
+        None => Ok(None),
+        Some(-1) if minus_one_unlimits => Ok(None),
+        Some(n) if allowed.contains(&n) => Ok(Some(n)),
+        Some(n) => {
+            let range = format!("{}..={}", allowed.start(), allowed.end());
+            Err(invalid(
+                field,
+                if minus_one_unlimits {
+                    format!("{n} is neither -1 nor in {range}")
+                } else {
+                    format!("{n} is not in {range}")
+                },
+            ))
+        }
+    }
+}
+
+/// A boolean property, false when absent.
+fn boolean(props: &Yaml, field: &'static str) -> Result<bool, SettingsError> {
+    match &props[field] {
+        Yaml::BadValue => Ok(false),
+        Yaml::Boolean(b) => Ok(*b),
+        other => Err(invalid(field, format!("{other:?} is not a boolean"))),
+    }
+}
+
+fn starting_position(props: &Yaml) -> Result<StartingPosition, SettingsError> {
+    match props["StartingPosition"].as_str() {
+        Some("LATEST") => Ok(StartingPosition::Latest),
+        Some("TRIM_HORIZON") => Ok(StartingPosition::TrimHorizon),
+        other => Err(invalid(
+            "StartingPosition",
+            format!("{other:?} is neither LATEST nor TRIM_HORIZON"),
+        )),
+    }
+}
+
+/// The mapping's filter patterns; none when it has no `FilterCriteria`.
+fn filters(props: &Yaml) -> Result<Vec<FilterPattern>, SettingsError> {
+    match &props["FilterCriteria"]["Filters"] {
+        Yaml::BadValue => Ok(Vec::new()),
+        Yaml::Array(filters) => filters
+            .iter()
+            .map(|filter| match &filter["Pattern"] {
+                Yaml::String(text) => Ok(FilterPattern::parse(text)?),
+                other => Err(invalid(
+                    "FilterCriteria",
+                    format!("a Pattern must be a JSON string, not {other:?}"),
+                )),
+            })
+            .collect(),
+        other => Err(invalid(
+            "FilterCriteria",
+            format!("Filters must be a list, not {other:?}"),
+        )),
     }
 }
 

@@ -45,7 +45,6 @@ impl<I: Invoker, D: FailureDestination> ShardReader<I, D> {
     /// dropped); returns the shard's id.
     pub async fn run(self, start: Start) -> String {
         let settings = self.handler.settings();
-        let stats = self.handler.stats().clone();
         let batch_size = settings.batch_size.max(1);
         let window = settings.batching_window;
         let mut iterator = match start {
@@ -70,59 +69,22 @@ impl<I: Invoker, D: FailureDestination> ShardReader<I, D> {
             let read = self
                 .streams
                 .get_records()
-                .shard_iterator(current)
+                .shard_iterator(current.clone())
                 .limit(1000)
                 .send()
                 .await;
             let out = match read {
                 Ok(out) => out,
                 Err(err) => {
-                    let service = err.as_service_error();
-                    if service.is_some_and(|e| {
-                        e.is_expired_iterator_exception() || e.is_trimmed_data_access_exception()
-                    }) {
-                        iterator = self.fresh_iterator(last_read.as_deref()).await;
-                        continue;
-                    }
-                    add(&stats.stream_errors, 1);
-                    if service.is_some_and(|e| e.is_resource_not_found_exception()) {
-                        eprintln!(
-                            "stream-poller: shard {} is gone: {}",
-                            self.shard.shard_id,
-                            crate::sdk_message(err)
-                        );
-                        iterator = None;
-                        continue;
-                    }
-                    eprintln!(
-                        "stream-poller: GetRecords on {}: {}",
-                        self.shard.shard_id,
-                        crate::sdk_message(err)
-                    );
-                    tokio::time::sleep(READ_ERROR_PAUSE).await;
+                    iterator = self
+                        .after_read_error(err, current, last_read.as_deref())
+                        .await;
                     continue;
                 }
             };
             iterator = out.next_shard_iterator().map(str::to_owned);
             let records = out.records();
-            add(&stats.records_seen, records.len());
-            for record in records {
-                let change =
-                    match ChangeRecord::from_stream(record, &self.shard.stream_arn, &self.region) {
-                        Ok(change) => change,
-                        Err(err) => {
-                            add(&stats.stream_errors, 1);
-                            eprintln!("stream-poller: skipped on {}: {err}", self.shard.shard_id);
-                            continue;
-                        }
-                    };
-                last_read = Some(change.sequence_number.clone());
-                if matches_any(&settings.filters, &change.event) {
-                    pending.push_back((Instant::now(), change));
-                } else {
-                    add(&stats.records_filtered_out, 1);
-                }
-            }
+            self.gather(records, &mut last_read, &mut pending);
             if records.is_empty() && iterator.is_some() {
                 // Nothing new: wait before asking again, but not past the
                 // moment the gathered batch is due.
@@ -133,6 +95,69 @@ impl<I: Invoker, D: FailureDestination> ShardReader<I, D> {
                     None => self.poll_interval,
                 };
                 tokio::time::sleep(wait).await;
+            }
+        }
+    }
+
+    /// Where to read next after a failed read at `current`: a fresh
+    /// iterator after `last_read` if `current` expired, none if the shard is
+    /// gone, else `current` again after a pause.
+    async fn after_read_error(
+        &self,
+        err: aws_sdk_dynamodbstreams::error::SdkError<
+            aws_sdk_dynamodbstreams::operation::get_records::GetRecordsError,
+        >,
+        current: String,
+        last_read: Option<&str>,
+    ) -> Option<String> {
+        let service = err.as_service_error();
+        if service.is_some_and(|e| {
+            e.is_expired_iterator_exception() || e.is_trimmed_data_access_exception()
+        }) {
+            return self.fresh_iterator(last_read).await;
+        }
+        add(&self.handler.stats().stream_errors, 1);
+        let shard = &self.shard.shard_id;
+        if service.is_some_and(|e| e.is_resource_not_found_exception()) {
+            eprintln!(
+                "stream-poller: shard {shard} is gone: {}",
+                crate::sdk_message(err)
+            );
+            return None;
+        }
+        eprintln!(
+            "stream-poller: GetRecords on {shard}: {}",
+            crate::sdk_message(err)
+        );
+        tokio::time::sleep(READ_ERROR_PAUSE).await;
+        Some(current)
+    }
+
+    /// Adds the records the mapping's filters let through to `pending`,
+    /// noting the last one read.
+    fn gather(
+        &self,
+        records: &[aws_sdk_dynamodbstreams::types::Record],
+        last_read: &mut Option<String>,
+        pending: &mut VecDeque<(Instant, ChangeRecord)>,
+    ) {
+        let stats = self.handler.stats();
+        add(&stats.records_seen, records.len());
+        for record in records {
+            let change =
+                match ChangeRecord::from_stream(record, &self.shard.stream_arn, &self.region) {
+                    Ok(change) => change,
+                    Err(err) => {
+                        add(&stats.stream_errors, 1);
+                        eprintln!("stream-poller: skipped on {}: {err}", self.shard.shard_id);
+                        continue;
+                    }
+                };
+            *last_read = Some(change.sequence_number.clone());
+            if matches_any(&self.handler.settings().filters, &change.event) {
+                pending.push_back((Instant::now(), change));
+            } else {
+                add(&stats.records_filtered_out, 1);
             }
         }
     }
