@@ -12,6 +12,7 @@
 //! requests and answers (a Secrets Manager answer is a secret) at `debug`
 //! and `trace`. `RUST_LOG=trace` makes this service verbose, never them.
 
+use crate::config::settings::RUST_LOG;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
@@ -49,7 +50,8 @@ pub fn ceiling() -> Targets {
 
 /// Installs the JSON subscriber; a second call does nothing.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env(RUST_LOG.name).unwrap_or_else(|_| EnvFilter::new(RUST_LOG.default));
     let layer = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)

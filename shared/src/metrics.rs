@@ -19,15 +19,14 @@
 //! What a run's DynamoDB requests cost is counted elsewhere
 //! ([`crate::store::requests`]) and goes into its report, not here.
 
+use crate::config::{settings, Lookup};
 use crate::report::SyncReport;
 use crate::sync::FastPathReport;
 
-/// The namespace of the metrics, from `RATING_SYNC_METRICS_NAMESPACE`.
+/// The namespace of the metrics, from `RATING_SYNC_METRICS_NAMESPACE`
+/// ([`settings::METRICS_NAMESPACE`]).
 pub fn namespace() -> String {
-    std::env::var("RATING_SYNC_METRICS_NAMESPACE")
-        .ok()
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| "AtomRatingSync".to_owned())
+    Lookup::PROCESS.text(&settings::METRICS_NAMESPACE)
 }
 
 /// One metric of an EMF document: its name, unit and value.

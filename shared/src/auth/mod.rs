@@ -85,8 +85,9 @@ pub const AUTONOMOUS: &str = "AUTONOMOUS";
 /// its `nbf`. Small enough that an expired token is not useful for long.
 pub const CLOCK_LEEWAY: Duration = Duration::from_secs(30);
 
-/// How long an admin token may live by default: a day. See [`AdminPolicy`].
-pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(86_400);
+/// How long an admin token may live by default: a day, the default of
+/// `ADMIN_JWT_MAX_TTL_SECONDS`. See [`AdminPolicy`].
+pub const DEFAULT_MAX_TTL: Duration = crate::config::settings::ADMIN_MAX_TTL.default_duration();
 
 /// Why a request may not use the admin functions.
 ///

@@ -2,25 +2,21 @@
 //! tokens (and keys the listing's cursors), the token policy and how long
 //! the audit trail is kept.
 
-use std::time::Duration;
-
 use super::env::{Environment, FromEnvironment, Lookup};
 use super::error::ConfigError;
+use super::settings;
 use super::TableNames;
-use crate::auth::{AdminPolicy, CLOCK_LEEWAY, DEFAULT_MAX_TTL};
+use crate::auth::{AdminPolicy, CLOCK_LEEWAY};
 use crate::secrets::{Refresh, Secret};
 
 /// How long an audit record is kept by default, in days (DynamoDB's TTL
-/// removes it then).
-pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
+/// removes it then): `AUDIT_RETENTION_DAYS`'s default.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = settings::AUDIT_RETENTION_DAYS.default;
 
 /// The shortest admin secret accepted, in bytes: HS256 wants a key at
 /// least as long as its hash (RFC 7518, section 3.2), and a short one can be
 /// guessed offline from any token.
 pub const MIN_ADMIN_SECRET_BYTES: usize = 32;
-
-/// The values `ADMIN_JWT_MAX_TTL_SECONDS` may take: a minute to 30 days.
-pub const ADMIN_JWT_MAX_TTL_SECONDS: std::ops::RangeInclusive<u64> = 60..=2_592_000;
 
 /// What the admin functions read: the tables, the secret that signs admin
 /// tokens (and the listing's cursors), and what a token must say besides. The marketplace settings are
@@ -41,7 +37,7 @@ pub struct AdminConfig {
     pub audit_retention_days: u32,
     /// `ADMIN_JWT_ISSUER` and `ADMIN_JWT_AUDIENCE` (each optional: unset or
     /// blank, that claim is not compared) and `ADMIN_JWT_MAX_TTL_SECONDS`
-    /// (default 86400, within [`ADMIN_JWT_MAX_TTL_SECONDS`]).
+    /// ([`settings::ADMIN_MAX_TTL`]).
     pub policy: AdminPolicy,
 }
 
@@ -53,7 +49,7 @@ impl FromEnvironment for AdminConfig {
     /// stays good until it expires.
     fn from_environment(environment: &Environment) -> Result<Self, ConfigError> {
         let mut config = Self::from_lookup(|name| environment.get(name))?;
-        let mut refresh = environment.refresh("ADMIN_JWT_SECRET");
+        let mut refresh = environment.refresh(&settings::ADMIN_SECRET);
         refresh.source = refresh
             .source
             .keeping_previous_for(config.policy.max_ttl() + CLOCK_LEEWAY);
@@ -63,36 +59,26 @@ impl FromEnvironment for AdminConfig {
 
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Lookup(&lookup);
-        let secret = env.required("ADMIN_JWT_SECRET")?;
-        if secret.len() < MIN_ADMIN_SECRET_BYTES {
+        let secret = env.secret(&settings::ADMIN_SECRET)?;
+        let length = secret.expose().len();
+        if length < MIN_ADMIN_SECRET_BYTES {
             return Err(ConfigError::Invalid {
-                name: "ADMIN_JWT_SECRET",
+                name: settings::ADMIN_SECRET.name,
                 // The value is a secret: never repeated, not even in an error.
                 value: "***".into(),
-                reason: format!(
-                    "must be at least {MIN_ADMIN_SECRET_BYTES} bytes, it has {}",
-                    secret.len()
-                ),
+                reason: format!("must be at least {MIN_ADMIN_SECRET_BYTES} bytes, it has {length}"),
             });
         }
         let policy = AdminPolicy::new(
-            env.get("ADMIN_JWT_ISSUER"),
-            env.get("ADMIN_JWT_AUDIENCE"),
-            Duration::from_secs(env.number(
-                "ADMIN_JWT_MAX_TTL_SECONDS",
-                DEFAULT_MAX_TTL.as_secs(),
-                ADMIN_JWT_MAX_TTL_SECONDS,
-            )?),
+            env.optional(&settings::ADMIN_ISSUER),
+            env.optional(&settings::ADMIN_AUDIENCE),
+            env.seconds(&settings::ADMIN_MAX_TTL)?,
         );
         Ok(Self {
             tables: env.tables(),
-            jwt_secret: Secret::new(secret),
+            jwt_secret: secret,
             jwt_secret_refresh: Refresh::default(),
-            audit_retention_days: env.number(
-                "AUDIT_RETENTION_DAYS",
-                DEFAULT_AUDIT_RETENTION_DAYS.into(),
-                1..=3650,
-            )? as u32,
+            audit_retention_days: env.number(&settings::AUDIT_RETENTION_DAYS)?,
             policy,
         })
     }
@@ -102,6 +88,7 @@ impl FromEnvironment for AdminConfig {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use std::time::Duration;
 
     fn admin_config_from(pairs: &[(&str, &str)]) -> Result<AdminConfig, ConfigError> {
         let map: HashMap<String, String> = pairs

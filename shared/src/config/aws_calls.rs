@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::env::Lookup;
 use super::error::ConfigError;
+use super::settings;
 
 /// Attempts at one AWS call, the first included: the SDK's standard retry
 /// mode tries a throttled, failed or timed-out attempt again, with
@@ -33,8 +34,8 @@ pub struct AwsCallTimeouts {
 impl Default for AwsCallTimeouts {
     fn default() -> Self {
         Self {
-            attempt: Duration::from_millis(2_000),
-            call: Duration::from_millis(6_000),
+            attempt: settings::AWS_ATTEMPT_TIMEOUT.default_duration(),
+            call: settings::AWS_CALL_TIMEOUT.default_duration(),
         }
     }
 }
@@ -42,23 +43,17 @@ impl Default for AwsCallTimeouts {
 impl AwsCallTimeouts {
     /// The bounds from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::read(&Lookup::PROCESS)
     }
 
     /// The bounds read through `lookup` (a test's map, or the environment).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Lookup(&lookup);
-        let defaults = Self::default();
-        let millis = |name, default: Duration| -> Result<Duration, ConfigError> {
-            let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
-            Ok(Duration::from_millis(env.number(
-                name,
-                default,
-                100..=120_000,
-            )?))
-        };
-        let attempt = millis("RATING_SYNC_AWS_ATTEMPT_TIMEOUT_MS", defaults.attempt)?;
-        let call = millis("RATING_SYNC_AWS_CALL_TIMEOUT_MS", defaults.call)?;
+        Self::read(&Lookup(&lookup))
+    }
+
+    fn read(env: &Lookup<'_>) -> Result<Self, ConfigError> {
+        let attempt = env.millis(&settings::AWS_ATTEMPT_TIMEOUT)?;
+        let call = env.millis(&settings::AWS_CALL_TIMEOUT)?;
         Ok(Self {
             attempt,
             call: call.max(attempt),

@@ -8,8 +8,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::error::ConfigError;
+use super::settings::{
+    self, Count, Millis, Number, Optional, OptionalNumber, Required, Seconds, SecretSetting, Text,
+};
 use super::TableNames;
-use crate::secrets::{Refresh, SecretSource, DEFAULT_SECRETS_TTL, SECRETS_TTL_SECONDS};
+use crate::secrets::{Refresh, Secret, SecretSource};
 
 /// What a deployed function reads its settings from: the process
 /// environment, with the secrets read from Secrets Manager in place where
@@ -62,9 +65,11 @@ impl Environment {
             variables,
             ..Self::default()
         };
-        let lookup = |name: &str| environment.variable(name);
-        let ttl = secrets_ttl(&lookup)?;
-        let wanted = secret_arns(&lookup);
+        let (ttl, wanted) = {
+            let lookup = |name: &str| environment.variable(name);
+            let env = Lookup(&lookup);
+            (env.seconds(&settings::SECRETS_TTL)?, secret_arns(&env))
+        };
         let (secrets, sources) = load_from_secrets_manager(aws, wanted).await?;
         environment.ttl = ttl;
         environment.secrets = secrets;
@@ -79,10 +84,10 @@ impl Environment {
         }
     }
 
-    /// How the secret setting `name` is read again: from Secrets Manager
+    /// How the secret `setting` is read again: from Secrets Manager
     /// every `SECRETS_MANAGER_TTL` if it was read from there, else never.
-    pub fn refresh(&self, name: &str) -> Refresh {
-        match self.sources.get(name) {
+    pub fn refresh(&self, setting: &SecretSetting) -> Refresh {
+        match self.sources.get(setting.name) {
             Some(source) => Refresh {
                 source: source.clone(),
                 ttl: self.ttl,
@@ -101,29 +106,12 @@ impl Environment {
     }
 }
 
-/// The settings that may come from Secrets Manager.
-pub const SECRET_SETTINGS: [&str; 2] = ["ATOM_SAAS_API_TOKEN", "ADMIN_JWT_SECRET"];
-
-/// `SECRETS_MANAGER_TTL`, in seconds: how long a secret read from Secrets
-/// Manager is kept.
-fn secrets_ttl(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Duration, ConfigError> {
-    let seconds = Lookup(lookup).number(
-        "SECRETS_MANAGER_TTL",
-        DEFAULT_SECRETS_TTL.as_secs(),
-        SECRETS_TTL_SECONDS,
-    )?;
-    Ok(Duration::from_secs(seconds))
-}
-
-/// Each secret setting whose `NAME_SECRET_ARN` is set, with that ARN.
-fn secret_arns(lookup: &dyn Fn(&str) -> Option<String>) -> Vec<(&'static str, String)> {
-    SECRET_SETTINGS
+/// Each secret setting ([`settings::SECRETS`]) whose ARN entry is set,
+/// with that ARN.
+fn secret_arns(env: &Lookup<'_>) -> Vec<(&'static str, String)> {
+    settings::SECRETS
         .iter()
-        .filter_map(|name| {
-            lookup(&format!("{name}_SECRET_ARN"))
-                .filter(|arn| !arn.trim().is_empty())
-                .map(|arn| (*name, arn))
-        })
+        .filter_map(|secret| env.optional(secret.arn).map(|arn| (secret.name, arn)))
         .collect()
 }
 
@@ -204,45 +192,101 @@ pub trait FromEnvironment: Sized + Send {
     }
 }
 
-/// One setting at a time, from a lookup of names (the environment, or a
-/// test's map), so that each setting reads as one line.
-pub(super) struct Lookup<'a>(pub(super) &'a dyn Fn(&str) -> Option<String>);
+/// One setting at a time, read through its entry of the catalogue
+/// ([`super::settings`]), from a lookup of names (the environment, or a
+/// test's map), so that each setting reads as one line and only as its
+/// kind allows.
+pub(crate) struct Lookup<'a>(pub(crate) &'a dyn Fn(&str) -> Option<String>);
+
+/// The process environment's variable `name`.
+fn process_variable(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+impl Lookup<'static> {
+    /// The process environment, for what is read before an [`Environment`]
+    /// exists or apart from it.
+    pub(crate) const PROCESS: Self = Lookup(&process_variable);
+}
 
 impl Lookup<'_> {
     /// The four table names, each with its default.
     pub(super) fn tables(&self) -> TableNames {
-        let defaults = TableNames::with_prefix("");
         TableNames {
-            ratings: self.or("RATINGS_TABLE", defaults.ratings),
-            failed_uploads: self.or("FAILED_UPLOADS_TABLE", defaults.failed_uploads),
-            sync_state: self.or("SYNC_STATE_TABLE", defaults.sync_state),
-            audit: self.or("AUDIT_TABLE", defaults.audit),
+            ratings: self.text(&settings::RATINGS_TABLE),
+            failed_uploads: self.text(&settings::FAILED_UPLOADS_TABLE),
+            sync_state: self.text(&settings::SYNC_STATE_TABLE),
+            audit: self.text(&settings::AUDIT_TABLE),
         }
     }
 
-    /// A set but blank variable counts as unset.
-    pub(super) fn get(&self, name: &str) -> Option<String> {
+    /// The value, trimmed; a set but blank variable counts as unset.
+    fn get(&self, name: &str) -> Option<String> {
         (self.0)(name)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }
 
-    pub(super) fn or(&self, name: &str, default: String) -> String {
-        self.get(name).unwrap_or(default)
+    /// The text, or its default.
+    pub(crate) fn text(&self, entry: &Text) -> String {
+        self.get(entry.name)
+            .unwrap_or_else(|| entry.default.to_owned())
     }
 
-    pub(super) fn required(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.get(name).ok_or(ConfigError::Missing(name))
+    /// The text, or `None` (what the entry's `unset` says).
+    pub(crate) fn optional(&self, entry: &Optional) -> Option<String> {
+        self.get(entry.name)
     }
 
-    pub(super) fn number(
+    /// The text; unset, [`ConfigError::Missing`].
+    pub(crate) fn required(&self, entry: &Required) -> Result<String, ConfigError> {
+        self.get(entry.name).ok_or(ConfigError::Missing(entry.name))
+    }
+
+    /// The secret as this lookup gives it (an [`Environment`] puts the
+    /// value read from Secrets Manager in its place); unset,
+    /// [`ConfigError::Missing`].
+    pub(crate) fn secret(&self, entry: &SecretSetting) -> Result<Secret, ConfigError> {
+        self.get(entry.name)
+            .map(Secret::new)
+            .ok_or(ConfigError::Missing(entry.name))
+    }
+
+    /// The number, or its default.
+    pub(crate) fn number(&self, entry: &Number<Count>) -> Result<u32, ConfigError> {
+        Ok(self
+            .bounded(entry.name, entry.min, entry.max)?
+            .unwrap_or(entry.default))
+    }
+
+    /// The number of seconds, or its default.
+    pub(crate) fn seconds(&self, entry: &Number<Seconds>) -> Result<Duration, ConfigError> {
+        Ok(self
+            .bounded(entry.name, entry.min, entry.max)?
+            .map_or(entry.default_duration(), |s| Duration::from_secs(s.into())))
+    }
+
+    /// The number of milliseconds, or its default.
+    pub(crate) fn millis(&self, entry: &Number<Millis>) -> Result<Duration, ConfigError> {
+        Ok(self
+            .bounded(entry.name, entry.min, entry.max)?
+            .map_or(entry.default_duration(), |ms| {
+                Duration::from_millis(ms.into())
+            }))
+    }
+
+    /// The number, or `None` (what the entry's `unset` says).
+    pub(crate) fn optional_number(
         &self,
-        name: &'static str,
-        default: u64,
-        allowed: std::ops::RangeInclusive<u64>,
-    ) -> Result<u64, ConfigError> {
+        entry: &OptionalNumber,
+    ) -> Result<Option<u32>, ConfigError> {
+        self.bounded(entry.name, entry.min, entry.max)
+    }
+
+    /// The whole number `name` within `min..=max`, if set.
+    fn bounded(&self, name: &'static str, min: u32, max: u32) -> Result<Option<u32>, ConfigError> {
         let Some(text) = self.get(name) else {
-            return Ok(default);
+            return Ok(None);
         };
         let invalid = |reason: String| ConfigError::Invalid {
             name,
@@ -252,13 +296,117 @@ impl Lookup<'_> {
         let value: u64 = text
             .parse()
             .map_err(|_| invalid("not a whole number".into()))?;
-        if !allowed.contains(&value) {
-            return Err(invalid(format!(
-                "must be between {} and {}",
-                allowed.start(),
-                allowed.end()
-            )));
+        match u32::try_from(value) {
+            Ok(value) if (min..=max).contains(&value) => Ok(Some(value)),
+            _ => Err(invalid(format!("must be between {min} and {max}"))),
         }
-        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with<T>(pairs: &[(&str, &str)], read: impl FnOnce(&Lookup<'_>) -> T) -> T {
+        let lookup = |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        read(&Lookup(&lookup))
+    }
+
+    #[test]
+    fn a_number_is_its_default_when_unset_or_blank_and_bounded_inclusively() {
+        let lease = settings::LEASE;
+        for unset in [&[][..], &[(lease.name, "  ")][..]] {
+            assert_eq!(
+                with(unset, |env| env.seconds(&lease)),
+                Ok(lease.default_duration())
+            );
+        }
+        for (given, seconds) in [("1", 1), (" 900 ", 900), ("+30", 30)] {
+            assert_eq!(
+                with(&[(lease.name, given)], |env| env.seconds(&lease)),
+                Ok(Duration::from_secs(seconds)),
+                "{given}"
+            );
+        }
+        for (given, reason) in [
+            ("0", "must be between 1 and 900"),
+            ("901", "must be between 1 and 900"),
+            ("4294967296", "must be between 1 and 900"),
+            ("99999999999999999999", "not a whole number"),
+            ("-1", "not a whole number"),
+            ("1.5", "not a whole number"),
+        ] {
+            assert_eq!(
+                with(&[(lease.name, given)], |env| env.seconds(&lease)),
+                Err(ConfigError::Invalid {
+                    name: "RATING_SYNC_LEASE_SECONDS",
+                    value: given.trim().to_owned(),
+                    reason: reason.to_owned(),
+                }),
+                "{given}"
+            );
+        }
+        let attempt = settings::AWS_ATTEMPT_TIMEOUT;
+        assert_eq!(
+            with(&[(attempt.name, "250")], |env| env.millis(&attempt)),
+            Ok(Duration::from_millis(250))
+        );
+    }
+
+    #[test]
+    fn an_optional_number_is_none_when_unset_and_bounded_when_set() {
+        let pull = settings::PULL_SKILLS_PER_RUN;
+        assert_eq!(with(&[], |env| env.optional_number(&pull)), Ok(None));
+        assert_eq!(
+            with(&[(pull.name, "0")], |env| env.optional_number(&pull)),
+            Ok(Some(0))
+        );
+        assert!(with(&[(pull.name, "10001")], |env| env.optional_number(&pull)).is_err());
+    }
+
+    #[test]
+    fn text_is_trimmed_and_blank_is_unset() {
+        let table = settings::RATINGS_TABLE;
+        assert_eq!(
+            with(&[(table.name, " ")], |env| env.text(&table)),
+            "skill_ratings"
+        );
+        assert_eq!(
+            with(&[(table.name, " mine ")], |env| env.text(&table)),
+            "mine"
+        );
+        let url = settings::MARKETPLACE_URL;
+        assert_eq!(
+            with(&[(url.name, "\t")], |env| env.required(&url)),
+            Err(ConfigError::Missing("ATOM_SAAS_API_URL"))
+        );
+        let issuer = settings::ADMIN_ISSUER;
+        assert_eq!(
+            with(&[(issuer.name, "")], |env| env.optional(&issuer)),
+            None
+        );
+        let secret = settings::ADMIN_SECRET;
+        assert_eq!(
+            with(&[(secret.name, " s ")], |env| env.secret(&secret)),
+            Ok(Secret::new("s"))
+        );
+    }
+
+    #[test]
+    fn each_secret_is_read_from_secrets_manager_when_its_arn_is_set() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:t-AbCdEf";
+        let wanted = with(
+            &[
+                ("ATOM_SAAS_API_TOKEN_SECRET_ARN", arn),
+                ("ADMIN_JWT_SECRET_SECRET_ARN", " "),
+            ],
+            secret_arns,
+        );
+        assert_eq!(wanted, vec![("ATOM_SAAS_API_TOKEN", arn.to_owned())]);
     }
 }

@@ -3,20 +3,18 @@
 
 use super::env::Lookup;
 use super::error::ConfigError;
-
-/// The variable that names the bus.
-const VARIABLE: &str = "RATING_SYNC_EVENT_BUS";
+use super::settings::EVENT_BUS;
 
 /// The bus, if one is set: unset or blank means no events. A value that is
 /// neither a bus name nor a bus ARN is an error that names the variable.
 pub(super) fn event_bus(env: &Lookup<'_>) -> Result<Option<String>, ConfigError> {
-    let Some(bus) = env.get(VARIABLE) else {
+    let Some(bus) = env.optional(&EVENT_BUS) else {
         return Ok(None);
     };
     match event_bus_problem(&bus) {
         None => Ok(Some(bus)),
         Some(reason) => Err(ConfigError::Invalid {
-            name: VARIABLE,
+            name: EVENT_BUS.name,
             value: bus,
             reason,
         }),

@@ -1,37 +1,50 @@
 //! Configuration, read once per cold start from the environment.
 //!
-//! Every setting has a documented name and, where one is sane, a default (the
-//! configuration page, `docs/configuration.md`, lists them). A value that is present but
-//! unusable is an error that names the variable: a function that starts with
-//! a typo in its configuration should fail loudly, not sync with a guess.
+//! Every setting is declared once, in the catalogue `settings.rs`
+//! ([`settings`]): its name, its default (or what unset means), its bounds
+//! and its doc. The configuration page, `docs/configuration.md`, is checked
+//! against that catalogue by a unit test there. A value that is present but
+//! unusable is an error that names the variable: a function that starts
+//! with a typo in its configuration should fail loudly, not sync with a
+//! guess.
 //!
-//! [`Config`] (this file) is what the functions that upload read,
-//! [`AdminConfig`] (`admin.rs`) what the admin functions read;
-//! [`Environment`] (`env.rs`) is where both come from: the process
-//! environment, with the secrets read from Secrets Manager at the cold
-//! start (see [`crate::secrets`]). `event_bus.rs` reads
-//! `RATING_SYNC_EVENT_BUS`, `error.rs` holds [`ConfigError`].
+//! What lives where:
+//! - `settings.rs`: the catalogue, one entry per variable; `kinds.rs`, the
+//!   kinds of entry and what the page shows of each;
+//! - `env.rs`: where settings come from, [`Environment`] (the process
+//!   environment, with the secrets read from Secrets Manager at the cold
+//!   start, see [`crate::secrets`]), and `Lookup`, which reads one entry
+//!   as its kind allows;
+//! - this file: [`Config`], what the functions that upload read;
+//! - `admin.rs`: [`AdminConfig`], what the admin functions read;
+//! - `aws_calls.rs`: [`AwsCallTimeouts`], the bounds of every AWS call,
+//!   read from the process environment by [`crate::aws_config`] before any
+//!   client exists;
+//! - `event_bus.rs`: the check of `RATING_SYNC_EVENT_BUS`;
+//! - `error.rs`: [`ConfigError`].
 //!
-//! Read apart from these, straight from the process environment:
-//! [`AwsCallTimeouts`] (`aws_calls.rs`), the bounds of every AWS call, read
-//! by [`crate::aws_config`] before any client exists;
-//! `RATING_SYNC_METRICS_NAMESPACE`, read by [`crate::metrics::namespace`];
-//! and `RUST_LOG`, read by [`crate::logging`].
+//! Read through the catalogue elsewhere, straight from the process
+//! environment: `RATING_SYNC_METRICS_NAMESPACE` by
+//! [`crate::metrics::namespace`], and `RUST_LOG` by [`crate::logging`].
+//!
+//! Adding a setting: its entry in `settings.rs`, the line that reads it
+//! here (or in `admin.rs`), its row on the configuration page, and its value
+//! in `template.yaml` if a deployment sets it.
 
 mod admin;
 mod aws_calls;
 mod env;
 pub(crate) mod error;
 mod event_bus;
+mod kinds;
+pub mod settings;
 
 use std::time::Duration;
 
 pub use crate::secrets::{Refresh, Secret};
-pub use admin::{
-    AdminConfig, ADMIN_JWT_MAX_TTL_SECONDS, DEFAULT_AUDIT_RETENTION_DAYS, MIN_ADMIN_SECRET_BYTES,
-};
+pub use admin::{AdminConfig, DEFAULT_AUDIT_RETENTION_DAYS, MIN_ADMIN_SECRET_BYTES};
 pub use aws_calls::{AwsCallTimeouts, AWS_CALL_ATTEMPTS, AWS_CALL_INITIAL_BACKOFF};
-use env::Lookup;
+pub(crate) use env::Lookup;
 pub use env::{Environment, FromEnvironment};
 pub use error::ConfigError;
 
@@ -50,7 +63,7 @@ pub struct TableNames {
     /// (`SYNC_STATE_TABLE`).
     pub sync_state: String,
     /// The admin API's audit trail: its own table, so that the functions
-    /// may only add to it (IAM grants PutItem alone).
+    /// may only add to it (IAM grants PutItem alone) (`AUDIT_TABLE`).
     pub audit: String,
 }
 
@@ -59,10 +72,10 @@ impl TableNames {
     /// use a unique one so that they can run side by side).
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
-            ratings: format!("{prefix}skill_ratings"),
-            failed_uploads: format!("{prefix}failed_rating_uploads"),
-            sync_state: format!("{prefix}rating_sync_state"),
-            audit: format!("{prefix}admin_audit_log"),
+            ratings: format!("{prefix}{}", settings::RATINGS_TABLE.default),
+            failed_uploads: format!("{prefix}{}", settings::FAILED_UPLOADS_TABLE.default),
+            sync_state: format!("{prefix}{}", settings::SYNC_STATE_TABLE.default),
+            audit: format!("{prefix}{}", settings::AUDIT_TABLE.default),
         }
     }
 }
@@ -81,19 +94,22 @@ pub struct MarketplaceConfig {
     pub token_refresh: Refresh,
     /// This Atom instance's id at the marketplace (`ATOM_INSTANCE_ID`).
     pub instance_id: String,
-    /// Upper bound on one HTTP request, connection included.
+    /// Upper bound on one HTTP request, connection included
+    /// (`ATOM_SAAS_TIMEOUT_SECONDS`).
     pub request_timeout: Duration,
     /// The most read of one skill's ratings; a larger answer is invalid.
-    /// Bounds the memory a hostile or broken marketplace can make a pull use.
+    /// Bounds the memory a hostile or broken marketplace can make a pull use
+    /// (`ATOM_SAAS_MAX_SKILL_RESPONSE_BYTES`).
     pub max_skill_response_bytes: usize,
 }
 
 /// The default of [`MarketplaceConfig::max_skill_response_bytes`]: about
 /// 15,000 ratings with full comments.
-pub const DEFAULT_MAX_SKILL_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+pub const DEFAULT_MAX_SKILL_RESPONSE_BYTES: usize =
+    settings::MAX_SKILL_RESPONSE_BYTES.default as usize;
 
-/// The default of [`SyncSettings::pull_skills_per_run`] (when
-/// `RATING_SYNC_PULL_SKILLS_PER_RUN` is unset): no cap, only the run's
+/// The value of [`SyncSettings::pull_skills_per_run`] when
+/// `RATING_SYNC_PULL_SKILLS_PER_RUN` is unset: no cap, only the run's
 /// time and the rate ceiling bound the pull.
 pub const PULL_SKILLS_UNCAPPED: u32 = u32::MAX;
 
@@ -115,70 +131,145 @@ pub struct RateLimit {
     pub per: Duration,
 }
 
-/// How a sync run paces itself and what it does with failures.
+/// The waits between the attempts at one request within a run: not a
+/// setting.
+const REQUEST_BACKOFF: Backoff = Backoff {
+    base: Duration::from_millis(200),
+    max: Duration::from_secs(5),
+};
+
+/// The window of `ATOM_SAAS_MAX_REQUESTS_PER_MINUTE`.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// How a sync run paces itself and what it does with failures. Each field
+/// but `request_backoff` is a setting of [`settings`], named beside it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncSettings {
-    /// Ratings read from an index per query.
+    /// Ratings read from an index per query (`RATING_SYNC_BATCH_SIZE`).
     pub batch_size: u32,
-    /// Marketplace requests in flight at once.
+    /// Marketplace requests in flight at once
+    /// (`RATING_SYNC_MAX_CONCURRENCY`).
     pub max_concurrency: usize,
     /// A run starts no new upload when less than this is left before the
-    /// invocation's deadline, so in-flight work can finish and be recorded.
+    /// invocation's deadline, so in-flight work can finish and be recorded
+    /// (`RATING_SYNC_DEADLINE_MARGIN_SECONDS`).
     pub deadline_margin: Duration,
     /// Attempts at one request within a run; only transient errors are
-    /// tried again.
+    /// tried again (`RATING_SYNC_REQUEST_ATTEMPTS`).
     pub request_attempts: u32,
     /// Waits between those attempts (full jitter).
     pub request_backoff: Backoff,
-    /// Failed runs after which a rating is parked until an admin retries it.
+    /// Failed runs after which a rating is parked until an admin retries it
+    /// (`RATING_SYNC_MAX_ATTEMPTS`).
     pub max_attempts: u32,
-    /// When a failed rating is tried again by a later run.
+    /// When a failed rating is tried again by a later run
+    /// (`RATING_SYNC_RETRY_BACKOFF_SECONDS`, `..._MAX_SECONDS`).
     pub retry_backoff: Backoff,
-    /// Consecutive transient failures that open the circuit breaker.
+    /// Consecutive transient failures that open the circuit breaker
+    /// (`RATING_SYNC_BREAKER_THRESHOLD`).
     pub breaker_threshold: u32,
-    /// A ceiling on marketplace requests, if the marketplace wants one.
+    /// A ceiling on marketplace requests, if the marketplace wants one
+    /// (`ATOM_SAAS_MAX_REQUESTS_PER_MINUTE`).
     pub rate_limit: Option<RateLimit>,
     /// How long the run lease lasts without renewal; a run renews it every
-    /// third of this, so a run that dies blocks the next one at most this long.
+    /// third of this, so a run that dies blocks the next one at most this
+    /// long (`RATING_SYNC_LEASE_SECONDS`).
     pub lease_ttl: Duration,
     /// The most skills whose remote ratings one run reads to pull remote
-    /// changes in; 0 turns pulling off. The default,
-    /// [`PULL_SKILLS_UNCAPPED`], never binds: a run reads as many skills as
-    /// its deadline and the rate ceiling leave, each at most once.
+    /// changes in; 0 turns pulling off. Unset,
+    /// [`PULL_SKILLS_UNCAPPED`], which never binds: a run reads as many
+    /// skills as its deadline and the rate ceiling leave, each at most once
+    /// (`RATING_SYNC_PULL_SKILLS_PER_RUN`).
     pub pull_skills_per_run: u32,
     /// How far in the future a remote rating's time may lie (clocks differ
     /// a little); one further ahead is not taken, or it would win every
-    /// later comparison.
+    /// later comparison (`RATING_SYNC_MAX_CLOCK_SKEW_SECONDS`).
     pub max_clock_skew: Duration,
     /// Pending ratings younger than this are left to the fast path (the
     /// stream-triggered function) by scheduled runs; zero when there is no
-    /// fast path, so the schedule takes everything.
+    /// fast path, so the schedule takes everything
+    /// (`RATING_SYNC_FAST_PATH_GRACE_SECONDS`).
     pub fast_path_grace: Duration,
 }
 
 impl Default for SyncSettings {
+    /// Every setting's default, as its entry declares it.
     fn default() -> Self {
         Self {
-            batch_size: 100,
-            max_concurrency: 10,
-            deadline_margin: Duration::from_secs(20),
-            request_attempts: 3,
-            request_backoff: Backoff {
-                base: Duration::from_millis(200),
-                max: Duration::from_secs(5),
-            },
-            max_attempts: 5,
+            batch_size: settings::BATCH_SIZE.default,
+            max_concurrency: settings::MAX_CONCURRENCY.default as usize,
+            deadline_margin: settings::DEADLINE_MARGIN.default_duration(),
+            request_attempts: settings::REQUEST_ATTEMPTS.default,
+            request_backoff: REQUEST_BACKOFF,
+            max_attempts: settings::MAX_ATTEMPTS.default,
             retry_backoff: Backoff {
-                base: Duration::from_secs(15 * 60),
-                max: Duration::from_secs(6 * 60 * 60),
+                base: settings::RETRY_BACKOFF.default_duration(),
+                max: settings::RETRY_BACKOFF_MAX.default_duration(),
             },
-            breaker_threshold: 10,
+            breaker_threshold: settings::BREAKER_THRESHOLD.default,
             rate_limit: None,
-            lease_ttl: Duration::from_secs(60),
+            lease_ttl: settings::LEASE.default_duration(),
             pull_skills_per_run: PULL_SKILLS_UNCAPPED,
-            max_clock_skew: Duration::from_secs(300),
-            fast_path_grace: Duration::ZERO,
+            max_clock_skew: settings::MAX_CLOCK_SKEW.default_duration(),
+            fast_path_grace: settings::FAST_PATH_GRACE.default_duration(),
         }
+    }
+}
+
+impl SyncSettings {
+    /// Each setting from its entry; the retry backoff's longest wait is
+    /// never below its first.
+    fn read(env: &Lookup<'_>) -> Result<Self, ConfigError> {
+        let retry_base = env.seconds(&settings::RETRY_BACKOFF)?;
+        Ok(Self {
+            batch_size: env.number(&settings::BATCH_SIZE)?,
+            max_concurrency: env.number(&settings::MAX_CONCURRENCY)? as usize,
+            deadline_margin: env.seconds(&settings::DEADLINE_MARGIN)?,
+            request_attempts: env.number(&settings::REQUEST_ATTEMPTS)?,
+            request_backoff: REQUEST_BACKOFF,
+            max_attempts: env.number(&settings::MAX_ATTEMPTS)?,
+            retry_backoff: Backoff {
+                base: retry_base,
+                max: env.seconds(&settings::RETRY_BACKOFF_MAX)?.max(retry_base),
+            },
+            breaker_threshold: env.number(&settings::BREAKER_THRESHOLD)?,
+            rate_limit: env
+                .optional_number(&settings::MAX_REQUESTS_PER_MINUTE)?
+                .map(|max| RateLimit {
+                    max,
+                    per: RATE_WINDOW,
+                }),
+            lease_ttl: env.seconds(&settings::LEASE)?,
+            pull_skills_per_run: env
+                .optional_number(&settings::PULL_SKILLS_PER_RUN)?
+                .unwrap_or(PULL_SKILLS_UNCAPPED),
+            max_clock_skew: env.seconds(&settings::MAX_CLOCK_SKEW)?,
+            fast_path_grace: env.seconds(&settings::FAST_PATH_GRACE)?,
+        })
+    }
+}
+
+impl MarketplaceConfig {
+    /// Each setting from its entry; the URL must pass
+    /// [`marketplace_url_problem`]. The token is not read again
+    /// ([`Config::from_environment`] says from where it is).
+    fn read(env: &Lookup<'_>) -> Result<Self, ConfigError> {
+        let base_url = env.required(&settings::MARKETPLACE_URL)?;
+        if let Some(reason) = marketplace_url_problem(&base_url) {
+            return Err(ConfigError::Invalid {
+                name: settings::MARKETPLACE_URL.name,
+                value: base_url,
+                reason,
+            });
+        }
+        Ok(Self {
+            base_url,
+            api_token: env.secret(&settings::API_TOKEN)?,
+            token_refresh: Refresh::default(),
+            instance_id: env.required(&settings::INSTANCE_ID)?,
+            request_timeout: env.seconds(&settings::REQUEST_TIMEOUT)?,
+            max_skill_response_bytes: env.number(&settings::MAX_SKILL_RESPONSE_BYTES)? as usize,
+        })
     }
 }
 
@@ -201,122 +292,16 @@ impl FromEnvironment for Config {
     /// The token is read again from where the environment read it.
     fn from_environment(environment: &Environment) -> Result<Self, ConfigError> {
         let mut config = Self::from_lookup(|name| environment.get(name))?;
-        config.marketplace.token_refresh = environment.refresh("ATOM_SAAS_API_TOKEN");
+        config.marketplace.token_refresh = environment.refresh(&settings::API_TOKEN);
         Ok(config)
     }
 
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Lookup(&lookup);
-        let tables = env.tables();
-
-        let base_url = env.required("ATOM_SAAS_API_URL")?;
-        if let Some(reason) = marketplace_url_problem(&base_url) {
-            return Err(ConfigError::Invalid {
-                name: "ATOM_SAAS_API_URL",
-                value: base_url,
-                reason,
-            });
-        }
-        let marketplace = MarketplaceConfig {
-            base_url,
-            api_token: Secret::new(env.required("ATOM_SAAS_API_TOKEN")?),
-            token_refresh: Refresh::default(),
-            instance_id: env.required("ATOM_INSTANCE_ID")?,
-            request_timeout: Duration::from_secs(env.number(
-                "ATOM_SAAS_TIMEOUT_SECONDS",
-                10,
-                1..=300,
-            )?),
-            max_skill_response_bytes: env.number(
-                "ATOM_SAAS_MAX_SKILL_RESPONSE_BYTES",
-                DEFAULT_MAX_SKILL_RESPONSE_BYTES as u64,
-                64 * 1024..=64 * 1024 * 1024,
-            )? as usize,
-        };
-
-        let defaults = SyncSettings::default();
-        let seconds = |name, default: Duration, allowed| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_secs(env.number(
-                name,
-                default.as_secs(),
-                allowed,
-            )?))
-        };
-        let retry_base = seconds(
-            "RATING_SYNC_RETRY_BACKOFF_SECONDS",
-            defaults.retry_backoff.base,
-            0..=86_400,
-        )?;
-        let sync = SyncSettings {
-            batch_size: env.number(
-                "RATING_SYNC_BATCH_SIZE",
-                defaults.batch_size.into(),
-                1..=1000,
-            )? as u32,
-            max_concurrency: env.number(
-                "RATING_SYNC_MAX_CONCURRENCY",
-                defaults.max_concurrency as u64,
-                1..=100,
-            )? as usize,
-            deadline_margin: seconds(
-                "RATING_SYNC_DEADLINE_MARGIN_SECONDS",
-                defaults.deadline_margin,
-                1..=600,
-            )?,
-            request_attempts: env.number(
-                "RATING_SYNC_REQUEST_ATTEMPTS",
-                defaults.request_attempts.into(),
-                1..=10,
-            )? as u32,
-            request_backoff: defaults.request_backoff,
-            max_attempts: env.number(
-                "RATING_SYNC_MAX_ATTEMPTS",
-                defaults.max_attempts.into(),
-                1..=100,
-            )? as u32,
-            retry_backoff: Backoff {
-                base: retry_base,
-                max: seconds(
-                    "RATING_SYNC_RETRY_BACKOFF_MAX_SECONDS",
-                    defaults.retry_backoff.max.max(retry_base),
-                    0..=7 * 86_400,
-                )?
-                .max(retry_base),
-            },
-            breaker_threshold: env.number(
-                "RATING_SYNC_BREAKER_THRESHOLD",
-                defaults.breaker_threshold.into(),
-                1..=1000,
-            )? as u32,
-            rate_limit: match env.get("ATOM_SAAS_MAX_REQUESTS_PER_MINUTE") {
-                None => None,
-                Some(_) => Some(RateLimit {
-                    max: env.number("ATOM_SAAS_MAX_REQUESTS_PER_MINUTE", 0, 1..=100_000)? as u32,
-                    per: Duration::from_secs(60),
-                }),
-            },
-            lease_ttl: seconds("RATING_SYNC_LEASE_SECONDS", defaults.lease_ttl, 1..=900)?,
-            pull_skills_per_run: env.number(
-                "RATING_SYNC_PULL_SKILLS_PER_RUN",
-                defaults.pull_skills_per_run.into(),
-                0..=10_000,
-            )? as u32,
-            max_clock_skew: seconds(
-                "RATING_SYNC_MAX_CLOCK_SKEW_SECONDS",
-                defaults.max_clock_skew,
-                0..=3600,
-            )?,
-            fast_path_grace: seconds(
-                "RATING_SYNC_FAST_PATH_GRACE_SECONDS",
-                defaults.fast_path_grace,
-                0..=86_400,
-            )?,
-        };
-
         Ok(Self {
-            tables,
-            marketplace,
-            sync,
+            tables: env.tables(),
+            marketplace: MarketplaceConfig::read(&env)?,
+            sync: SyncSettings::read(&env)?,
             event_bus: event_bus::event_bus(&env)?,
         })
     }

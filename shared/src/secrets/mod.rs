@@ -46,11 +46,8 @@ pub use rotating::{Renew, Rotating};
 pub use source::{SecretRead, SecretReadError, SecretSource};
 
 /// How long a secret read from Secrets Manager is kept before the next use
-/// reads it again, when `SECRETS_MANAGER_TTL` is unset.
-pub const DEFAULT_SECRETS_TTL: Duration = Duration::from_secs(300);
-
-/// The values `SECRETS_MANAGER_TTL` may take, in seconds.
-pub const SECRETS_TTL_SECONDS: std::ops::RangeInclusive<u64> = 1..=86_400;
+/// reads it again, when `SECRETS_MANAGER_TTL` is unset: its entry's default.
+pub const DEFAULT_SECRETS_TTL: Duration = crate::config::settings::SECRETS_TTL.default_duration();
 
 /// A value that must never reach a log: its `Debug` and `Display` hide it.
 #[derive(Clone, PartialEq, Eq)]
