@@ -24,7 +24,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// binary of the workspace (each function, the local stack, the tests' own
 /// processes) and `shared`; a unit test keeps the list equal to the
 /// workspace's binaries.
-pub const OWN_CRATES: [&str; 12] = [
+pub const OWN_CRATES: [&str; 13] = [
     "shared",
     "scheduled_rating_sync",
     "stream_rating_sync",
@@ -34,6 +34,7 @@ pub const OWN_CRATES: [&str; 12] = [
     "admin_sync_status",
     "admin_authorizer",
     "local_stack",
+    "atom_rating_sync",
     "sync_once",
     "stream_once",
     "admin_once",
