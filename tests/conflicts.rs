@@ -34,6 +34,21 @@ async fn synced(env: &TestEnv, count: usize) -> (Vec<Rating>, Vec<String>) {
     (ratings, remote_ids)
 }
 
+/// One rating synced, whose remote copy then says something else an hour
+/// before the local rating's time: the local rating is the newer.
+async fn synced_with_a_stale_remote(env: &TestEnv) -> (Vec<Rating>, Vec<String>) {
+    let (ratings, remote_ids) = synced(env, 1).await;
+    let an_hour_older = rfc3339(at(&ratings[0]) - chrono::Duration::hours(1));
+    env.simulator
+        .edit_rating(
+            &remote_ids[0],
+            json!({"rating": 1, "comment": "stale", "updated_at": an_hour_older}),
+        )
+        .await
+        .unwrap();
+    (ratings, remote_ids)
+}
+
 fn at(rating: &Rating) -> DateTime<Utc> {
     parse_time(&rating.updated_at).unwrap()
 }
@@ -134,16 +149,8 @@ async fn a_newer_remote_rating_wins_and_the_conflict_is_logged() {
 #[tokio::test]
 async fn a_newer_local_rating_wins_with_one_update() {
     let env = TestEnv::new().await;
-    let (ratings, remote_ids) = synced(&env, 1).await;
+    let (ratings, remote_ids) = synced_with_a_stale_remote(&env).await;
     let rating = &ratings[0];
-    let an_hour_older = rfc3339(at(rating) - chrono::Duration::hours(1));
-    env.simulator
-        .edit_rating(
-            &remote_ids[0],
-            json!({"rating": 1, "comment": "stale", "updated_at": an_hour_older}),
-        )
-        .await
-        .unwrap();
 
     let report = env.engine().run(generous_deadline()).await;
 
@@ -167,16 +174,8 @@ async fn a_newer_local_rating_wins_with_one_update() {
 #[tokio::test]
 async fn an_update_the_pull_could_not_send_is_recorded_as_the_push_records_one() {
     let env = TestEnv::new().await;
-    let (ratings, remote_ids) = synced(&env, 1).await;
+    let (ratings, remote_ids) = synced_with_a_stale_remote(&env).await;
     let rating = &ratings[0];
-    let an_hour_older = rfc3339(at(rating) - chrono::Duration::hours(1));
-    env.simulator
-        .edit_rating(
-            &remote_ids[0],
-            json!({"rating": 1, "comment": "stale", "updated_at": an_hour_older}),
-        )
-        .await
-        .unwrap();
     // Every attempt at the update is refused for now.
     let unavailable = json!({"status": 503, "match": {"method": "PUT"}});
     let attempts = retry_at_once().request_attempts as usize;
