@@ -13,13 +13,13 @@ use std::collections::HashMap;
 use integration_tests::admin::*;
 use integration_tests::*;
 use serde_json::json;
-use shared::api::{
-    admin_list_failed_uploads as failed_uploads, admin_retry_failed_upload as retry,
-    admin_sync_status as status, AdminContext, SyncApi,
-};
 use shared::auth::AdminPolicy;
 use shared::config::{Secret, TableNames};
 use shared::store::{Item, Store};
+use shared::triggers::http::{
+    admin_list_failed_uploads as failed_uploads, admin_retry_failed_upload as retry,
+    admin_sync_status as status, AdminContext, SyncApi,
+};
 
 // ---------------------------------------------------------------------------
 // Who may call.
@@ -272,7 +272,7 @@ async fn an_action_that_cannot_be_recorded_is_not_done() {
     let context = AdminContext::new(store, &Secret::new(SECRET), AdminPolicy::default()).unwrap();
     let mut config = admin.env.config(retry_at_once());
     config.tables = tables;
-    let engine = shared::sync_engine(&config, admin.env.client.clone()).unwrap();
+    let engine = shared::triggers::clients::sync_engine(&config, admin.env.client.clone()).unwrap();
     let api = SyncApi::new(context, engine, &config.sync);
 
     let id = text(&dead[0], "id");

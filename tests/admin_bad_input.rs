@@ -13,8 +13,8 @@ use integration_tests::admin::*;
 use integration_tests::*;
 use lambda_http::http::Method;
 use serde_json::json;
-use shared::api::{CursorSigner, MAX_BODY_BYTES};
 use shared::config::Secret;
+use shared::triggers::http::{CursorSigner, MAX_BODY_BYTES};
 
 #[tokio::test]
 async fn bad_input_is_a_400_that_names_the_problem_and_changes_nothing() {

@@ -15,10 +15,10 @@ use integration_tests::admin::*;
 use integration_tests::*;
 use local_stack::seed;
 use serde_json::json;
-use shared::api::{admin_sync_ratings as sync_ratings, SyncApi};
 use shared::rating::SyncState;
 use shared::store::{sync_state, Item, DEAD};
 use shared::sync::LEASE_NAME;
+use shared::triggers::http::{admin_sync_ratings as sync_ratings, SyncApi};
 
 #[tokio::test]
 async fn an_admin_sync_runs_the_engine_and_answers_its_report() {

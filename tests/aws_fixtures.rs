@@ -1,7 +1,7 @@
 //! The event fixtures AWS ships with its own Lambda event library
 //! (`aws_lambda_events`, copied into `tests/fixtures/aws/`, see the README
 //! there) fed to the functions' own handlers: the fast path's
-//! `shared::stream::handle`, the admin API's four handlers (through
+//! `shared::triggers::stream::handle`, the admin API's four handlers (through
 //! `lambda_http`'s own reading of an HTTP API event), the authorizer, and
 //! the scheduled function's event type.
 //!
@@ -21,16 +21,16 @@ use integration_tests::admin::{admin_token, read_answer, Admin, Answer, Endpoint
 use integration_tests::stream::stream_record;
 use integration_tests::*;
 use serde_json::{json, Value};
-use shared::api::admin_authorizer::{authorize, AuthorizerRequest};
-use shared::api::{
-    admin_list_failed_uploads as failed_uploads, admin_retry_failed_upload as retry,
-    admin_sync_ratings as sync_ratings, admin_sync_status as status, Request,
-};
 use shared::auth::{AdminPolicy, AdminVerifier};
 use shared::config::{Secret, SyncSettings};
 use shared::rating::SyncState;
 use shared::store::sync_state;
-use shared::stream::{handle, StreamEvent};
+use shared::triggers::http::admin_authorizer::{authorize, AuthorizerRequest};
+use shared::triggers::http::{
+    admin_list_failed_uploads as failed_uploads, admin_retry_failed_upload as retry,
+    admin_sync_ratings as sync_ratings, admin_sync_status as status, Request,
+};
+use shared::triggers::stream::{handle, StreamEvent};
 
 /// A fixture's text, by file name.
 macro_rules! fixture {

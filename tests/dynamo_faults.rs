@@ -28,7 +28,11 @@ fn engine(
     settings: SyncSettings,
     timeouts: AwsCallTimeouts,
 ) -> SyncEngine {
-    shared::sync_engine(&env.config(settings), env.client_through(proxy, timeouts)).expect("engine")
+    shared::triggers::clients::sync_engine(
+        &env.config(settings),
+        env.client_through(proxy, timeouts),
+    )
+    .expect("engine")
 }
 
 /// Nothing left to do, as the table says (read past the proxy).
@@ -275,7 +279,8 @@ async fn the_fast_path_hands_back_the_records_whose_work_failed() {
             break;
         }
         let event = env.stream_event(&ids, first).await;
-        let (response, _) = shared::stream::handle(&engine, &event, generous_deadline()).await;
+        let (response, _) =
+            shared::triggers::stream::handle(&engine, &event, generous_deadline()).await;
         let again: BTreeSet<u64> = response
             .batch_item_failures
             .iter()

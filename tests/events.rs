@@ -12,8 +12,8 @@ use shared::config::SyncSettings;
 use shared::events::{EventSink, EVENT_SOURCE};
 use shared::rating::Rating;
 use shared::store::timestamp;
-use shared::stream::handle;
 use shared::sync::SyncEngine;
+use shared::triggers::stream::handle;
 
 /// A bus of the test's own, with a rule sending every event of the sync's
 /// source to a queue.
@@ -26,7 +26,9 @@ struct Bus {
 
 impl Bus {
     async fn new(env: &TestEnv) -> Self {
-        let aws = shared::aws_config().await.expect("AWS configuration");
+        let aws = shared::triggers::clients::aws_config()
+            .await
+            .expect("AWS configuration");
         let eventbridge = aws_sdk_eventbridge::Client::new(&aws);
         let sqs = aws_sdk_sqs::Client::new(&aws);
         let name = format!("{}bus", env.prefix);
@@ -254,7 +256,9 @@ async fn an_eventbridge_that_fails_or_hangs_neither_fails_nor_holds_up_a_sync() 
         let env = TestEnv::new().await;
         let ratings = env.ratings(20, 0);
         env.put(&ratings).await;
-        let aws = shared::aws_config().await.expect("AWS configuration");
+        let aws = shared::triggers::clients::aws_config()
+            .await
+            .expect("AWS configuration");
         let client = aws_sdk_eventbridge::Client::from_conf(
             aws_sdk_eventbridge::config::Builder::from(&aws)
                 .endpoint_url(&endpoint)

@@ -13,7 +13,7 @@ use serde_json::json;
 use shared::config::{RateLimit, SyncSettings};
 use shared::rating::{Rating, SyncState};
 use shared::store::{sync_state, timestamp};
-use shared::stream::{handle, StreamEvent};
+use shared::triggers::stream::{handle, StreamEvent};
 use tokio::io::AsyncWriteExt;
 
 fn ids(ratings: &[Rating]) -> Vec<String> {

@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use shared::config::SyncSettings;
 use shared::rating::{Rating, SyncState};
 use shared::store::{sync_state, timestamp};
-use shared::stream::{handle, StreamEvent};
 use shared::sync::SyncEngine;
+use shared::triggers::stream::{handle, StreamEvent};
 
 const WITHIN: Duration = Duration::from_secs(20);
 

@@ -35,7 +35,7 @@ async fn under_errors_timeouts_and_rate_limits_every_rating_arrives_exactly_once
         ..retry_at_once()
     });
     config.marketplace.request_timeout = Duration::from_secs(1);
-    let engine = shared::sync_engine(&config, env.client.clone()).unwrap();
+    let engine = shared::triggers::clients::sync_engine(&config, env.client.clone()).unwrap();
 
     for _ in 0..2 {
         let report = engine.run(generous_deadline()).await;
@@ -72,7 +72,7 @@ async fn a_rating_stored_but_answered_after_the_timeout_is_not_created_twice() {
         .await;
     let mut config = env.config(retry_at_once());
     config.marketplace.request_timeout = Duration::from_secs(1);
-    let report = shared::sync_engine(&config, env.client.clone())
+    let report = shared::triggers::clients::sync_engine(&config, env.client.clone())
         .unwrap()
         .run(generous_deadline())
         .await;

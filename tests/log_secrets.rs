@@ -370,7 +370,9 @@ async fn asking_the_crates_underneath_for_trace_by_name_changes_nothing() {
 #[tokio::test]
 async fn an_admin_secret_read_again_from_secrets_manager_after_a_rotation_is_not_logged() {
     let env = TestEnv::new().await;
-    let aws = shared::aws_config().await.expect("AWS configuration");
+    let aws = shared::triggers::clients::aws_config()
+        .await
+        .expect("AWS configuration");
     let client = aws_sdk_secretsmanager::Client::new(&aws);
     let old = format!("log-secrets-old-{}", uuid::Uuid::new_v4().simple());
     let new = format!("log-secrets-new-{}", uuid::Uuid::new_v4().simple());

@@ -265,7 +265,7 @@ async fn a_health_item_that_cannot_be_written_loses_no_report() {
     let engine = |token: &str| {
         let mut config = env.config(SyncSettings::default());
         config.marketplace.api_token = shared::config::Secret::new(token);
-        shared::sync_engine(&config, client.clone()).expect("engine")
+        shared::triggers::clients::sync_engine(&config, client.clone()).expect("engine")
     };
 
     // A failure that cannot be counted reports no count (its RunFailed

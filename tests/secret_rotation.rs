@@ -15,15 +15,17 @@ use integration_tests::host::create_secret;
 use integration_tests::*;
 use local_stack::seed;
 use serde_json::{json, Value};
-use shared::api::{admin_list_failed_uploads, admin_sync_status, AdminContext};
 use shared::config::{AdminConfig, Config, Environment, FromEnvironment, Secret};
 use shared::store::{timestamp, DEAD};
 use shared::sync::SyncEngine;
+use shared::triggers::http::{admin_list_failed_uploads, admin_sync_status, AdminContext};
 use tokio::time::Instant;
 
 /// A Secrets Manager client on moto, and the configuration it comes from.
 async fn secrets_manager() -> (aws_config::SdkConfig, aws_sdk_secretsmanager::Client) {
-    let aws = shared::aws_config().await.expect("AWS configuration");
+    let aws = shared::triggers::clients::aws_config()
+        .await
+        .expect("AWS configuration");
     let client = aws_sdk_secretsmanager::Client::new(&aws);
     (aws, client)
 }
@@ -79,7 +81,7 @@ async fn warm_engine(
         .await
         .expect("the secrets read");
     let config = Config::from_environment(&environment).expect("the configuration");
-    shared::publishing_sync_engine(aws, &config, dynamodb).expect("engine")
+    shared::triggers::clients::publishing_sync_engine(aws, &config, dynamodb).expect("engine")
 }
 
 /// Ratings `from..to`, new and pending: their ids.

@@ -2,8 +2,9 @@
 //!
 //! Self-hosted Atom instances keep their users' skill ratings in DynamoDB;
 //! this crate keeps the Atom SaaS marketplace in step with them. The
-//! functions under `functions/` are thin: they parse their event, call into
-//! this crate, and map the result.
+//! functions under `functions/` are one call each: a function's `main` is a
+//! `run` of [`triggers`], which builds its clients once per cold start and
+//! serves every event.
 //!
 //! # Module map
 //!
@@ -11,13 +12,14 @@
 //! (or of its own layer where the line says so), so no module imports one
 //! that imports it.
 //!
-//! **Entry points**, what a function's `main` calls:
-//! - [`api`]: the admin HTTP API, one handler per admin function, and the
-//!   Lambda authorizer in front of them (uses [`sync`], [`store`],
-//!   [`auth`], [`metrics`], [`logging`] and most of what is below);
-//! - [`stream`]: the `stream-rating-sync` function's adapter, a DynamoDB
-//!   stream event in and the records to deliver again out (uses [`sync`],
-//!   [`store`]);
+//! **Triggers**, what a function's `main` calls:
+//! - [`triggers`]: the three triggers' adapters, each a Lambda event in,
+//!   the one engine, an answer out: the schedule ([`triggers::schedule`]),
+//!   the ratings table's stream ([`triggers::stream`]) and the admin HTTP
+//!   API with its authorizer ([`triggers::http`]); and the clients every
+//!   function builds once per cold start ([`triggers::clients`]) (uses
+//!   [`metrics`], [`sync`], [`store`], [`auth`], [`logging`] and most of
+//!   what is below);
 //! - [`metrics`]: a run's and a fast-path batch's CloudWatch metrics, as
 //!   Embedded Metric Format lines (uses [`sync`]'s batch report and
 //!   [`report`]).
@@ -34,7 +36,7 @@
 //!
 //! **Outside systems**:
 //! - [`store`]: everything kept in DynamoDB, four tables behind one
-//!   [`Store`], and the count of a client's requests
+//!   [`Store`](store::Store), and the count of a client's requests
 //!   ([`store::requests`]) (uses [`conflict`] for the conflict log,
 //!   [`config`], [`rating`], [`report`]);
 //! - [`conflict`]: newest-wins resolution of a local and a remote rating
@@ -50,22 +52,18 @@
 //!   (uses [`keyed`], [`json`], [`secrets`]);
 //! - [`keyed`]: HMAC-SHA256 keyed with a secret (uses [`secrets`]).
 //!
-//! **Foundations**, which use no other module of this crate:
+//! **Foundations**, which use no other module of this crate but the
+//! catalogue of settings ([`config::settings`]: every environment variable,
+//! declared once, with its default, bounds and doc), which itself uses
+//! nothing, so that every module may read it:
 //! - [`secrets`]: [`Secret`](secrets::Secret), which never reaches a log,
 //!   and secrets read again while a function lives;
 //! - [`rating`]: the rating and its rules; [`report`]: what a run did;
 //! - [`json`]: JSON objects from outside, no key counted twice;
 //! - [`logging`]: JSON logs on stdout.
-//!
-//! The functions here build what every function needs once per cold start:
-//! the AWS configuration with the call timeouts ([`aws_config()`]), a
-//! DynamoDB client that counts its requests
-//! ([`counted_dynamodb_client`]), and the sync engine over them
-//! ([`publishing_sync_engine`], [`sync_engine`]).
 
 #![deny(missing_docs)]
 
-pub mod api;
 pub mod auth;
 pub mod config;
 pub mod conflict;
@@ -80,66 +78,5 @@ pub mod rating;
 pub mod report;
 pub mod secrets;
 pub mod store;
-pub mod stream;
 pub mod sync;
-
-use config::Config;
-use marketplace::{MarketplaceClient, MarketplaceError};
-use store::requests::RequestCounter;
-use store::Store;
-use sync::SyncEngine;
-
-/// The AWS configuration of a function, from the standard chain (region,
-/// credentials, and endpoints such as `AWS_ENDPOINT_URL_DYNAMODB`), with
-/// the bounds on every call of [`config::AwsCallTimeouts`] (read from the
-/// environment: a value set but unusable is an error that names it).
-pub async fn aws_config() -> Result<aws_config::SdkConfig, config::ConfigError> {
-    let timeouts = config::AwsCallTimeouts::from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Ok(timeouts.apply(&aws))
-}
-
-/// A DynamoDB client from the standard AWS configuration chain. Locally,
-/// `AWS_ENDPOINT_URL_DYNAMODB` points it at the DynamoDB server on loopback.
-pub async fn dynamodb_client() -> Result<aws_sdk_dynamodb::Client, config::ConfigError> {
-    Ok(counted_dynamodb_client().await?.0)
-}
-
-/// The same, counting the requests it sends.
-pub async fn counted_dynamodb_client(
-) -> Result<(aws_sdk_dynamodb::Client, RequestCounter), config::ConfigError> {
-    Ok(counted_dynamodb_client_from(&aws_config().await?))
-}
-
-/// A DynamoDB client counting its requests, from a configuration already
-/// loaded.
-pub fn counted_dynamodb_client_from(
-    aws: &aws_config::SdkConfig,
-) -> (aws_sdk_dynamodb::Client, RequestCounter) {
-    let counter = RequestCounter::default();
-    let config = aws_sdk_dynamodb::config::Builder::from(aws)
-        .interceptor(counter.clone())
-        .build();
-    (aws_sdk_dynamodb::Client::from_conf(config), counter)
-}
-
-/// The engine as a function builds it once per cold start, its events
-/// going to the bus the configuration names (none: no events).
-pub fn publishing_sync_engine(
-    aws: &aws_config::SdkConfig,
-    config: &Config,
-    dynamodb: aws_sdk_dynamodb::Client,
-) -> Result<SyncEngine, MarketplaceError> {
-    let events = events::event_sink_from(aws, config.event_bus.clone());
-    Ok(sync_engine(config, dynamodb)?.publishing_to(events))
-}
-
-/// The engine over `dynamodb`, publishing no events (tests and tools).
-pub fn sync_engine(
-    config: &Config,
-    dynamodb: aws_sdk_dynamodb::Client,
-) -> Result<SyncEngine, MarketplaceError> {
-    let store = Store::new(dynamodb, config.tables.clone());
-    let marketplace = MarketplaceClient::new(&config.marketplace)?;
-    Ok(SyncEngine::new(store, marketplace, config.sync.clone()))
-}
+pub mod triggers;

@@ -5,5 +5,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::api::run::<shared::api::admin_sync_status::SyncStatus>().await
+    shared::triggers::http::run::<shared::triggers::http::admin_sync_status::SyncStatus>().await
 }

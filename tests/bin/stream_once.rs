@@ -7,7 +7,7 @@ use std::io::Read;
 use std::time::{Duration, SystemTime};
 
 use shared::config::{Config, FromEnvironment};
-use shared::stream::StreamEvent;
+use shared::triggers::stream::StreamEvent;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,11 +15,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input)?;
     let event: StreamEvent = serde_json::from_str(&input)?;
-    let aws = shared::aws_config().await?;
+    let aws = shared::triggers::clients::aws_config().await?;
     let config = Config::load(&aws).await?;
-    let engine = shared::sync_engine(&config, shared::dynamodb_client().await?)?;
+    let engine = shared::triggers::clients::sync_engine(
+        &config,
+        shared::triggers::clients::dynamodb_client().await?,
+    )?;
     let deadline = SystemTime::now() + Duration::from_secs(60);
-    let (response, _) = shared::stream::handle(&engine, &event, deadline).await;
+    let (response, _) = shared::triggers::stream::handle(&engine, &event, deadline).await;
     println!("{}", serde_json::to_string(&response)?);
     Ok(())
 }

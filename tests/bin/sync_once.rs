@@ -10,10 +10,11 @@ use shared::config::{Config, FromEnvironment};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::logging::init();
-    let aws = shared::aws_config().await?;
+    let aws = shared::triggers::clients::aws_config().await?;
     let config = Config::load(&aws).await?;
-    let (dynamodb, requests) = shared::counted_dynamodb_client_from(&aws);
-    let engine = shared::sync_engine(&config, dynamodb)?.counting_requests_with(requests);
+    let (dynamodb, requests) = shared::triggers::clients::counted_dynamodb_client_from(&aws);
+    let engine =
+        shared::triggers::clients::sync_engine(&config, dynamodb)?.counting_requests_with(requests);
     let report = engine
         .run(SystemTime::now() + Duration::from_secs(60))
         .await;

@@ -13,8 +13,8 @@ these tests check what they cannot know:
   functions may only add items to;
 * no secret value is configuration: the functions get `*_SECRET_ARN`
   variables only, and each may read exactly the secrets its `main.rs` loads
-  (a `Config` needs the marketplace token, an `AdminConfig` the admin
-  secret);
+  through the trigger's `run` it calls (a `Config` needs the marketplace
+  token, an `AdminConfig` the admin secret);
 * IAM has no wildcard, DynamoDB rights name the template's tables and
   indexes, and the rights granted are the operations `shared/src/store` sends;
 * every alarm is one CloudWatch accepts for every allowed parameter value
@@ -101,15 +101,22 @@ JWT_SETTINGS = {
 def configs_built(source):
     """Which configurations `source` builds: "" for Config (the sync's, it
     holds the marketplace token), "Admin" for AdminConfig (the admin secret),
-    each built by load, from_environment or from_env, directly or through
-    the admin API's loaders (`AdminContext::load`, `SyncApi::load`)."""
+    each built by load, from_environment or from_env, directly, through a
+    trigger's `run` (`shared::triggers::schedule::run()`), or through the
+    admin API's loaders (`AdminContext::load`, `SyncApi::load`)."""
     built = set(re.findall(r"\b(Admin)?Config::(?:load|from_environment|from_env)\(", source))
-    api = rust_source("shared/src/api")
+    # A function whose main is `shared::triggers::<module>::run()` builds
+    # what that module's run builds.
+    for module in re.findall(r"shared::triggers::((?:\w+::)*\w+)::run\(\)", source):
+        built |= configs_built(rust_source(f"shared/src/triggers/{module.replace('::', '/')}.rs"))
+    api = rust_source("shared/src/triggers/http")
     loaders = set(re.findall(r"\b(AdminContext|SyncApi)::load\(", source))
-    # A function served by `shared::api::run::<module::Endpoint>` loads the
-    # endpoint's State.
-    for module in re.findall(r"run::<shared::api::(\w+)::\w+>", source):
-        state = re.search(r"type State = (\w+);", rust_source(f"shared/src/api/{module}.rs"))
+    # A function served by `shared::triggers::http::run::<module::Endpoint>`
+    # (written over lines as rustfmt puts it) loads the endpoint's State.
+    for module in re.findall(r"run::<\s*shared::triggers::http::(\w+)::\w+,?\s*>", source):
+        state = re.search(
+            r"type State = (\w+);", rust_source(f"shared/src/triggers/http/{module}.rs")
+        )
         loaders.add(state.group(1))
     for loader in loaders:
         body = re.search(
@@ -268,11 +275,11 @@ def emitted_metrics():
 
 def metric_function_dimensions():
     """The values of the Function dimension: the FUNCTION constants of the
-    code that emits the metrics (every function crate, and the admin sync's
-    endpoint)."""
+    code that emits the metrics (the triggers' adapters, and any function
+    crate)."""
     values = set()
     paths = sorted(p.relative_to(ROOT) for p in (ROOT / "functions").glob("*/src/main.rs"))
-    for path in paths + [pathlib.Path("shared/src/api/admin_sync_ratings.rs")]:
+    for path in paths + [pathlib.Path("shared/src/triggers")]:
         values.update(re.findall(r'const FUNCTION: &str = "([a-z-]+)"', rust_source(path)))
     return values
 

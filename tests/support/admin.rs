@@ -14,15 +14,15 @@ use base64::Engine as _;
 use lambda_http::http::{self, Method};
 use lambda_http::Body;
 use serde_json::{json, Value};
-use shared::api::{
-    admin_list_failed_uploads as failed_uploads, admin_retry_failed_upload as retry,
-    admin_sync_ratings as sync_ratings, admin_sync_status as status, AdminContext, Request,
-    SyncApi,
-};
 use shared::auth::AdminPolicy;
 use shared::config::{Secret, SyncSettings};
 use shared::rating::Rating;
 use shared::store::{Item, Store, AUDIT_PARTITION, RETRYING};
+use shared::triggers::http::{
+    admin_list_failed_uploads as failed_uploads, admin_retry_failed_upload as retry,
+    admin_sync_ratings as sync_ratings, admin_sync_status as status, AdminContext, Request,
+    SyncApi,
+};
 
 pub const SECRET: &str = "admin-api-test-secret-0123456789abcdef";
 pub const ADMIN: &str = "ops@example.com";
@@ -190,7 +190,8 @@ impl Admin {
         let store = Store::new(client.clone(), env.tables.clone());
         let context =
             AdminContext::new(store, &Secret::new(SECRET), AdminPolicy::default()).unwrap();
-        let engine = shared::sync_engine(&env.config(settings.clone()), client).unwrap();
+        let engine =
+            shared::triggers::clients::sync_engine(&env.config(settings.clone()), client).unwrap();
         let api = SyncApi::new(context.clone(), engine, &settings);
         Self {
             env,

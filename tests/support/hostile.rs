@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use crate::admin::{admin_token, Endpoint};
 use lambda_http::http::{self, HeaderValue, Method};
 use lambda_http::{Body, RequestExt as _};
-use shared::api::Request;
+use shared::triggers::http::Request;
 
 /// A fixed-seed xorshift64: the hostile requests are the same on every run.
 pub struct XorShift(pub u64);

@@ -83,7 +83,8 @@ impl TestEnv {
     }
 
     pub fn engine_with(&self, sync: SyncSettings) -> SyncEngine {
-        shared::sync_engine(&self.config(sync), self.scheduled_client.clone()).expect("engine")
+        shared::triggers::clients::sync_engine(&self.config(sync), self.scheduled_client.clone())
+            .expect("engine")
     }
 
     /// An engine whose DynamoDB client counts its requests (see each
@@ -97,7 +98,7 @@ impl TestEnv {
                 .interceptor(counter.clone())
                 .build(),
         );
-        shared::sync_engine(&self.config(sync), client)
+        shared::triggers::clients::sync_engine(&self.config(sync), client)
             .expect("engine")
             .counting_requests_with(counter)
     }
@@ -106,7 +107,8 @@ impl TestEnv {
     pub fn engine_with_token(&self, sync: SyncSettings, token: &str) -> SyncEngine {
         let mut config = self.config(sync);
         config.marketplace.api_token = Secret::new(token);
-        shared::sync_engine(&config, self.scheduled_client.clone()).expect("engine")
+        shared::triggers::clients::sync_engine(&config, self.scheduled_client.clone())
+            .expect("engine")
     }
 
     pub fn store(&self) -> Store {

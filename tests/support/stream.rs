@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Map, Value};
 use shared::config::SyncSettings;
 use shared::store::Item;
-use shared::stream::{BatchResponse, StreamEvent};
 use shared::sync::{FastPathReport, SyncEngine};
+use shared::triggers::stream::{BatchResponse, StreamEvent};
 
 use crate::access::AccessRecorder;
 use crate::TestEnv;
@@ -15,7 +15,8 @@ use crate::TestEnv;
 impl TestEnv {
     /// The engine as `stream-rating-sync` builds it.
     pub fn stream_engine(&self, sync: SyncSettings) -> SyncEngine {
-        shared::sync_engine(&self.config(sync), self.stream_client()).expect("engine")
+        shared::triggers::clients::sync_engine(&self.config(sync), self.stream_client())
+            .expect("engine")
     }
 
     /// A DynamoDB client whose requests are recorded as
@@ -33,7 +34,7 @@ impl TestEnv {
         first: u64,
     ) -> (BatchResponse, FastPathReport) {
         let event = self.stream_event(ids, first).await;
-        shared::stream::handle(engine, &event, crate::generous_deadline()).await
+        shared::triggers::stream::handle(engine, &event, crate::generous_deadline()).await
     }
 
     /// A stream event of one MODIFY record per id, with the item as it is

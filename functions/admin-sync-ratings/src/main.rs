@@ -3,10 +3,10 @@
 //! function's engine and lease; `{"upload_all": true}` first puts every
 //! rating back in the backlog.
 //!
-//! Thin on purpose: [`shared::api::run`] builds the clients and the token
+//! Thin on purpose: [`shared::triggers::http::run`] builds the clients and the token
 //! check once per cold start and serves every request through the endpoint.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::api::run::<shared::api::admin_sync_ratings::SyncRatings>().await
+    shared::triggers::http::run::<shared::triggers::http::admin_sync_ratings::SyncRatings>().await
 }

@@ -3,10 +3,10 @@
 //! parked and conflicting ratings, the last runs and the lease. It needs no
 //! marketplace settings, so it never sees the marketplace token.
 //!
-//! Thin on purpose: [`shared::api::run`] builds the clients and the token
+//! Thin on purpose: [`shared::triggers::http::run`] builds the clients and the token
 //! check once per cold start and serves every request through the endpoint.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::api::run::<shared::api::admin_sync_status::SyncStatus>().await
+    shared::triggers::http::run::<shared::triggers::http::admin_sync_status::SyncStatus>().await
 }

@@ -1,7 +1,7 @@
 //! Who may call the admin functions, decided from the request alone.
 //!
 //! Every admin request carries `Authorization: Bearer <JWT>`. The API's
-//! Lambda authorizer ([`crate::api::admin_authorizer`]) checks it here, and so
+//! Lambda authorizer ([`crate::triggers::http::admin_authorizer`]) checks it here, and so
 //! does each admin function before it touches a table, so that a function
 //! reached some other way is no softer. The token is signed with HS256
 //! (HMAC-SHA256) under a secret shared with whoever issues admin tokens; the

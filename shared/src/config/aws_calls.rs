@@ -1,6 +1,6 @@
 //! How long one call to an AWS service may take: every client the functions
 //! build (DynamoDB, Secrets Manager, EventBridge) gets these bounds from
-//! [`crate::aws_config`], so that a call that hangs is abandoned and tried
+//! [`crate::triggers::clients::aws_config`], so that a call that hangs is abandoned and tried
 //! again instead of holding a run until Lambda kills it.
 
 use std::time::Duration;

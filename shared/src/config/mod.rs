@@ -18,7 +18,7 @@
 //! - this file: [`Config`], what the functions that upload read;
 //! - `admin.rs`: [`AdminConfig`], what the admin functions read;
 //! - `aws_calls.rs`: [`AwsCallTimeouts`], the bounds of every AWS call,
-//!   read from the process environment by [`crate::aws_config`] before any
+//!   read from the process environment by [`crate::triggers::clients::aws_config`] before any
 //!   client exists;
 //! - `event_bus.rs`: the check of `RATING_SYNC_EVENT_BUS`;
 //! - `error.rs`: [`ConfigError`].

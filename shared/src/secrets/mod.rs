@@ -5,7 +5,7 @@
 //! For a secret setting `NAME` (the marketplace token, the admin JWT
 //! secret), `NAME_SECRET_ARN` names a Secrets Manager secret whose string
 //! value is the secret. The first read is not made here: at its cold start,
-//! in `main`, a function loads its
+//! in its trigger's `run` (`triggers/`), a function loads its
 //! [`Environment`](crate::config::Environment) (`config/env.rs`), which
 //! reads every secret whose ARN is set, with a Secrets Manager client built
 //! once, and parses `SECRETS_MANAGER_TTL` (default [`DEFAULT_SECRETS_TTL`],

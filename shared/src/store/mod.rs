@@ -116,7 +116,7 @@ impl StoreError {
 }
 
 /// The one handle on all four tables. Cheap to clone: the SDK client is
-/// reference-counted, so a function builds it once in `main`.
+/// reference-counted, so a function builds it once per cold start.
 #[derive(Debug, Clone)]
 pub struct Store {
     client: Client,

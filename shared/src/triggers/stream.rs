@@ -1,6 +1,8 @@
-//! The `stream-rating-sync` function's adapter: a DynamoDB stream event in,
-//! the records to deliver again (`batchItemFailures`) out; the work in
-//! between is [`SyncEngine::sync_changes`].
+//! The stream trigger, the `stream-rating-sync` function (the fast path):
+//! the ratings table's DynamoDB stream invokes it through an event source
+//! mapping with a small batch of records; a DynamoDB stream event in, the
+//! records to deliver again (`batchItemFailures`) out; the work in between
+//! is [`SyncEngine::sync_changes`], the scheduled run's per-rating path.
 //!
 //! The event is read leniently, record by record: a record that needs no
 //! upload (a remove, an image that is not pending, one without an id or a
@@ -11,11 +13,17 @@
 
 use std::time::SystemTime;
 
+use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::clients::{aws_config, counted_publishing_sync_engine};
+use crate::config::{Config, FromEnvironment};
 use crate::store::SYNCED_TO_SAAS_PENDING;
 use crate::sync::{Change, FastPathReport, SyncEngine};
+
+/// The function's name in its metrics.
+const FUNCTION: &str = "stream-rating-sync";
 
 /// The stream event, as much of it as the fast path reads.
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +90,30 @@ pub async fn handle(
             .collect(),
     };
     (response, report)
+}
+
+/// The whole life of the stream function: JSON logs, the configuration and
+/// the engine built once per cold start (a DynamoDB client that counts its
+/// requests, the marketplace client, the event sink), then every batch
+/// through [`handle`], bounded by its invocation's deadline, with its
+/// metrics.
+pub async fn run() -> Result<(), Error> {
+    crate::logging::init();
+    let aws = aws_config().await?;
+    let config = Config::load(&aws).await?;
+    let engine = counted_publishing_sync_engine(&aws, &config)?;
+    lambda_runtime::run(service_fn(|event| invoke(&engine, event))).await
+}
+
+/// One invocation: one batch of records, its metrics, the answer.
+async fn invoke(
+    engine: &SyncEngine,
+    event: LambdaEvent<StreamEvent>,
+) -> Result<BatchResponse, Error> {
+    let deadline = crate::sync::run_deadline(event.context.deadline(), SystemTime::now());
+    let (response, report) = handle(engine, &event.payload, deadline).await;
+    crate::metrics::emit_fast_path_metrics(&report, FUNCTION);
+    Ok(response)
 }
 
 #[cfg(test)]

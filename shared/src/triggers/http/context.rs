@@ -17,6 +17,7 @@ use crate::marketplace::MarketplaceError;
 use crate::secrets::Rotating;
 use crate::store::Store;
 use crate::sync::SyncEngine;
+use crate::triggers::clients::{counted_dynamodb_client_from, publishing_sync_engine};
 
 /// Ratings scanned per page of a re-push (`upload_all`).
 pub const REQUEUE_PAGE_SIZE: u32 = 200;
@@ -130,8 +131,8 @@ impl SyncApi {
         let environment = Environment::load(aws).await?;
         let config = Config::from_environment(&environment)?;
         let admin = AdminConfig::from_environment(&environment)?;
-        let (dynamodb, requests) = crate::counted_dynamodb_client_from(aws);
-        let engine = crate::publishing_sync_engine(aws, &config, dynamodb.clone())?
+        let (dynamodb, requests) = counted_dynamodb_client_from(aws);
+        let engine = publishing_sync_engine(aws, &config, dynamodb.clone())?
             .counting_requests_with(requests);
         let keys = AdminKeys::rotating(&admin)?;
         let context = AdminContext::with_keys(Store::new(dynamodb, admin.tables), keys)

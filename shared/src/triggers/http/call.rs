@@ -81,7 +81,7 @@ pub async fn serve<E: Endpoint>(
 /// invocation's deadline.
 pub async fn run<E: Endpoint>() -> Result<(), lambda_http::Error> {
     crate::logging::init();
-    let aws = crate::aws_config().await?;
+    let aws = crate::triggers::clients::aws_config().await?;
     let state = E::State::load(&aws).await?;
     lambda_http::run(service_fn(|request: Request| {
         let state = &state;

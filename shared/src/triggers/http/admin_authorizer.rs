@@ -12,9 +12,9 @@
 //! refused requests away from the functions and their tables; it does not
 //! replace the functions' own check.
 //!
-//! The binary builds the verifier once per cold start from
-//! [`AdminConfig`](crate::config::AdminConfig): the admin secret and the
-//! token policy, as the admin functions read them ([`AdminKeys`](crate::api::AdminKeys), built
+//! [`run`] builds the verifier once per cold start from
+//! [`AdminConfig`]: the admin secret and the
+//! token policy, as the admin functions read them ([`AdminKeys`], built
 //! again when the secret read again from Secrets Manager has changed).
 //! Besides that secret it reads nothing but the event and writes nothing: no DynamoDB, no audit
 //! record (the functions keep the audit trail). Each refusal is one `info`
@@ -26,16 +26,39 @@ use std::time::SystemTime;
 use aws_lambda_events::apigw::{
     ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
 };
+use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{Map, Value};
 use tracing::info;
 
+use super::AdminKeys;
 use crate::auth::{Admin, AdminVerifier, AuthError};
+use crate::config::{AdminConfig, FromEnvironment};
+use crate::triggers::clients::aws_config;
 
 /// The event API Gateway sends a payload 2.0 Lambda authorizer.
 pub type AuthorizerRequest = ApiGatewayV2CustomAuthorizerV2Request;
 
 /// The simple response: `isAuthorized` and a context of strings.
 pub type AuthorizerResponse = ApiGatewayV2CustomAuthorizerSimpleResponse<Value>;
+
+/// The whole life of the authorizer function: JSON logs, the admin keys
+/// built once per cold start (and again when the admin secret, read again
+/// from Secrets Manager every `SECRETS_MANAGER_TTL`, has changed), then
+/// every event through [`authorize`].
+pub async fn run() -> Result<(), Error> {
+    crate::logging::init();
+    let config = AdminConfig::load(&aws_config().await?).await?;
+    let keys = AdminKeys::rotating(&config)?;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<AuthorizerRequest>| {
+        let keys = keys.clone();
+        async move {
+            let keys = keys.current().await;
+            let answer = authorize(&keys.verifier, &event.payload, SystemTime::now());
+            Ok::<_, Error>(answer)
+        }
+    }))
+    .await
+}
 
 /// The answer to one authorizer event, as of `now`.
 pub fn authorize(
@@ -119,7 +142,8 @@ mod tests {
 
     /// An HTTP API authorizer event (payload 2.0) as API Gateway sends it,
     /// with `{{TOKEN}}` where the bearer token goes.
-    const FIXTURE: &str = include_str!("../../../tests/fixtures/admin-authorizer-v2-request.json");
+    const FIXTURE: &str =
+        include_str!("../../../../tests/fixtures/admin-authorizer-v2-request.json");
     const SECRET: &str = "an-admin-secret-of-more-than-32-bytes";
     const NOW: u64 = 1_700_000_000;
 

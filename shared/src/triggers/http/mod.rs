@@ -1,9 +1,10 @@
-//! The admin HTTP API: what the four admin functions do between an HTTP
-//! request and the domain calls.
+//! The HTTP trigger, the admin HTTP API: what the four admin functions do
+//! between an HTTP request and the domain calls.
 //!
 //! Each function serves one route of the API Gateway HTTP API, so there is
-//! no router: a function's binary builds its state once per cold start and
-//! hands every request to one handler here. The handlers are plain async
+//! no router: a function's `main` is [`run`] for its endpoint, which builds
+//! its state once per cold start and hands every request to one handler
+//! here. The handlers are plain async
 //! functions from a [`Request`] to a [`Response`], which is what lets the
 //! integration tests call them in-process, with requests they build, against
 //! the real DynamoDB server.
@@ -15,7 +16,8 @@
 //! | `POST /api/admin/ratings/failed-uploads/{id}/retry` | [`admin_retry_failed_upload`] |
 //! | `GET /api/admin/sync/ratings/status` | [`admin_sync_status`] |
 //!
-//! The API's Lambda authorizer ([`admin_authorizer`]) refuses what the verifier
+//! The API's Lambda authorizer ([`admin_authorizer`], its function's `main`
+//! is [`admin_authorizer::run`]) refuses what the verifier
 //! refuses before a function is called; the functions check the token all
 //! the same.
 //!
