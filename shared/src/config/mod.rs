@@ -65,6 +65,13 @@ impl TableNames {
             audit: format!("{prefix}admin_audit_log"),
         }
     }
+
+    /// The names the functions read, from the same variables
+    /// (`RATINGS_TABLE`, `FAILED_UPLOADS_TABLE`, `SYNC_STATE_TABLE`,
+    /// `AUDIT_TABLE`), each with its default: for tools run beside them.
+    pub fn from_env() -> Self {
+        Lookup(&|name: &str| std::env::var(name).ok()).tables()
+    }
 }
 
 /// How to reach the Atom SaaS marketplace.
