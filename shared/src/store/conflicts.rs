@@ -38,14 +38,20 @@ pub fn conflict_item(
         ("severity".to_owned(), s(conflict.severity.as_ref())),
         ("strategy".to_owned(), s(conflict.strategy.as_ref())),
         ("local_rating".to_owned(), n(&conflict.local_rating)),
-        ("local_comment".to_owned(), optional(&conflict.local_comment)),
+        (
+            "local_comment".to_owned(),
+            optional(&conflict.local_comment),
+        ),
         ("local_updated_at".to_owned(), s(&conflict.local_updated_at)),
         (
             "remote_rating".to_owned(),
             conflict.remote_rating.map_or(AttributeValue::Null(true), n),
         ),
         ("reason".to_owned(), optional(&conflict.reason)),
-        ("remote_comment".to_owned(), optional(&conflict.remote_comment)),
+        (
+            "remote_comment".to_owned(),
+            optional(&conflict.remote_comment),
+        ),
         (
             "remote_modified_at".to_owned(),
             optional(&conflict.remote_modified_at),

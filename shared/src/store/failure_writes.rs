@@ -8,9 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::dead_letters::{FailureRecorded, FailureStatus};
 use super::ratings::Disposition;
-use super::{
-    is_condition_failure, n, request_error, s, text, timestamp, Item, Store, StoreError,
-};
+use super::{is_condition_failure, n, request_error, s, text, timestamp, Item, Store, StoreError};
 use crate::rating::{cut_message, SyncFailure};
 
 /// The two ways to record a failure; each is conditional on whether the

@@ -52,16 +52,17 @@ use crate::config::TableNames;
 pub use audit::{AuditRecord, AUDIT_PARTITION};
 pub use conflicts::{conflict_item, CONFLICT_PARTITION, CONFLICT_RETENTION_DAYS};
 pub use current::pending_at;
-pub use failure_writes::dead_letter_item;
 pub use dead_letters::{
     FailedUpload, FailurePage, FailurePosition, FailureRecorded, FailureStatus, DEAD, FAILED_INDEX,
     RETRYING,
 };
 pub use failure_listing::{FailureListing, PartitionPosition, PartitionPositions};
+pub use failure_writes::dead_letter_item;
 pub use health::{RunOutcome, SyncHealth};
 pub use lease::{LeaseOutcome, LeaseState};
 pub use rating_items::{
-    failures_of, new_rating_item, rating_item, version_of, Standing, STANDING_ATTRIBUTES,
+    failures_of, new_rating_item, rating_item, set_version, version_of, Standing,
+    STANDING_ATTRIBUTES,
 };
 pub use ratings::{
     rating_from_item, sync_state, Disposition, MarkOutcome, PENDING_INDEX, RETRY_INDEX,

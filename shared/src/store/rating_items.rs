@@ -131,6 +131,12 @@ pub fn version_of(item: &Item) -> Option<(i64, String)> {
     Some((version, text(item, "updated_at")?.to_owned()))
 }
 
+/// Gives a whole rating `item` (from [`rating_item`]) the `version`, as a
+/// write in place of a stored version must (one past the stored one).
+pub fn set_version(item: &mut Item, version: i64) {
+    item.insert("version".to_owned(), n(version));
+}
+
 /// How many failed attempts a stored rating counts (`sync_failures`).
 pub fn failures_of(item: &Item) -> u32 {
     number(item, "sync_failures")
@@ -163,4 +169,3 @@ impl Store {
         condition_held(put, table, "PutItem")
     }
 }
-

@@ -18,7 +18,6 @@
 //! were read, so an edit made meanwhile is never marked synced, deferred or
 //! parked in place of the version that was attempted.
 
-
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -312,9 +311,9 @@ pub fn sync_state(item: &Item) -> SyncState {
 #[cfg(test)]
 mod tests {
     use super::super::rating_items::new_rating_item;
-    use std::collections::HashMap;
     use super::*;
     use aws_sdk_dynamodb::types::AttributeValue;
+    use std::collections::HashMap;
 
     fn contract_item() -> Item {
         HashMap::from([
