@@ -108,6 +108,7 @@ fn args(from: String) -> ImportArgs {
         tenant: "tenant-early".into(),
         page_size: 500,
         stop_after_pages: None,
+        progress: false,
     }
 }
 

@@ -237,9 +237,6 @@ pub fn plan_rating(
         };
         let first = fold.first.unwrap_or(latest).min(latest);
         let gave_up = fold.max_retries.is_some_and(|max| fold.retry_count >= max);
-        if synced {
-            rating.remote_rating_id = None;
-        }
         if gave_up {
             plan.kind = Kind::Parked;
             plan.parked = Some("failed max_retries times in the Python service".into());
@@ -372,4 +369,111 @@ fn is_true(text: &str) -> bool {
         text.trim().to_ascii_lowercase().as_str(),
         "1" | "t" | "true" | "yes" | "y"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::store::sync_state;
+
+    fn context() -> Context {
+        Context {
+            tenant: "t0".into(),
+            now: parse_time("2026-12-01T00:00:00Z").unwrap(),
+        }
+    }
+
+    fn sql_row(rating: &str) -> SqlRating {
+        SqlRating {
+            id: "r1".into(),
+            skill_id: Some("s1".into()),
+            user_id: Some("u1".into()),
+            rating: Some(rating.into()),
+            created_at: Some("2026-01-01 10:00:00".into()),
+            ..SqlRating::default()
+        }
+    }
+
+    #[test]
+    fn sql_times_are_text_without_a_zone_as_utc_or_seconds_since_the_epoch() {
+        let utc = parse_time("2026-01-01T10:00:00Z");
+        assert_eq!(parse_sql_time("2026-01-01 10:00:00"), utc);
+        assert_eq!(parse_sql_time("2026-01-01 11:00:00+01:00"), utc);
+        assert_eq!(parse_sql_time(" 1767261600 "), utc);
+        assert_eq!(
+            parse_sql_time("1767261600.1234").map(timestamp).as_deref(),
+            Some("2026-01-01T10:00:00.123Z")
+        );
+        for garbage in ["", "-1", "1e300", "NaN", "yesterday"] {
+            assert_eq!(parse_sql_time(garbage), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn a_row_that_cannot_make_an_item_is_skipped_with_its_reason() {
+        let table: [(&str, SqlRating); 5] = [
+            (
+                "id empty",
+                SqlRating {
+                    id: String::new(),
+                    ..sql_row("3")
+                },
+            ),
+            (
+                "skill_id missing",
+                SqlRating {
+                    skill_id: Some(" ".into()),
+                    ..sql_row("3")
+                },
+            ),
+            ("rating is not a number", sql_row("five")),
+            ("rating is not a number", sql_row("inf")),
+            (
+                "created_at",
+                SqlRating {
+                    created_at: Some("soon".into()),
+                    ..sql_row("3")
+                },
+            ),
+        ];
+        for (says, row) in table {
+            let reason = plan_rating(row, None, &context()).unwrap_err();
+            assert!(reason.starts_with(says), "{says}: {reason}");
+        }
+    }
+
+    #[test]
+    fn the_failure_rows_of_a_rating_fold_into_the_highest_count_and_the_latest_failure() {
+        let mut fold = FailureFold::default();
+        let row = |at: &str, retried: Option<&str>, count: &str, message: &str| SqlFailure {
+            rating_id: "r1".into(),
+            error_message: Some(message.into()),
+            failed_at: Some(at.into()),
+            last_retry_at: retried.map(str::to_owned),
+            retry_count: Some(count.into()),
+            max_retries: None,
+        };
+        fold.add(&row("2026-01-03 00:00:00", None, "1", "third"));
+        fold.add(&row(
+            "2026-01-01 00:00:00",
+            Some("2026-01-05 00:00:00"),
+            "4",
+            "retried last",
+        ));
+        fold.add(&row("2026-01-02 00:00:00", None, "garbage", "second"));
+        let plan = plan_rating(sql_row("3"), Some(fold), &context()).unwrap();
+        assert_eq!(plan.kind, Kind::Waiting);
+        assert_eq!(sync_state(&plan.item), shared::rating::SyncState::Waiting);
+        let dead = plan.dead_letter.unwrap();
+        assert_eq!(dead["error_message"].as_s().unwrap(), "retried last");
+        assert_eq!(
+            dead["failed_at"].as_s().unwrap(),
+            "2026-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            dead["last_failed_at"].as_s().unwrap(),
+            "2026-01-05T00:00:00.000Z"
+        );
+        assert_eq!(dead["retry_count"].as_n().unwrap(), "4");
+    }
 }

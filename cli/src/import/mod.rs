@@ -16,6 +16,7 @@ mod summary;
 mod write;
 
 use std::collections::{HashMap, HashSet};
+use std::io::IsTerminal;
 
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
@@ -62,6 +63,10 @@ pub struct ImportArgs {
     /// Stop after this many pages of ratings (tests of a stopped import).
     #[arg(long, hide = true)]
     pub stop_after_pages: Option<u64>,
+    /// Show progress on stderr, a line rewritten after each page (set by
+    /// [`run`] when stderr is a terminal and the output is not JSON).
+    #[arg(skip)]
+    pub progress: bool,
 }
 
 /// Why an import stopped; nothing after the first error is written.
@@ -79,7 +84,8 @@ pub enum ImportError {
 }
 
 /// Runs the import; the error is the one-line reason.
-pub async fn run(args: ImportArgs, json: bool) -> Result<(), String> {
+pub async fn run(mut args: ImportArgs, json: bool) -> Result<(), String> {
+    args.progress = !json && std::io::stderr().is_terminal();
     let aws = shared::aws_config().await.map_err(|e| e.to_string())?;
     let client = Client::new(&aws);
     let summary = import(&args, client, TableNames::from_env())
@@ -155,16 +161,30 @@ pub async fn import(
         }
         apply_ratings(&writer, plans, &mut summary).await?;
         pages = pages.saturating_add(1);
+        if args.progress {
+            eprint!(
+                "\rimport: {} ratings read, {} items {}",
+                summary.read.ratings,
+                Summary::total(&summary.written),
+                if args.dry_run { "to write" } else { "written" }
+            );
+        }
         if !full {
             break;
         }
         after = last;
         if args.stop_after_pages == Some(pages) {
             summary.stopped_after_pages = Some(pages);
+            if args.progress {
+                eprintln!();
+            }
             return Ok(summary);
         }
     }
     import_conflicts(&source, &shape, &writer, &context, args, &mut summary).await?;
+    if args.progress {
+        eprintln!();
+    }
     Ok(summary)
 }
 
@@ -177,27 +197,26 @@ async fn apply_ratings(
 ) -> Result<(), ImportError> {
     let tables = writer.store.tables().clone();
     let keys = plans.iter().map(|p| key_of(&p.item, RATINGS_KEY)).collect();
-    let stored = writer
-        .batch_get(
-            &tables.ratings,
-            RATINGS_KEY,
-            keys,
-            Some(&STANDING_ATTRIBUTES),
-        )
-        .await?;
     let dead_keys = plans
         .iter()
         .filter_map(|p| p.dead_letter.as_ref())
         .map(|item| key_of(item, DEAD_LETTERS_KEY))
         .collect();
-    let stored_dead = writer
-        .batch_get(
+    // Both reads at once: they are independent.
+    let (stored, stored_dead) = tokio::try_join!(
+        writer.batch_get(
+            &tables.ratings,
+            RATINGS_KEY,
+            keys,
+            Some(&STANDING_ATTRIBUTES)
+        ),
+        writer.batch_get(
             &tables.failed_uploads,
             DEAD_LETTERS_KEY,
             dead_keys,
             Some(DEAD_LETTERS_KEY),
-        )
-        .await?;
+        ),
+    )?;
     let (mut puts, mut dead_puts, mut replacements) = (Vec::new(), Vec::new(), Vec::new());
     for plan in plans {
         if let Some(reason) = &plan.parked {

@@ -199,7 +199,7 @@ async fn write_all(
     )))
 }
 
-/// 50 ms doubling, at most 5 s, with full jitter.
+/// 50 ms doubling, at most 5 s, each wait between half and all of that.
 fn backoff(attempt: u32) -> Duration {
     let cap = 50u64.saturating_mul(1 << attempt.min(7)).min(5_000);
     Duration::from_millis(fastrand::u64(cap / 2..=cap))
