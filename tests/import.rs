@@ -230,6 +230,10 @@ async fn assert_rules(env: &TestEnv, p: &str) {
     let store = env.store();
     let synced = env.item(&format!("{p}synced")).await;
     assert_eq!(sync_state(&synced), SyncState::Synced);
+    // Its skill is registered for the pull, as the sync registers the
+    // skills it syncs; no other skill is.
+    let (skills, _) = store.skills_after(None, 100).await.unwrap();
+    assert_eq!(skills, [format!("skill-{p}synced")]);
     assert_eq!(
         text(&synced, "remote_rating_id"),
         format!("remote-{p}synced")

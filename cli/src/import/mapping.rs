@@ -112,6 +112,8 @@ impl Kind {
 pub struct RatingPlan {
     /// Its id.
     pub id: String,
+    /// Its skill (registered for the pull when it is written synced).
+    pub skill_id: String,
     /// The whole item.
     pub item: Item,
     /// Its `updated_at`, which newer-wins compares.
@@ -191,6 +193,7 @@ pub fn plan_rating(
     };
     let mut plan = RatingPlan {
         id: row.id,
+        skill_id: rating.skill_id.clone(),
         item: Item::new(),
         updated_at: updated,
         kind: Kind::Pending,

@@ -15,7 +15,7 @@ mod source;
 mod summary;
 mod write;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::IsTerminal;
 
 use aws_sdk_dynamodb::Client;
@@ -29,7 +29,7 @@ use shared::store::{
     STANDING_ATTRIBUTES, STATE_KEY,
 };
 
-use mapping::{plan_conflict, plan_rating, Context, FailureFold, RatingPlan};
+use mapping::{plan_conflict, plan_rating, Context, FailureFold, Kind, RatingPlan};
 use shape::Shape;
 use source::Source;
 pub use summary::{Summary, Tally};
@@ -218,6 +218,9 @@ async fn apply_ratings(
         ),
     )?;
     let (mut puts, mut dead_puts, mut replacements) = (Vec::new(), Vec::new(), Vec::new());
+    // The skills of the synced ratings written, registered for the pull
+    // as the sync registers the skills it syncs.
+    let mut skills = BTreeSet::new();
     for plan in plans {
         if let Some(reason) = &plan.parked {
             Summary::count(&mut summary.parked, reason, &plan.id);
@@ -231,6 +234,9 @@ async fn apply_ratings(
                 Summary::count(&mut summary.written, "dead-letter items", &plan.id);
                 dead_puts.push(dead);
             }
+            if plan.kind == Kind::Synced {
+                skills.insert(plan.skill_id);
+            }
             puts.push(plan.item);
             continue;
         };
@@ -242,6 +248,9 @@ async fn apply_ratings(
             continue;
         };
         if old_time < plan.updated_at {
+            if plan.kind == Kind::Synced {
+                skills.insert(plan.skill_id.clone());
+            }
             replacements.push((plan, version, updated_at));
             continue;
         }
@@ -262,6 +271,16 @@ async fn apply_ratings(
                 Summary::count(&mut summary.unchanged, reason, &plan.id);
             }
         }
+    }
+    // Before the ratings: an import stopped in between registers them
+    // again when it writes the ratings (a skill without synced ratings
+    // costs the pull one empty read).
+    if !writer.dry_run && !skills.is_empty() {
+        writer
+            .store
+            .register_skills(&skills)
+            .await
+            .map_err(|e| ImportError::Dynamo(e.to_string()))?;
     }
     writer.batch_put(&tables.ratings, puts).await?;
     for (mut plan, version, updated_at) in replacements {
