@@ -193,7 +193,7 @@ async fn an_update_the_pull_could_not_send_is_recorded_as_the_push_records_one()
     assert_eq!((report.failed, report.updated), (1, 0), "{report:?}");
     assert!(report.success, "{report:?}");
     assert_eq!(env.dead_letters().await.len(), 1);
-    assert_eq!(env.waiting_ids().await, [rating.id.clone()]);
+    assert_eq!(env.waiting_ids().await, std::slice::from_ref(&rating.id));
 
     let report = env
         .engine_with(retry_at_once())
