@@ -9,7 +9,7 @@
 //! Human output by default, one JSON document with `--json`; exit code 0
 //! on success, non-zero with a one-line reason otherwise.
 
-mod import;
+use atom_rating_sync::import;
 
 use clap::{Parser, Subcommand};
 

@@ -14,6 +14,7 @@
 //! in the future beyond the allowed clock skew). One that does not is
 //! skipped with its reason, and the local rating is left as it was.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -153,8 +154,12 @@ pub fn resolve(local: &Rating, remote: &RemoteRating) -> Resolution {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Conflict {
     /// [`Conflict::TYPE`], or [`Conflict::INVALID_REMOTE`] for a remote
-    /// rating that was not taken.
-    pub kind: &'static str,
+    /// rating that was not taken (an imported conflict keeps the Python
+    /// service's `conflict_type`).
+    pub kind: Cow<'static, str>,
+    /// [`Conflict::SEVERITY`] (an imported conflict keeps the Python
+    /// service's `severity`).
+    pub severity: Cow<'static, str>,
     /// The local rating's id.
     pub rating_id: String,
     /// The skill both ratings are for.
@@ -163,8 +168,9 @@ pub struct Conflict {
     pub user_id: String,
     /// Empty when the remote id itself was unusable.
     pub remote_rating_id: String,
-    /// `remote_wins`, `local_wins` or `skipped`.
-    pub strategy: &'static str,
+    /// `remote_wins`, `local_wins` or `skipped` (an imported conflict
+    /// keeps the Python service's `resolution_strategy`).
+    pub strategy: Cow<'static, str>,
     /// Why a remote rating was skipped.
     pub reason: Option<String>,
     /// The local stars, as text, as the ratings table holds them.
@@ -199,7 +205,8 @@ impl Conflict {
     /// the safe form.
     pub fn skipped(local: &Rating, remote_id: Option<&str>, reason: &str) -> Self {
         Self {
-            kind: Self::INVALID_REMOTE,
+            kind: Self::INVALID_REMOTE.into(),
+            severity: Self::SEVERITY.into(),
             rating_id: local.id.clone(),
             skill_id: local.skill_id.clone(),
             user_id: local.user_id.clone(),
@@ -207,7 +214,7 @@ impl Conflict {
                 .filter(|id| id_problem(id).is_none())
                 .unwrap_or_default()
                 .to_owned(),
-            strategy: SKIPPED,
+            strategy: SKIPPED.into(),
             reason: Some(cut_message(reason)),
             local_rating: local.rating.clone(),
             local_comment: local.review.clone(),
@@ -222,12 +229,13 @@ impl Conflict {
     /// `strategy` ([`REMOTE_WINS`] or [`LOCAL_WINS`]).
     pub fn new(local: &Rating, remote: &RemoteRating, strategy: &'static str) -> Self {
         Self {
-            kind: Self::TYPE,
+            kind: Self::TYPE.into(),
+            severity: Self::SEVERITY.into(),
             rating_id: local.id.clone(),
             skill_id: local.skill_id.clone(),
             user_id: local.user_id.clone(),
             remote_rating_id: remote.id.clone(),
-            strategy,
+            strategy: strategy.into(),
             reason: None,
             local_rating: local.rating.clone(),
             local_comment: local.review.clone(),

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod dynamo_proxy;
 pub mod host;
 pub mod hostile;
+pub mod python_db;
 pub mod stream;
 
 use std::future::Future;

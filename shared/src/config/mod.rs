@@ -78,6 +78,13 @@ impl TableNames {
             audit: format!("{prefix}{}", settings::AUDIT_TABLE.default),
         }
     }
+
+    /// The names the functions read, from the same variables
+    /// (`RATINGS_TABLE`, `FAILED_UPLOADS_TABLE`, `SYNC_STATE_TABLE`,
+    /// `AUDIT_TABLE`), each with its default: for tools run beside them.
+    pub fn from_env() -> Self {
+        Lookup::PROCESS.tables()
+    }
 }
 
 /// How to reach the Atom SaaS marketplace.

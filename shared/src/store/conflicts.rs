@@ -4,17 +4,66 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{count_all, n, optional, request_error, s, timestamp, Store, StoreError};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::{count_all, n, optional, request_error, s, timestamp, Item, Store, StoreError};
 use crate::conflict::Conflict;
 
 /// The state table's partition that holds the conflict log.
 pub const CONFLICT_PARTITION: &str = "conflict";
-/// How long a conflict stays in the log.
-const CONFLICT_RETENTION_DAYS: i64 = 90;
+/// How long a conflict stays in the log, in days.
+pub const CONFLICT_RETENTION_DAYS: i64 = 90;
+
+/// The conflict log's item of `conflict`, resolved at `resolved_at`, which
+/// DynamoDB removes after `expires_at` (its TTL). The sync writes it with
+/// [`Store::record_conflict`]; the importer of the Python service's
+/// `conflict_log` writes the same item with its own `expires_at`.
+pub fn conflict_item(
+    conflict: &Conflict,
+    resolved_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Item {
+    Item::from([
+        ("pk".to_owned(), s(CONFLICT_PARTITION)),
+        (
+            "sk".to_owned(),
+            s(format!("{}#{}", timestamp(resolved_at), conflict.rating_id)),
+        ),
+        ("expires_at".to_owned(), n(expires_at.timestamp())),
+        ("rating_id".to_owned(), s(&conflict.rating_id)),
+        ("skill_id".to_owned(), s(&conflict.skill_id)),
+        ("user_id".to_owned(), s(&conflict.user_id)),
+        ("remote_rating_id".to_owned(), s(&conflict.remote_rating_id)),
+        ("type".to_owned(), s(conflict.kind.as_ref())),
+        ("severity".to_owned(), s(conflict.severity.as_ref())),
+        ("strategy".to_owned(), s(conflict.strategy.as_ref())),
+        ("local_rating".to_owned(), n(&conflict.local_rating)),
+        (
+            "local_comment".to_owned(),
+            optional(&conflict.local_comment),
+        ),
+        ("local_updated_at".to_owned(), s(&conflict.local_updated_at)),
+        (
+            "remote_rating".to_owned(),
+            conflict.remote_rating.map_or(AttributeValue::Null(true), n),
+        ),
+        ("reason".to_owned(), optional(&conflict.reason)),
+        (
+            "remote_comment".to_owned(),
+            optional(&conflict.remote_comment),
+        ),
+        (
+            "remote_modified_at".to_owned(),
+            optional(&conflict.remote_modified_at),
+        ),
+        ("resolved_at".to_owned(), s(timestamp(resolved_at))),
+        ("resolved_by".to_owned(), s(Conflict::RESOLVED_BY)),
+    ])
+}
 
 impl Store {
     /// Adds `conflict`, resolved at `resolved_at`, to the conflict log,
-    /// where it is kept 90 days.
+    /// where it is kept [`CONFLICT_RETENTION_DAYS`] days.
     pub async fn record_conflict(
         &self,
         conflict: &Conflict,
@@ -25,33 +74,7 @@ impl Store {
         self.client
             .put_item()
             .table_name(table)
-            .item("pk", s(CONFLICT_PARTITION))
-            .item(
-                "sk",
-                s(format!("{}#{}", timestamp(resolved_at), conflict.rating_id)),
-            )
-            .item("expires_at", n(expires.timestamp()))
-            .item("rating_id", s(&conflict.rating_id))
-            .item("skill_id", s(&conflict.skill_id))
-            .item("user_id", s(&conflict.user_id))
-            .item("remote_rating_id", s(&conflict.remote_rating_id))
-            .item("type", s(conflict.kind))
-            .item("severity", s(Conflict::SEVERITY))
-            .item("strategy", s(conflict.strategy))
-            .item("local_rating", n(&conflict.local_rating))
-            .item("local_comment", optional(&conflict.local_comment))
-            .item("local_updated_at", s(&conflict.local_updated_at))
-            .item(
-                "remote_rating",
-                conflict
-                    .remote_rating
-                    .map_or(aws_sdk_dynamodb::types::AttributeValue::Null(true), n),
-            )
-            .item("reason", optional(&conflict.reason))
-            .item("remote_comment", optional(&conflict.remote_comment))
-            .item("remote_modified_at", optional(&conflict.remote_modified_at))
-            .item("resolved_at", s(timestamp(resolved_at)))
-            .item("resolved_by", s(Conflict::RESOLVED_BY))
+            .set_item(Some(conflict_item(conflict, resolved_at, expires)))
             .send()
             .await
             .map_err(|e| request_error(table, "PutItem", e))?;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::dead_letters::{FailureRecorded, FailureStatus};
 use super::ratings::Disposition;
-use super::{is_condition_failure, n, request_error, s, text, timestamp, Store, StoreError};
+use super::{is_condition_failure, n, request_error, s, text, timestamp, Item, Store, StoreError};
 use crate::rating::{cut_message, SyncFailure};
 
 /// The two ways to record a failure; each is conditional on whether the
@@ -82,24 +82,13 @@ impl Store {
         let table = &self.tables.failed_uploads;
         let (status, next_retry_at) = status_of(disposition);
         if let DeadLetterWrite::PutFirst = write {
-            let mut put = self
+            let put = self
                 .client
                 .put_item()
                 .table_name(table)
-                .item("id", s(&failure.rating_id))
-                .item("rating_id", s(&failure.rating_id))
-                .item("tenant_id", s(&failure.tenant_id))
-                .item("error_message", s(cut_message(failure.message.as_str())))
-                .item("failed_at", s(timestamp(at)))
-                .item("last_failed_at", s(timestamp(at)))
-                .item("retry_count", n(1))
-                .item("status", s(status.as_str()))
-                .item("retryable", AttributeValue::Bool(failure.retryable))
+                .set_item(Some(dead_letter_item(failure, disposition, at, at, 1)))
                 .condition_expression("attribute_not_exists(id)")
                 .return_values_on_condition_check_failure(ALL_OLD);
-            if let Some(due) = next_retry_at {
-                put = put.item("next_retry_at", s(due));
-            }
             return match put.send().await {
                 Ok(_) => Ok(true),
                 Err(err) if is_condition_failure(&err) => {
@@ -150,6 +139,46 @@ impl Store {
             Err(err) => Err(request_error(table, "UpdateItem", err)),
         }
     }
+}
+
+/// The dead-letter item of `failure`, as its first write makes it: the
+/// item's `status` and `next_retry_at` from `disposition`, `failed_at` the
+/// first failure, `last_failed_at` the latest (also `last_retry_at` when
+/// there were several) and `retry_count` the failures recorded. The sync
+/// writes it with one failure ([`Store::record_failure`]); the importer
+/// writes several failure rows of the Python service as one item.
+pub fn dead_letter_item(
+    failure: &SyncFailure,
+    disposition: Disposition,
+    failed_at: DateTime<Utc>,
+    last_failed_at: DateTime<Utc>,
+    retry_count: u32,
+) -> Item {
+    let (status, next_retry_at) = status_of(disposition);
+    let mut item = Item::from([
+        ("id".to_owned(), s(&failure.rating_id)),
+        ("rating_id".to_owned(), s(&failure.rating_id)),
+        ("tenant_id".to_owned(), s(&failure.tenant_id)),
+        (
+            "error_message".to_owned(),
+            s(cut_message(failure.message.as_str())),
+        ),
+        ("failed_at".to_owned(), s(timestamp(failed_at))),
+        ("last_failed_at".to_owned(), s(timestamp(last_failed_at))),
+        ("retry_count".to_owned(), n(retry_count)),
+        ("status".to_owned(), s(status.as_str())),
+        (
+            "retryable".to_owned(),
+            AttributeValue::Bool(failure.retryable),
+        ),
+    ]);
+    if retry_count > 1 {
+        item.insert("last_retry_at".to_owned(), s(timestamp(last_failed_at)));
+    }
+    if let Some(due) = next_retry_at {
+        item.insert("next_retry_at".to_owned(), s(due));
+    }
+    item
 }
 
 const ALL_OLD: ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure::AllOld;

@@ -32,6 +32,7 @@ mod lease;
 #[cfg(test)]
 mod mock_tests;
 pub mod rate_window;
+mod rating_items;
 mod ratings;
 mod reports;
 pub mod requests;
@@ -49,19 +50,31 @@ use thiserror::Error;
 use crate::config::TableNames;
 
 pub use audit::{AuditRecord, AUDIT_PARTITION};
-pub use conflicts::CONFLICT_PARTITION;
+pub use conflicts::{conflict_item, CONFLICT_PARTITION, CONFLICT_RETENTION_DAYS};
 pub use current::pending_at;
 pub use dead_letters::{
     FailedUpload, FailurePage, FailurePosition, FailureRecorded, FailureStatus, DEAD, FAILED_INDEX,
     RETRYING,
 };
 pub use failure_listing::{FailureListing, PartitionPosition, PartitionPositions};
+pub use failure_writes::dead_letter_item;
 pub use health::{RunOutcome, SyncHealth};
 pub use lease::{LeaseOutcome, LeaseState};
-pub use ratings::{
-    new_rating_item, rating_from_item, sync_state, Disposition, MarkOutcome, PENDING_INDEX,
-    RETRY_INDEX, SKILL_INDEX, SYNCED_TO_SAAS_PENDING,
+pub use rating_items::{
+    failures_of, new_rating_item, rating_item, set_version, version_of, Standing,
+    STANDING_ATTRIBUTES,
 };
+pub use ratings::{
+    rating_from_item, sync_state, Disposition, MarkOutcome, PENDING_INDEX, RETRY_INDEX,
+    SKILL_INDEX, SYNCED_TO_SAAS_PENDING,
+};
+
+/// The key attributes of the ratings table.
+pub const RATINGS_KEY: &[&str] = &["id"];
+/// The key attributes of the dead-letter table.
+pub const DEAD_LETTERS_KEY: &[&str] = &["id"];
+/// The key attributes of the state table (the conflict log among them).
+pub const STATE_KEY: &[&str] = &["pk", "sk"];
 pub use requeue::{RequeuePage, RequeuePass};
 pub use work::{BacklogCount, PageKey, PendingPage, WorkSource};
 

@@ -18,8 +18,6 @@
 //! were read, so an edit made meanwhile is never marked synced, deferred or
 //! parked in place of the version that was attempted.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -310,33 +308,12 @@ pub fn sync_state(item: &Item) -> SyncState {
     }
 }
 
-/// The item the Atom app writes for a new rating (used by seeding and tests;
-/// the write contract in `docs/data.md` describes the same attributes).
-pub fn new_rating_item(rating: &Rating) -> Item {
-    let mut item: Item = HashMap::from([
-        ("id".to_owned(), s(&rating.id)),
-        ("tenant_id".to_owned(), s(&rating.tenant_id)),
-        ("skill_id".to_owned(), s(&rating.skill_id)),
-        ("user_id".to_owned(), s(&rating.user_id)),
-        (
-            "rating".to_owned(),
-            aws_sdk_dynamodb::types::AttributeValue::N(rating.rating.clone()),
-        ),
-        ("created_at".to_owned(), s(&rating.created_at)),
-        ("updated_at".to_owned(), s(&rating.updated_at)),
-        ("version".to_owned(), n(rating.version)),
-        ("synced_to_saas".to_owned(), s(SYNCED_TO_SAAS_PENDING)),
-    ]);
-    if let Some(review) = &rating.review {
-        item.insert("review".to_owned(), s(review));
-    }
-    item
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::rating_items::new_rating_item;
     use super::*;
     use aws_sdk_dynamodb::types::AttributeValue;
+    use std::collections::HashMap;
 
     fn contract_item() -> Item {
         HashMap::from([
