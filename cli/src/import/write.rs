@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_sdk_dynamodb::Client;
-use shared::store::{Item, Store};
+use shared::store::{put_all, Item, Store};
 use tokio::task::JoinSet;
 
 use super::ImportError;
@@ -102,34 +102,14 @@ impl Writer {
     }
 
     /// Puts `items` into `table`, 25 a request, [`IN_FLIGHT`] requests at
-    /// once. Nothing in a dry run.
+    /// once (the store's [`put_all`]). Nothing in a dry run.
     pub async fn batch_put(&self, table: &str, items: Vec<Item>) -> Result<(), ImportError> {
         if self.dry_run || items.is_empty() {
             return Ok(());
         }
-        let mut tasks = JoinSet::new();
-        let mut chunks = items.chunks(25).map(<[Item]>::to_vec);
-        loop {
-            while tasks.len() < IN_FLIGHT {
-                let Some(chunk) = chunks.next() else { break };
-                let requests = chunk
-                    .into_iter()
-                    .map(|item| {
-                        PutRequest::builder()
-                            .set_item(Some(item))
-                            .build()
-                            .map(|put| WriteRequest::builder().put_request(put).build())
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| ImportError::Dynamo(format!("BatchWriteItem on {table}: {e}")))?;
-                tasks.spawn(write_all(self.client.clone(), table.to_owned(), requests));
-            }
-            let Some(done) = tasks.join_next().await else {
-                break;
-            };
-            done.map_err(|e| ImportError::Dynamo(e.to_string()))??;
-        }
-        Ok(())
+        put_all(&self.client, table, items, IN_FLIGHT)
+            .await
+            .map_err(|e| ImportError::Dynamo(e.to_string()))
     }
 }
 
@@ -165,37 +145,6 @@ async fn get_all(
     }
     Err(ImportError::Dynamo(format!(
         "BatchGetItem on {table}: keys still unprocessed after {BATCH_ATTEMPTS} tries"
-    )))
-}
-
-/// One BatchWriteItem request, its unprocessed items sent again until
-/// none are left.
-async fn write_all(
-    client: Client,
-    table: String,
-    mut requests: Vec<WriteRequest>,
-) -> Result<(), ImportError> {
-    for attempt in 0..BATCH_ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(backoff(attempt)).await;
-        }
-        let out = client
-            .batch_write_item()
-            .request_items(&table, requests)
-            .send()
-            .await
-            .map_err(|e| dynamo_error(&table, "BatchWriteItem", e))?;
-        match out
-            .unprocessed_items
-            .and_then(|mut left| left.remove(&table))
-            .filter(|left| !left.is_empty())
-        {
-            Some(left) => requests = left,
-            None => return Ok(()),
-        }
-    }
-    Err(ImportError::Dynamo(format!(
-        "BatchWriteItem on {table}: items still unprocessed after {BATCH_ATTEMPTS} tries"
     )))
 }
 

@@ -1,15 +1,12 @@
 //! Ratings written the way the Atom app writes them (the README's write
 //! contract), for the demo, the tests and the benchmark.
 
-use std::time::Duration;
-
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use shared::rating::Rating;
 use shared::store::{new_rating_item, timestamp, Item};
 
-use crate::{dynamodb_error, StackError};
+use crate::StackError;
 
 /// A new rating as the Atom app would write it. `index` orders them:
 /// rating `i` was last updated `i` seconds after `start`.
@@ -59,35 +56,9 @@ pub fn sample_ratings(
 /// Writes items with BatchWriteItem, 25 at a time, resending what DynamoDB
 /// leaves unprocessed.
 pub async fn put_items(client: &Client, table: &str, items: Vec<Item>) -> Result<(), StackError> {
-    let mut requests: Vec<WriteRequest> = items
-        .into_iter()
-        .map(|item| {
-            PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .map(|put| WriteRequest::builder().put_request(put).build())
-                .map_err(dynamodb_error)
-        })
-        .collect::<Result<_, _>>()?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-    while !requests.is_empty() {
-        let chunk: Vec<WriteRequest> = requests.drain(..requests.len().min(25)).collect();
-        let out = client
-            .batch_write_item()
-            .request_items(table, chunk)
-            .send()
-            .await
-            .map_err(dynamodb_error)?;
-        if let Some(left) = out.unprocessed_items.and_then(|mut m| m.remove(table)) {
-            if tokio::time::Instant::now() > deadline {
-                return Err(StackError::DynamoDb(
-                    "unprocessed items did not drain".into(),
-                ));
-            }
-            requests.extend(left);
-        }
-    }
-    Ok(())
+    shared::store::put_all(client, table, items, 4)
+        .await
+        .map_err(|e| StackError::DynamoDb(e.to_string()))
 }
 
 /// Writes ratings as new, pending items.

@@ -22,6 +22,7 @@
 //! never a silent overwrite.
 
 mod audit;
+mod batch_write;
 mod conflicts;
 mod current;
 mod dead_letters;
@@ -50,6 +51,7 @@ use thiserror::Error;
 use crate::config::TableNames;
 
 pub use audit::{AuditRecord, AUDIT_PARTITION};
+pub use batch_write::put_all;
 pub use conflicts::{conflict_item, CONFLICT_PARTITION, CONFLICT_RETENTION_DAYS};
 pub use current::pending_at;
 pub use dead_letters::{

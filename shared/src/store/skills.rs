@@ -9,9 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-
-use super::{request_error, s, text, Item, Store, StoreError};
+use super::{put_all, request_error, s, text, Store, StoreError};
 
 const SKILL_PARTITION: &str = "skill";
 const CURSOR_PARTITION: &str = "cursor";
@@ -21,39 +19,16 @@ impl Store {
     /// Remembers skills that have synced ratings. Writing one again is
     /// harmless.
     pub async fn register_skills(&self, skills: &BTreeSet<String>) -> Result<(), StoreError> {
-        let table = &self.tables.sync_state;
-        let requests: Vec<WriteRequest> = skills
+        let items = skills
             .iter()
-            .filter_map(|skill| {
-                let item: Item = [("pk", s(SKILL_PARTITION)), ("sk", s(skill))]
+            .map(|skill| {
+                [("pk", s(SKILL_PARTITION)), ("sk", s(skill))]
                     .into_iter()
                     .map(|(k, v)| (k.to_owned(), v))
-                    .collect();
-                let put = PutRequest::builder().set_item(Some(item)).build().ok()?;
-                Some(WriteRequest::builder().put_request(put).build())
+                    .collect()
             })
             .collect();
-        for chunk in requests.chunks(25) {
-            let mut pending = chunk.to_vec();
-            // Unprocessed items are resent a bounded number of times.
-            for _ in 0..5 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| request_error(table, "BatchWriteItem", e))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut left| left.remove(table))
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        put_all(&self.client, &self.tables.sync_state, items, 1).await
     }
 
     /// Up to `limit` registered skills after `after`, in order, and whether
