@@ -168,7 +168,7 @@ pub fn api_error(
         .unwrap_or_else(|| "(no message)".into());
     let hint = match (status, code.as_deref()) {
         (401, _) => "; mint a new token (atom-rating-sync token) signed with this stack's admin secret (ADMIN_JWT_SECRET_SECRET_ARN), or pass a valid --token".to_owned(),
-        (403, None) => "; the authorizer refused the token: expired, signed with another secret, another issuer or audience, or lives longer than ADMIN_JWT_MAX_TTL_SECONDS".to_owned(),
+        (403, None) => "; the authorizer refused the token: expired, signed with another secret, for another issuer or audience, living longer than ADMIN_JWT_MAX_TTL_SECONDS, or not role super_admin (an agent must be AUTONOMOUS)".to_owned(),
         (403, Some(_)) => "; the admin API needs role super_admin (an agent must be AUTONOMOUS)".to_owned(),
         (404, None) => format!("; no such route under {base}: is --api the admin API's base URL (stack output AdminApiUrl)?"),
         (404, Some(_)) => "; `atom-rating-sync failed` lists the failed uploads".to_owned(),
