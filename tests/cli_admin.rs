@@ -332,6 +332,77 @@ async fn the_secret_is_read_from_secrets_manager_as_the_functions_read_it() {
         .any(|record| text(record, "sub") == "arn-reader@example.com"));
 }
 
+#[tokio::test]
+async fn stack_takes_the_api_url_and_the_secret_from_the_stack_outputs() {
+    let world = CliWorld::new().await;
+    let aws = shared::aws_config().await.expect("AWS configuration");
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let prefix = &world.admin.env.prefix;
+    let (arn, _) = create_secret(&secrets, &format!("{prefix}stack-jwt"), SECRET).await;
+    // moto serves CloudFormation on the port of every other service.
+    let moto = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("the local stack");
+    // Without the functions' short call timeouts: moto's first stack takes
+    // a while, and a retried create would find the stack already made.
+    let plain = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto)
+        .load()
+        .await;
+    let cloudformation = aws_sdk_cloudformation::Client::new(&plain);
+    let stack = format!("{}stack", prefix.replace('_', "-"));
+    let template = json!({
+        "Resources": { "Queue": { "Type": "AWS::SQS::Queue",
+                                  "Properties": { "QueueName": format!("{prefix}queue") } } },
+        "Outputs": {
+            "AdminApiUrl": { "Value": world.server.url() },
+            "AdminJwtSecretArn": { "Value": arn },
+        },
+    });
+    cloudformation
+        .create_stack()
+        .stack_name(&stack)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("create the stack in moto");
+    let env = [
+        ("AWS_ENDPOINT_URL_CLOUDFORMATION", moto.as_str()),
+        ("ATOM_RATING_SYNC_API_URL", ""),
+    ];
+
+    let status = world
+        .run(
+            &[
+                "--json",
+                "--stack",
+                &stack,
+                "status",
+                "--sub",
+                "stack@example.com",
+            ],
+            &env,
+        )
+        .await
+        .json();
+    assert_eq!(status["success"], true, "{status}");
+    assert!(world
+        .admin
+        .audit()
+        .await
+        .iter()
+        .any(|record| text(record, "sub") == "stack@example.com"));
+
+    let missing = world
+        .run(&["--stack", "no-such-stack", "status"], &env)
+        .await;
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(
+        missing
+            .stderr
+            .contains("--stack no-such-stack: its outputs could not be read"),
+        "{missing:?}"
+    );
+}
+
 fn admin_now() -> u64 {
     integration_tests::admin::now_seconds()
 }

@@ -34,6 +34,10 @@ struct Cli {
     /// One JSON document on stdout instead of tables, for scripts.
     #[arg(long, global = true)]
     json: bool,
+    /// A deployed stack whose outputs give the API URL, the admin secret's
+    /// ARN and the table names (CloudFormation DescribeStacks).
+    #[arg(long, global = true, env = "ATOM_RATING_SYNC_STACK")]
+    stack: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +50,7 @@ enum Command {
     #[command(after_help = "Examples:
   # 15 minutes for you, with the deployed stack's secret
   ADMIN_JWT_SECRET_SECRET_ARN=arn:aws:secretsmanager:... atom-rating-sync token --sub you@example.com
+  atom-rating-sync --stack atom-rating-sync token --sub you@example.com
   TOKEN=$(atom-rating-sync token --sub you@example.com --minutes 5)
   # an agent's token (refused with 403 unless AUTONOMOUS)
   atom-rating-sync token --sub bot@example.com --agent-id agent-7 --maturity SUPERVISED")]
@@ -53,6 +58,7 @@ enum Command {
     /// Where the sync stands: backlog, failures, conflicts, lease, last runs.
     #[command(after_help = "Examples:
   atom-rating-sync status --api https://abc123.execute-api.eu-west-1.amazonaws.com
+  atom-rating-sync --stack atom-rating-sync status   # URL and secret from the stack's outputs
   ATOM_RATING_SYNC_API_URL=http://127.0.0.1:3000 atom-rating-sync --json status")]
     Status(admin::ApiArgs),
     /// Run one sync now, inside the request.
@@ -77,15 +83,16 @@ enum Command {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let stack = cli.stack.as_deref();
     let result = match cli.command {
         Command::Import(args) => import::run(args, cli.json)
             .await
             .map_err(output::CliError::Input),
-        Command::Token(args) => token::run(args, cli.json).await,
-        Command::Status(args) => admin::status(args, cli.json).await,
-        Command::Sync(args) => admin::sync(args, cli.json).await,
-        Command::Failed(args) => admin::failed(args, cli.json).await,
-        Command::Retry(args) => admin::retry(args, cli.json).await,
+        Command::Token(args) => token::run(args, cli.json, stack).await,
+        Command::Status(args) => admin::status(args, cli.json, stack).await,
+        Command::Sync(args) => admin::sync(args, cli.json, stack).await,
+        Command::Failed(args) => admin::failed(args, cli.json, stack).await,
+        Command::Retry(args) => admin::retry(args, cli.json, stack).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

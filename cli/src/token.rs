@@ -10,7 +10,7 @@ use shared::auth::{mint, token_claims, Agent, TokenRequest, ADMIN_ROLE};
 use shared::config::Secret;
 
 use crate::output::{print_json, CliError};
-use crate::target;
+use crate::target::Target;
 
 /// How long the token an admin subcommand mints for its own call lives
 /// (less if the deployment allows less).
@@ -38,7 +38,7 @@ pub struct TokenArgs {
 
 /// Mints the token and prints it alone (for `TOKEN=$(...)`), or with its
 /// claims under `--json`.
-pub async fn run(args: TokenArgs, json: bool) -> Result<(), CliError> {
+pub async fn run(args: TokenArgs, json: bool, stack: Option<&str>) -> Result<(), CliError> {
     let lifetime = args
         .minutes
         .checked_mul(60)
@@ -53,7 +53,7 @@ pub async fn run(args: TokenArgs, json: bool) -> Result<(), CliError> {
             .map(|(id, maturity)| Agent { id, maturity }),
         lifetime,
     };
-    let config = target::admin_config().await?;
+    let config = Target::load(stack).await?.admin_config().await?;
     let now = SystemTime::now();
     let token = mint(&config.jwt_secret, &config.policy, &request, now)
         .map_err(|e| CliError::Input(e.to_string()))?;
@@ -70,8 +70,8 @@ pub async fn run(args: TokenArgs, json: bool) -> Result<(), CliError> {
 /// A super_admin token for one call, for `subject`, living
 /// [`CALL_TOKEN_LIFETIME`] or the deployment's longest, whichever is
 /// shorter.
-pub async fn mint_for_call(subject: &str) -> Result<Secret, CliError> {
-    let config = target::admin_config().await?;
+pub async fn mint_for_call(target: &Target, subject: &str) -> Result<Secret, CliError> {
+    let config = target.admin_config().await?;
     let request = TokenRequest {
         subject: subject.to_owned(),
         role: ADMIN_ROLE.into(),

@@ -66,8 +66,8 @@ pub struct RetryArgs {
 }
 
 /// `status`: where the sync stands.
-pub async fn status(args: ApiArgs, json: bool) -> Result<(), CliError> {
-    let client = AdminClient::new(&args).await?;
+pub async fn status(args: ApiArgs, json: bool, stack: Option<&str>) -> Result<(), CliError> {
+    let client = AdminClient::new(&args, stack).await?;
     let answer = client.call(Method::GET, &STATUS, &[], None).await?;
     if json {
         print_json(&answer);
@@ -158,8 +158,8 @@ pub async fn status(args: ApiArgs, json: bool) -> Result<(), CliError> {
 }
 
 /// `sync`: one run now.
-pub async fn sync(args: SyncArgs, json: bool) -> Result<(), CliError> {
-    let client = AdminClient::new(&args.api).await?;
+pub async fn sync(args: SyncArgs, json: bool, stack: Option<&str>) -> Result<(), CliError> {
+    let client = AdminClient::new(&args.api, stack).await?;
     let body = json!({ "upload_all": args.upload_all });
     let answer = client.call(Method::POST, &SYNC, &[], Some(&body)).await?;
     if json {
@@ -192,8 +192,8 @@ pub async fn sync(args: SyncArgs, json: bool) -> Result<(), CliError> {
 }
 
 /// `retry`: one failed rating uploaded now.
-pub async fn retry(args: RetryArgs, json: bool) -> Result<(), CliError> {
-    let client = AdminClient::new(&args.api).await?;
+pub async fn retry(args: RetryArgs, json: bool, stack: Option<&str>) -> Result<(), CliError> {
+    let client = AdminClient::new(&args.api, stack).await?;
     let mut segments = FAILED.to_vec();
     segments.extend([args.rating_id.as_str(), "retry"]);
     let answer = client.call(Method::POST, &segments, &[], None).await?;
@@ -219,8 +219,8 @@ fn not_synced_unless_success(answer: &Value, reason: &str) -> Result<(), CliErro
 }
 
 /// `failed`: one page, or every page with `--all`.
-pub async fn failed(args: FailedArgs, json: bool) -> Result<(), CliError> {
-    let client = AdminClient::new(&args.api).await?;
+pub async fn failed(args: FailedArgs, json: bool, stack: Option<&str>) -> Result<(), CliError> {
+    let client = AdminClient::new(&args.api, stack).await?;
     let mut query = Vec::new();
     if let Some(limit) = args.limit {
         query.push(("limit", limit.to_string()));

@@ -16,7 +16,8 @@ use serde_json::Value;
 use shared::config::Secret;
 
 use crate::output::{clean, CliError};
-use crate::{target, token};
+use crate::target::Target;
+use crate::token;
 
 /// The most bytes read from one answer: a page of 100 failures is far
 /// less.
@@ -50,26 +51,27 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    /// The client `args` describe: the URL, then the token given or one
-    /// minted for the call.
-    pub async fn new(args: &ApiArgs) -> Result<Self, CliError> {
-        let base = target::api_url(args.api.as_deref())?;
+    /// The client `args` describe, with `stack`'s outputs where given: the
+    /// URL, then the token given or one minted for the call.
+    pub async fn new(args: &ApiArgs, stack: Option<&str>) -> Result<Self, CliError> {
+        let target = Target::load(stack).await?;
+        let base = target.api_url(args.api.as_deref())?;
         let token = match args.token.as_deref().map(str::trim) {
             Some(token) if !token.is_empty() => Secret::new(token),
-            _ if target::secret_is_configured() => {
+            _ if target.secret_is_configured() => {
                 let subject = args
                     .sub
                     .clone()
                     .or_else(|| std::env::var("USER").ok())
                     .filter(|sub| !sub.trim().is_empty())
                     .unwrap_or_else(|| "atom-rating-sync".into());
-                token::mint_for_call(&subject).await?
+                token::mint_for_call(&target, &subject).await?
             }
             _ => {
                 return Err(CliError::Input(
-                    "no admin token: pass --token (or set ATOM_RATING_SYNC_TOKEN), or set \
-                     ADMIN_JWT_SECRET_SECRET_ARN (the stack output AdminJwtSecretArn) or \
-                     ADMIN_JWT_SECRET so that the tool mints one"
+                    "no admin token: pass --token (or set ATOM_RATING_SYNC_TOKEN), or --stack \
+                     NAME, or set ADMIN_JWT_SECRET_SECRET_ARN (the stack output \
+                     AdminJwtSecretArn) or ADMIN_JWT_SECRET so that the tool mints one"
                         .into(),
                 ))
             }
