@@ -217,6 +217,73 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::io::{Read, Write};
+
+    /// A server on loopback answering one request with `response` (the
+    /// head, then `body_bytes` bytes of `x` when given), and a client of it.
+    fn one_answer(head: &'static str, body_bytes: usize) -> AdminClient {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+                request.push(byte[0]);
+            }
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&vec![b'x'; body_bytes]);
+        });
+        AdminClient {
+            http: reqwest::Client::new(),
+            base: reqwest::Url::parse(&url).unwrap(),
+            token: Secret::new("a-token"),
+        }
+    }
+
+    async fn status_of(client: &AdminClient) -> Result<Value, CliError> {
+        client.call(Method::GET, &["api", "x"], &[], None).await
+    }
+
+    #[tokio::test]
+    async fn a_throttled_answer_says_when_to_try_again() {
+        let client = one_answer(
+            "HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\ncontent-type: application/json\r\n\
+             connection: close\r\n\r\n{\"message\":\"Too Many Requests\"}",
+            0,
+        );
+        let error = status_of(&client).await.unwrap_err();
+        assert_eq!(error.exit_code(), crate::output::EXIT_TRY_LATER);
+        assert_eq!(
+            error.to_string(),
+            "429 API Gateway: Too Many Requests; the API is throttling: try again in 7 s"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_longer_than_the_bound_is_not_read() {
+        let client = one_answer(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n",
+            MAX_ANSWER_BYTES + 1,
+        );
+        let error = status_of(&client).await.unwrap_err();
+        assert_eq!(error.exit_code(), crate::output::EXIT_API_FAILED);
+        assert!(error.to_string().contains("longer than"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_200_that_is_not_json_is_an_error_naming_the_url() {
+        let client = one_answer(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 5\r\n\r\n",
+            5,
+        );
+        let error = status_of(&client).await.unwrap_err();
+        assert!(
+            error.to_string().contains("is http://127.0.0.1:"),
+            "{error}"
+        );
+        assert_eq!(error.exit_code(), crate::output::EXIT_API_FAILED);
+    }
 
     fn base() -> reqwest::Url {
         reqwest::Url::parse("https://api.example").unwrap()
