@@ -403,6 +403,113 @@ async fn stack_takes_the_api_url_and_the_secret_from_the_stack_outputs() {
     );
 }
 
+/// One raw HTTP/1.1 exchange with the local API: the status and the body.
+async fn raw(world: &CliWorld, request: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(world.server.address())
+        .await
+        .unwrap();
+    // The server may answer (and close) before it has read everything.
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn the_local_api_refuses_as_api_gateway_does_before_any_function() {
+    let world = CliWorld::new().await;
+    let token = integration_tests::admin::admin_token();
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (
+            b"POST /api/admin/sync/ratings HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n"
+                .to_vec(),
+            401,
+            r#"{"message":"Unauthorized"}"#,
+        ),
+        (
+            format!(
+                "GET /api/admin/sync/ratings HTTP/1.1\r\nauthorization: Bearer {token}\r\n\r\n"
+            )
+            .into_bytes(),
+            404,
+            r#"{"message":"Not Found"}"#,
+        ),
+        (
+            b"GET /api/admin/sync/ratings/status HTTP/1.1\r\nauthorization: Bearer x.y.z\r\n\r\n"
+                .to_vec(),
+            403,
+            r#"{"message":"Forbidden"}"#,
+        ),
+        (
+            format!(
+                "POST /api/admin/sync/ratings HTTP/1.1\r\nauthorization: Bearer {token}\r\n\
+                 transfer-encoding: chunked\r\n\r\n0\r\n\r\n"
+            )
+            .into_bytes(),
+            411,
+            r#"{"message":"Length Required"}"#,
+        ),
+        (
+            format!(
+                "POST /api/admin/sync/ratings HTTP/1.1\r\nauthorization: Bearer {token}\r\n\
+                 content-length: 2000000\r\n\r\n"
+            )
+            .into_bytes(),
+            413,
+            r#"{"message":"Request Entity Too Large"}"#,
+        ),
+        (
+            format!("GET / HTTP/1.1\r\nx-long: {}\r\n\r\n", "a".repeat(20_000)).into_bytes(),
+            431,
+            r#"{"message":"Request Header Fields Too Large"}"#,
+        ),
+        (
+            b"NOT HTTP\r\n\r\n".to_vec(),
+            400,
+            r#"{"message":"Bad Request"}"#,
+        ),
+    ];
+    let before = world.admin.snapshot().await;
+    for (request, status, body) in cases {
+        assert_eq!(raw(&world, &request).await, (status, body.to_owned()));
+    }
+    assert_eq!(
+        world.admin.snapshot().await,
+        before,
+        "no function was called"
+    );
+    assert!(
+        world.admin.audit().await.is_empty(),
+        "no function was called"
+    );
+
+    // Past the gateway, the function's own limit: a 400 in its envelope.
+    let big = format!(
+        "{{\"upload_all\": false, \"pad\": \"{}\"}}",
+        "a".repeat(17_000)
+    );
+    let request = format!(
+        "POST /api/admin/sync/ratings HTTP/1.1\r\nauthorization: Bearer {token}\r\n\
+         content-length: {}\r\n\r\n{big}",
+        big.len()
+    );
+    let (status, body) = raw(&world, request.as_bytes()).await;
+    assert_eq!(status, 400, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE", "{body}");
+}
+
 fn admin_now() -> u64 {
     integration_tests::admin::now_seconds()
 }

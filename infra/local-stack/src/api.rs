@@ -238,15 +238,18 @@ async fn read_request(stream: &mut TcpStream) -> Result<Request, Response> {
     let bad = |message: &str| gateway_answer(http::StatusCode::BAD_REQUEST, message);
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
+    let too_large = || {
+        gateway_answer(
+            http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request Header Fields Too Large",
+        )
+    };
     let head_end = loop {
-        if let Some(at) = find_head_end(&buffer) {
-            break at;
-        }
-        if buffer.len() > MAX_HEAD_BYTES {
-            return Err(gateway_answer(
-                http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "Request Header Fields Too Large",
-            ));
+        match find_head_end(&buffer) {
+            Some(at) if at > MAX_HEAD_BYTES => return Err(too_large()),
+            Some(at) => break at,
+            None if buffer.len() > MAX_HEAD_BYTES => return Err(too_large()),
+            None => {}
         }
         let read = stream
             .read(&mut chunk)
