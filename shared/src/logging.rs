@@ -20,10 +20,10 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 /// This service's crates: the only ones that may log at `debug` and
 /// `trace`. A tracing target is the crate's name with `_` for `-`: every
-/// binary of the workspace (each function, the local stack, the tests' own
-/// processes) and `shared`; a unit test keeps the list equal to the
+/// binary of the workspace (each function, the local stack, the command
+/// line, the tests' own processes) and `shared`; a unit test keeps the list equal to the
 /// workspace's binaries.
-pub const OWN_CRATES: [&str; 12] = [
+pub const OWN_CRATES: [&str; 13] = [
     "shared",
     "scheduled_rating_sync",
     "stream_rating_sync",
@@ -36,6 +36,7 @@ pub const OWN_CRATES: [&str; 12] = [
     "sync_once",
     "stream_once",
     "admin_once",
+    "atom_rating_sync",
 ];
 
 /// What may be logged at all: everything from this service's crates, at
