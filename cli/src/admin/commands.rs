@@ -13,9 +13,10 @@ use crate::output::{cell, clean, print_json, CliError, Table, MAX_CELL_CHARS};
 const SYNC: [&str; 4] = ["api", "admin", "sync", "ratings"];
 const STATUS: [&str; 5] = ["api", "admin", "sync", "ratings", "status"];
 const FAILED: [&str; 4] = ["api", "admin", "ratings", "failed-uploads"];
-/// `failed --all` stops after this many pages (a million items at the
-/// largest page); a cursor that comes back is an error, not a loop.
-pub const MAX_PAGES: usize = 10_000;
+/// `failed --all` reads at most this many failures (about 50 MB held);
+/// beyond, it stops and says how to page by hand. A cursor that comes back
+/// is an error, not a loop.
+pub const MAX_ALL_ITEMS: usize = 100_000;
 
 /// `sync [--upload-all]`.
 #[derive(Debug, Args)]
@@ -243,13 +244,7 @@ pub async fn failed(args: FailedArgs, json: bool, stack: Option<&str>) -> Result
         }
         let page = client.call(Method::GET, &FAILED, &page_query, None).await?;
         pages += 1;
-        let page_items = page["items"].as_array().cloned().unwrap_or_default();
-        if !json {
-            print_failures(&page_items, pages == 1);
-        }
-        if json {
-            items.extend(page_items);
-        }
+        items.extend(page["items"].as_array().cloned().unwrap_or_default());
         let next = page["next_cursor"].as_str().map(str::to_owned);
         match next {
             Some(next) if args.all => {
@@ -258,9 +253,10 @@ pub async fn failed(args: FailedArgs, json: bool, stack: Option<&str>) -> Result
                         "the API handed back a cursor it had already given; stopped".into(),
                     ));
                 }
-                if pages >= MAX_PAGES {
-                    return Err(CliError::Unreachable(format!(
-                        "stopped after {MAX_PAGES} pages; more follow"
+                if items.len() >= MAX_ALL_ITEMS {
+                    return Err(CliError::Input(format!(
+                        "more than {MAX_ALL_ITEMS} failures: narrow with --status, or page with \
+                         --json --limit 100 and --cursor (each page's next_cursor)"
                     )));
                 }
                 cursor = Some(next);
@@ -276,7 +272,10 @@ pub async fn failed(args: FailedArgs, json: bool, stack: Option<&str>) -> Result
             "items": items,
             "next_cursor": next,
         }));
-    } else if let Some(next) = next {
+        return Ok(());
+    }
+    print_failures(&items);
+    if let Some(next) = next {
         println!(
             "more follow: --all for every page, or --cursor {}",
             clean(&next, 4096)
@@ -285,11 +284,10 @@ pub async fn failed(args: FailedArgs, json: bool, stack: Option<&str>) -> Result
     Ok(())
 }
 
-fn print_failures(items: &[Value], first_page: bool) {
+/// The failures as one table, columns aligned across every page read.
+fn print_failures(items: &[Value]) {
     if items.is_empty() {
-        if first_page {
-            println!("no failed uploads");
-        }
+        println!("no failed uploads");
         return;
     }
     let mut table = Table::new(&[
@@ -310,12 +308,5 @@ fn print_failures(items: &[Value], first_page: bool) {
             cell(&item["error_message"]),
         ]);
     }
-    let text = table.render();
-    // Each page is its own table; the header is shown once.
-    let shown = if first_page {
-        text.as_str()
-    } else {
-        text.split_once('\n').map_or("", |(_, rows)| rows)
-    };
-    print!("{shown}");
+    print!("{}", table.render());
 }
