@@ -15,6 +15,7 @@ use local_stack::seed;
 use serde_json::{json, Value};
 use shared::rating::SyncState;
 use shared::store::{sync_state, timestamp, Item, DEAD, RETRYING};
+use shared::sync::LEASE_NAME;
 
 fn ids(items: &Value) -> BTreeSet<String> {
     items
@@ -146,6 +147,34 @@ async fn sync_uploads_the_backlog_and_says_so() {
         again.stdout.contains("the pass reached the end"),
         "{}",
         again.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_sync_while_a_run_holds_the_lease_is_exit_code_5_and_status_shows_the_lease() {
+    let world = CliWorld::new().await;
+    let until = chrono::Utc::now() + chrono::Duration::seconds(600);
+    world
+        .admin
+        .env
+        .store()
+        .acquire_lease(LEASE_NAME, "scheduled-run-1", until, chrono::Utc::now())
+        .await
+        .unwrap();
+
+    let busy = world.run_as_admin(&["sync"]).await;
+    assert_eq!(busy.code, 5, "{busy:?}");
+    assert_eq!(busy.stderr.lines().count(), 1, "{busy:?}");
+    assert!(
+        busy.stderr.contains("503 RATING_SYNC_IN_PROGRESS")
+            && busy.stderr.contains("a sync is running now"),
+        "{busy:?}"
+    );
+    let status = world.run_as_admin(&["status"]).await;
+    assert!(
+        status.stdout.contains("held by scheduled-run-1 until"),
+        "{}",
+        status.stdout
     );
 }
 

@@ -94,6 +94,9 @@ impl Run {
 
 impl CliWorld {
     pub async fn new() -> Self {
+        // Built before the test's clock starts: the build may wait for
+        // cargo's lock.
+        cli_binary();
         let admin = Admin::new().await;
         let settings = retry_at_once();
         let store = Store::new(admin.env.client.clone(), admin.env.tables.clone());
