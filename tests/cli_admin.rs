@@ -467,6 +467,11 @@ async fn the_local_api_refuses_as_api_gateway_does_before_any_function() {
             r#"{"message":"Unauthorized"}"#,
         ),
         (
+            b"GET /api/admin/sync/ratings/status HTTP/1.1\r\nauthorization:  \r\n\r\n".to_vec(),
+            401,
+            r#"{"message":"Unauthorized"}"#,
+        ),
+        (
             format!(
                 "GET /api/admin/sync/ratings HTTP/1.1\r\nauthorization: Bearer {token}\r\n\r\n"
             )

@@ -6,7 +6,8 @@
 //! What API Gateway does and this does too:
 //! - a route is a method and a path; anything else is 404
 //!   `{"message":"Not Found"}`, the function never called;
-//! - no `Authorization` header (the authorizer's identity source) is 401
+//! - no `Authorization` header, or a blank one (the authorizer's identity
+//!   source), is 401
 //!   `{"message":"Unauthorized"}`, a token the authorizer refuses 403
 //!   `{"message":"Forbidden"}`, neither reaching a function;
 //! - `{id}` of the retry route is a path parameter; the caller's address
@@ -122,7 +123,13 @@ impl AdminApi {
         let Some(route) = Route::find(request.method(), request.uri().path()) else {
             return gateway_answer(http::StatusCode::NOT_FOUND, "Not Found");
         };
-        let Some(header) = request.headers().get(http::header::AUTHORIZATION).cloned() else {
+        // A blank identity source counts as none, as API Gateway has it.
+        let header = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .filter(|value| !value.as_bytes().iter().all(u8::is_ascii_whitespace))
+            .cloned();
+        let Some(header) = header else {
             return gateway_answer(http::StatusCode::UNAUTHORIZED, "Unauthorized");
         };
         if !self
