@@ -48,8 +48,8 @@
 //! - [`config`]: settings from the environment, with the secrets read from
 //!   Secrets Manager at the cold start (uses [`auth`]'s token policy,
 //!   [`secrets`]);
-//! - [`auth`]: who may call the admin functions, the HS256 token check
-//!   (uses [`keyed`], [`json`], [`secrets`]);
+//! - [`auth`]: who may call the admin functions, the HS256 token check,
+//!   and the tokens minted for them (uses [`keyed`], [`json`], [`secrets`]);
 //! - [`keyed`]: HMAC-SHA256 keyed with a secret (uses [`secrets`]).
 //!
 //! **Foundations**, which use no other module of this crate but the

@@ -21,8 +21,8 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 /// This service's crates: the only ones that may log at `debug` and
 /// `trace`. A tracing target is the crate's name with `_` for `-`: every
-/// binary of the workspace (each function, the local stack, the tests' own
-/// processes) and `shared`; a unit test keeps the list equal to the
+/// binary of the workspace (each function, the local stack, the command
+/// line, the tests' own processes) and `shared`; a unit test keeps the list equal to the
 /// workspace's binaries.
 pub const OWN_CRATES: [&str; 13] = [
     "shared",

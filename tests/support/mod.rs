@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod cli;
 pub mod dynamo_proxy;
 pub mod host;
 pub mod hostile;

@@ -8,12 +8,16 @@
 //!   table's stream (there is none locally): reads the stream, filters,
 //!   batches and invokes `stream-rating-sync` as Lambda would;
 //! - [`events`]: the local event bus's rule and queues (moto's EventBridge
-//!   and SQS).
+//!   and SQS);
+//! - [`api`]: the admin API served over HTTP on loopback with API
+//!   Gateway's routes and the authorizer in front, through the functions'
+//!   own handlers (`local-stack api`, and the command line's tests).
 //!
 //! The servers themselves (moto) are started by `infra/scripts/with-local-stack.sh`.
 //! Nothing here can reach real AWS: every client insists on a loopback
 //! endpoint.
 
+pub mod api;
 pub mod events;
 pub mod seed;
 pub mod simulator;

@@ -9,6 +9,8 @@
 //! local-stack stream-poller --invoke-url URL [--on-failure-queue-url URL]
 //!             [--from trim-horizon|latest] the ratings stream's event source mapping,
 //!                                          played locally until Ctrl-C or SIGTERM
+//! local-stack api [--port N]             the admin API on 127.0.0.1:N (default 3000)
+//!                                          with the authorizer, until Ctrl-C or SIGTERM
 //! local-stack events-setup                 the event bus rule and queues (JSON URLs)
 //! local-stack events-drain --queue-url URL [--wait-seconds N]
 //!                                          a queue's messages, one JSON line each
@@ -17,8 +19,10 @@
 //! event and invokes through the Runtime API of `cargo lambda watch`
 //! (`--invoke-url http://127.0.0.1:9000` is enough); it prints a JSON line
 //! of counters to stderr after every invocation.
-//! `token` signs with ADMIN_JWT_SECRET (infra/scripts/with-local-stack.sh
-//! sets a random one) and prints only the token, for `TOKEN=$(...)`.
+//! `token` mints through `shared::auth::mint`, as `atom-rating-sync token`
+//! does, with the admin secret and token policy read as the functions read
+//! them (ADMIN_JWT_SECRET: infra/scripts/with-local-stack.sh sets a random
+//! one), and prints only the token, for `TOKEN=$(...)`.
 //! Table names come from RATINGS_TABLE, FAILED_UPLOADS_TABLE and
 //! SYNC_STATE_TABLE (defaults as in production); the simulator from
 //! ATOM_SAAS_API_URL.
@@ -30,7 +34,7 @@ use std::time::Duration;
 use local_stack::simulator::Simulator;
 use local_stack::stream_poller::{self, MappingSettings, OnFailure, StartingPosition};
 use local_stack::{dynamodb_client, events, seed, tables, StackError};
-use shared::config::TableNames;
+use shared::config::{AdminConfig, FromEnvironment, TableNames};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -142,32 +146,35 @@ async fn run(args: &[String]) -> Result<(), String> {
             }
         }
         "token" => {
-            let secret = std::env::var("ADMIN_JWT_SECRET").map_err(|_| {
-                "ADMIN_JWT_SECRET is not set: run this through infra/scripts/with-local-stack.sh"
-                    .to_owned()
-            })?;
             let minutes = flag(args, "--minutes", 60)?;
-            let issued = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_err(|e| e.to_string())?
-                .as_secs();
-            let expires = issued.saturating_add(60u64.saturating_mul(minutes as u64));
-            let mut claims = serde_json::json!({
-                "sub": text_flag(args, "--sub").unwrap_or_else(|| "local-admin".into()),
-                "role": text_flag(args, "--role").unwrap_or_else(|| shared::auth::ADMIN_ROLE.into()),
-                "iat": issued,
-                "exp": expires,
-            });
-            for (name, claim) in [("--agent-id", "agent_id"), ("--maturity", "maturity")] {
-                if let Some(value) = text_flag(args, name) {
-                    claims[claim] = value.into();
-                }
-            }
-            let token = shared::auth::sign_token(&shared::config::Secret::new(secret), &claims)
+            let agent = match (text_flag(args, "--agent-id"), text_flag(args, "--maturity")) {
+                (Some(id), Some(maturity)) => Some(shared::auth::Agent { id, maturity }),
+                (None, None) => None,
+                _ => return Err("--agent-id and --maturity go together".into()),
+            };
+            let request = shared::auth::TokenRequest {
+                subject: text_flag(args, "--sub").unwrap_or_else(|| "local-admin".into()),
+                role: text_flag(args, "--role").unwrap_or_else(|| shared::auth::ADMIN_ROLE.into()),
+                agent,
+                lifetime: Duration::from_secs(60u64.saturating_mul(minutes as u64)),
+            };
+            let aws = shared::triggers::clients::aws_config()
+                .await
                 .map_err(|e| e.to_string())?;
+            let config = AdminConfig::load(&aws).await.map_err(|e| {
+                format!("{e} (run this through infra/scripts/with-local-stack.sh, which sets one)")
+            })?;
+            let token = shared::auth::mint(
+                &config.jwt_secret,
+                &config.policy,
+                &request,
+                std::time::SystemTime::now(),
+            )
+            .map_err(|e| e.to_string())?;
             println!("{token}");
         }
         "stream-poller" => run_stream_poller(args, &names.ratings).await?,
+        "api" => run_api(args).await?,
         "events-setup" => {
             let events = local_stack::eventbridge_client().await.map_err(error)?;
             let sqs = local_stack::sqs_client().await.map_err(error)?;
@@ -190,11 +197,49 @@ async fn run(args: &[String]) -> Result<(), String> {
             println!(
                 "usage: local-stack create-tables | seed [--count N] [--invalid K] | summary \
                  | token [--sub S] [--minutes N] [--role R] [--agent-id A --maturity M] \
-                 | stream-poller --invoke-url URL [--on-failure-queue-url URL] \
+                 | api [--port N] | stream-poller --invoke-url URL [--on-failure-queue-url URL] \
                  [--from trim-horizon|latest] | events-setup | events-drain --queue-url URL"
             );
         }
     }
+    Ok(())
+}
+
+/// Serves the admin API on loopback until Ctrl-C or SIGTERM, with the
+/// settings the admin functions read (the environment, secrets included).
+async fn run_api(args: &[String]) -> Result<(), String> {
+    let port = flag(args, "--port", 3000)?;
+    let port = u16::try_from(port).map_err(|_| format!("--port {port}: at most 65535"))?;
+    let aws = local_stack::local_sdk_config("AWS_ENDPOINT_URL_DYNAMODB")
+        .await
+        .map_err(|e| e.to_string())?;
+    let aws = shared::config::AwsCallTimeouts::from_env()
+        .map_err(|e| e.to_string())?
+        .apply(&aws);
+    let admin = AdminConfig::load(&aws).await.map_err(|e| e.to_string())?;
+    let keys = shared::triggers::http::AdminKeys::rotating(&admin).map_err(|e| e.to_string())?;
+    let api = shared::triggers::http::SyncApi::load(&aws)
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("127.0.0.1:{port}: {e}"))?;
+    let server =
+        local_stack::api::ApiServer::start(listener, local_stack::api::AdminApi::new(api, keys))
+            .map_err(|e| e.to_string())?;
+    eprintln!(
+        "api: the admin API on {} (tables {}, {}); Ctrl-C stops",
+        server.url(),
+        admin.tables.ratings,
+        admin.tables.failed_uploads
+    );
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("SIGTERM handler: {e}"))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    drop(server);
     Ok(())
 }
 

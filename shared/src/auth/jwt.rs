@@ -74,7 +74,8 @@ pub(super) fn verified_claims(
 /// `secret`, in the form [`AdminVerifier::authorize`] expects after
 /// `Bearer `. The verifier wants at least `sub`, `iat` and `exp` (seconds
 /// since the Unix epoch, at most the policy's `max_ttl` apart) and `role`, and `iss` and
-/// `aud` where the policy names them. Production tokens come from the issuer, not from here.
+/// `aud` where the policy names them. The claims of a real token are
+/// [`mint`](super::mint)'s; this signs any claims, for the tests.
 #[cfg(any(test, feature = "test-util"))]
 pub fn sign_token(secret: &Secret, claims: &Value) -> Result<String, SecretError> {
     let header = json!({ "alg": ALGORITHM, "typ": "JWT" });
@@ -83,14 +84,12 @@ pub fn sign_token(secret: &Secret, claims: &Value) -> Result<String, SecretError
 
 /// `header.claims.signature`, each base64url without padding, signed by
 /// `mac`. Generic so that tests can sign with other algorithms.
-#[cfg(any(test, feature = "test-util"))]
 pub(super) fn encode_signed(mac: impl Mac, header: &Value, claims: &Value) -> String {
     encode_signed_json(mac, &header.to_string(), &claims.to_string())
 }
 
 /// The same from JSON text, which may hold what a [`Value`] cannot: a
 /// repeated key, for the tests.
-#[cfg(any(test, feature = "test-util"))]
 pub(super) fn encode_signed_json(mac: impl Mac, header: &str, claims: &str) -> String {
     let signing_input = format!(
         "{}.{}",

@@ -52,9 +52,12 @@
 //! already been checked.
 //!
 //! `jwt.rs` is the HS256 codec, `policy.rs` what the claims must say; this
-//! module puts them together in [`AdminVerifier`].
+//! module puts them together in [`AdminVerifier`]. `mint.rs` is the other
+//! side: the tokens the operator's command line and the local stack mint
+//! ([`mint`]), with the claims a policy wants.
 
 mod jwt;
+mod mint;
 mod policy;
 #[cfg(test)]
 mod tests;
@@ -72,6 +75,7 @@ pub use crate::keyed::SecretError;
 #[cfg(any(test, feature = "test-util"))]
 pub use jwt::sign_token;
 pub use jwt::{TokenPart, ALGORITHM};
+pub use mint::{claims as token_claims, mint, Agent, MintError, TokenRequest};
 pub use policy::AdminPolicy;
 
 /// The role every admin token needs.
