@@ -635,3 +635,62 @@ async fn postgres_of_the_early_shape_imports_in_pages() {
     assert_eq!(rating.review.as_deref(), Some("fine skill"));
     assert_eq!(rating.created_at, "2026-03-01T10:00:00.000Z");
 }
+
+#[tokio::test]
+async fn a_large_import_of_pending_ratings_drains_at_the_ceiling_each_once_whichever_path_takes_it()
+{
+    use shared::config::{RateLimit, SyncSettings};
+    use shared::triggers::stream::handle;
+    use std::time::Duration;
+
+    let env = TestEnv::new().await;
+    let p = env.prefix.clone();
+    let rows: Vec<Row> = (0..48).map(|i| row(&format!("{p}r{i:02}"), "4")).collect();
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let path = sqlite_file(Shape::Later, &insert(Shape::Later, "", &rows));
+    run(&env, &args(format!("sqlite://{}", path.display()))).await;
+    assert_eq!(env.pending_ids().await.len(), 48, "imported pending");
+
+    // The import's writes reach the stream as pending new images: the fast
+    // path takes them in batches while a scheduled run drains the same
+    // backlog, both under one ceiling.
+    let window = Duration::from_secs(2);
+    let settings = SyncSettings {
+        rate_limit: Some(RateLimit {
+            max: 8,
+            per: window,
+        }),
+        pull_skills_per_run: 0,
+        ..SyncSettings::default()
+    };
+    let scheduled = env.engine_with(settings.clone());
+    let fast = env.stream_engine(settings);
+    let stream = async {
+        for (at, chunk) in ids.chunks(12).enumerate() {
+            let event = env.stream_event(chunk, (at * 100) as u64).await;
+            let (response, batch) = handle(&fast, &event, generous_deadline()).await;
+            assert!(response.batch_item_failures.is_empty(), "{batch:?}");
+        }
+    };
+    let (report, ()) = tokio::join!(scheduled.run(generous_deadline()), stream);
+    assert!(report.success, "{report:?}");
+
+    let ratings: Vec<_> = {
+        let mut all = Vec::new();
+        for id in &ids {
+            all.push(rating_from_item(&env.item(id).await).expect("a rating"));
+        }
+        all
+    };
+    env.assert_each_synced_once(&ratings).await;
+    let stats = env.stats().await;
+    let times: Vec<f64> = stats["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter_map(|r| r["at"].as_f64())
+        .collect();
+    let most = integration_tests::most_in_any_window(&times, window);
+    assert!(most <= 8, "{most} requests in one window");
+    assert!(most >= 6, "the ceiling was used: {most}");
+}
