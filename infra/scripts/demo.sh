@@ -2,16 +2,19 @@
 # The main job, end to end on the local stack (`make demo`):
 #   1. start moto's DynamoDB server and the marketplace simulator on loopback,
 #   2. create the tables from template.yaml and seed 300 ratings (5 invalid),
-#   3. run the scheduled-rating-sync function through the Lambda Runtime API
+#   3. move in the Python service's database: a small SQLite file in its
+#      later shape (infra/scripts/python_service_db.py), imported with
+#      `atom-rating-sync import`,
+#   4. run the scheduled-rating-sync function through the Lambda Runtime API
 #      (cargo lambda watch + cargo lambda invoke, with an EventBridge event),
-#   4. print its report and what the simulator and the dead-letter table hold,
-#   5. the fast path: with the stream poller playing the event source
+#   5. print its report and what the simulator and the dead-letter table hold,
+#   6. the fast path: with the stream poller playing the event source
 #      mapping, a rating written by hand reaches the marketplace within
 #      seconds, with no scheduled tick; then the events the sync published
 #      (moto's EventBridge, a rule to an SQS queue),
-#   6. ask the admin API where the sync stands (admin-sync-status, through
-#      cargo lambda watch, with a local super_admin token),
-#   7. stop everything it started.
+#   7. ask the admin API where the sync stands and what failed, with
+#      `atom-rating-sync status` and `failed` against `local-stack api`,
+#   8. stop everything it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
@@ -26,10 +29,18 @@ step() { printf '\n== %s\n' "$*" >&2; }
 target=${CARGO_TARGET_DIR:-$root/target}
 
 step "building"
-cargo build --quiet -p local-stack -p scheduled-rating-sync -p stream-rating-sync -p admin-sync-status
+cargo build --quiet -p local-stack -p scheduled-rating-sync -p stream-rating-sync -p atom-rating-sync
+cli="$target/debug/atom-rating-sync"
 step "creating tables and seeding $count ratings ($invalid invalid)"
 cargo run --quiet -p local-stack -- create-tables
 cargo run --quiet -p local-stack -- seed --count "$count" --invalid "$invalid"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+step "the Python service's database: SQLite, its later shape (infra/python-service/later.sql)"
+python3 infra/scripts/python_service_db.py "$work/ratings.db"
+step "moving it in: atom-rating-sync import --from sqlite://$work/ratings.db (what each row became)"
+"$cli" import --from "sqlite://$work/ratings.db"
 step "the local event bus: a rule on the default bus sending the sync's events to a queue"
 queues=$(cargo run --quiet -p local-stack -- events-setup)
 echo "$queues"
@@ -48,7 +59,9 @@ stop_watch() { kill -- "-$watch_pid" 2>/dev/null || true; wait "$watch_pid" 2>/d
 poller_pid=""
 poller_log=$(mktemp)
 stop_poller() { [ -z "$poller_pid" ] || { kill "$poller_pid" 2>/dev/null || true; wait "$poller_pid" 2>/dev/null || true; }; }
-trap 'stop_poller; stop_watch; rm -f "$log" "$poller_log"' EXIT
+api_pid=""
+stop_api() { [ -z "$api_pid" ] || { kill "$api_pid" 2>/dev/null || true; wait "$api_pid" 2>/dev/null || true; }; }
+trap 'stop_api; stop_poller; stop_watch; rm -rf "$log" "$poller_log" "$work"' EXIT
 python3 - "$port" <<'PY' || { cat "$log" >&2; echo "demo: cargo lambda watch did not start" >&2; exit 1; }
 import socket, sys, time
 deadline = time.monotonic() + 60
@@ -76,7 +89,7 @@ sys.exit(1)
 PY
 head -n 1 "$poller_log" >&2
 
-step "invoking scheduled-rating-sync with an EventBridge scheduled event"
+step "invoking scheduled-rating-sync with an EventBridge scheduled event (the backlog: seeded and imported)"
 cargo lambda invoke scheduled-rating-sync --invoke-address 127.0.0.1 --invoke-port "$port" \
     --data-file functions/scheduled-rating-sync/events/scheduled.json --output-format json \
     | python3 -m json.tool
@@ -137,14 +150,26 @@ for e in events:
         print(json.dumps(e))
 '
 
-step "the admin API: GET /api/admin/sync/ratings/status (admin-sync-status through cargo lambda watch)"
-token=$(cargo run --quiet -p local-stack -- token --sub demo)
-python3 - "http://127.0.0.1:$port/lambda-url/admin-sync-status/api/admin/sync/ratings/status" "$token" <<'PY'
-import json, sys, urllib.request
-request = urllib.request.Request(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]})
-with urllib.request.urlopen(request, timeout=120) as answer:
-    status = json.load(answer)
-runs = status.pop("recent_runs")
-status["recent_runs"] = [f"{r['started_at']}  {r['message']}" for r in runs]
-print(json.dumps(status, indent=2))
+api_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+step "starting the admin API (local-stack api: API Gateway's four routes, the authorizer in front, the admin functions' handlers)"
+"$target/debug/local-stack" api --port "$api_port" >"$work/api.log" 2>&1 &
+api_pid=$!
+python3 - "$work/api.log" <<'PY' || { cat "$work/api.log" >&2; echo "demo: local-stack api did not start" >&2; exit 1; }
+import sys, time
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    if "api: the admin API on" in open(sys.argv[1]).read():
+        sys.exit(0)
+    time.sleep(0.1)
+sys.exit(1)
 PY
+grep '^api: ' "$work/api.log" >&2
+# The tool mints its own short-lived token with the local stack's
+# ADMIN_JWT_SECRET for each call.
+export ATOM_RATING_SYNC_API_URL="http://127.0.0.1:$api_port" ATOM_RATING_SYNC_SUB=demo
+
+step "where the sync stands: atom-rating-sync status (GET /api/admin/sync/ratings/status)"
+"$cli" status
+
+step "the parked ratings, seeded and imported: atom-rating-sync failed --all (GET /api/admin/ratings/failed-uploads)"
+"$cli" failed --all
