@@ -388,6 +388,9 @@ async fn stack_takes_the_api_url_and_the_secret_from_the_stack_outputs() {
         "Outputs": {
             "AdminApiUrl": { "Value": world.server.url() },
             "AdminJwtSecretArn": { "Value": arn },
+            "RatingsTableName": { "Value": world.admin.env.tables.ratings },
+            "FailedUploadsTableName": { "Value": world.admin.env.tables.failed_uploads },
+            "SyncStateTableName": { "Value": world.admin.env.tables.sync_state },
         },
     });
     cloudformation
@@ -423,6 +426,28 @@ async fn stack_takes_the_api_url_and_the_secret_from_the_stack_outputs() {
         .await
         .iter()
         .any(|record| text(record, "sub") == "stack@example.com"));
+
+    // The import writes to the stack's tables, whatever the environment
+    // says.
+    let rows = "INSERT INTO skill_ratings (id, skill_id, user_id, rating, review, created_at, \
+                synced_to_saas, tenant_id, updated_at) VALUES ('stack-r1', 's1', 'u1', 4, 'ok', \
+                '2026-03-01 10:00:00', 0, 't', '2026-03-01 10:00:00');";
+    let path =
+        integration_tests::python_db::sqlite_file(integration_tests::python_db::Shape::Later, rows);
+    let from = format!("sqlite://{}", path.display());
+    let mut with_wrong_tables = env.to_vec();
+    with_wrong_tables.push(("RATINGS_TABLE", "no-such-table"));
+    let imported = world
+        .run(
+            &["--json", "--stack", &stack, "import", "--from", &from],
+            &with_wrong_tables,
+        )
+        .await;
+    assert_eq!(imported.code, 0, "{imported:?}");
+    assert_eq!(
+        text(&world.admin.env.item("stack-r1").await, "synced_to_saas"),
+        shared::store::SYNCED_TO_SAAS_PENDING
+    );
 
     let missing = world
         .run(&["--stack", "no-such-stack", "status"], &env)

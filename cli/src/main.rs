@@ -86,9 +86,12 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let stack = cli.stack.as_deref();
     let result = match cli.command {
-        Command::Import(args) => import::run(args, cli.json)
-            .await
-            .map_err(output::CliError::Input),
+        Command::Import(args) => match target::Target::load(stack).await {
+            Ok(target) => import::run(args, cli.json, target.tables())
+                .await
+                .map_err(output::CliError::Input),
+            Err(err) => Err(err),
+        },
         Command::Token(args) => token::run(args, cli.json, stack).await,
         Command::Status(args) => admin::status(args, cli.json, stack).await,
         Command::Sync(args) => admin::sync(args, cli.json, stack).await,

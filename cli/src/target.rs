@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use shared::config::{AdminConfig, Environment, FromEnvironment};
+use shared::config::{AdminConfig, Environment, FromEnvironment, TableNames};
 
 use crate::output::{clean, CliError};
 
@@ -54,6 +54,12 @@ impl Target {
             .get(name)
             .map(|value| value.trim())
             .filter(|value| !value.is_empty())
+    }
+
+    /// The four table names, as the functions read them, from these
+    /// settings (a stack's table outputs win over the environment).
+    pub fn tables(&self) -> TableNames {
+        TableNames::from_lookup(&|name| self.get(name).map(str::to_owned))
     }
 
     /// Whether the settings say where the admin secret is.

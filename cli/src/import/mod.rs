@@ -83,14 +83,14 @@ pub enum ImportError {
     Dynamo(String),
 }
 
-/// Runs the import; the error is the one-line reason.
-pub async fn run(mut args: ImportArgs, json: bool) -> Result<(), String> {
+/// Runs the import into `tables`; the error is the one-line reason.
+pub async fn run(mut args: ImportArgs, json: bool, tables: TableNames) -> Result<(), String> {
     args.progress = !json && std::io::stderr().is_terminal();
     let aws = shared::triggers::clients::aws_config()
         .await
         .map_err(|e| e.to_string())?;
     let client = Client::new(&aws);
-    let summary = import(&args, client, TableNames::from_env())
+    let summary = import(&args, client, tables)
         .await
         .map_err(|e| e.to_string())?;
     if json {

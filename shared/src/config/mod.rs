@@ -81,9 +81,10 @@ impl TableNames {
 
     /// The names the functions read, from the same variables
     /// (`RATINGS_TABLE`, `FAILED_UPLOADS_TABLE`, `SYNC_STATE_TABLE`,
-    /// `AUDIT_TABLE`), each with its default: for tools run beside them.
-    pub fn from_env() -> Self {
-        Lookup::PROCESS.tables()
+    /// `AUDIT_TABLE`) each with its default, through `lookup`: for tools
+    /// run beside them (a stack's outputs over the environment).
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
+        Lookup(lookup).tables()
     }
 }
 
