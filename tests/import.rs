@@ -694,3 +694,73 @@ async fn a_large_import_of_pending_ratings_drains_at_the_ceiling_each_once_which
     assert!(most <= 8, "{most} requests in one window");
     assert!(most >= 6, "the ceiling was used: {most}");
 }
+
+#[tokio::test]
+async fn an_import_killed_while_it_writes_and_run_again_equals_one_clean_import() {
+    let killed = TestEnv::new().await;
+    let clean = TestEnv::new().await;
+    let mut rows = Vec::new();
+    let mut sql = String::new();
+    for i in 0..3000 {
+        let id = format!("k{i:04}");
+        rows.push(row(&id, if i % 100 == 3 { "0" } else { "5" }));
+        if i % 50 == 7 {
+            sql += &failure(
+                "",
+                &format!("f{i}"),
+                &id,
+                "HTTP 503",
+                "2026-03-05 10:00:00",
+                2,
+            );
+        }
+    }
+    let sql = insert(Shape::Later, "", &rows) + &sql;
+    let path = sqlite_file(Shape::Later, &sql);
+    let from = format!("sqlite://{}", path.display());
+
+    // The real process, killed (SIGKILL: no chance to finish a page) once
+    // some of its writes have landed and before it is done.
+    let mut process = tokio::process::Command::new(integration_tests::cli::cli_binary())
+        .args(["--json", "import", "--from", &from, "--page-size", "25"])
+        .env("RATINGS_TABLE", &killed.tables.ratings)
+        .env("FAILED_UPLOADS_TABLE", &killed.tables.failed_uploads)
+        .env("SYNC_STATE_TABLE", &killed.tables.sync_state)
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start atom-rating-sync");
+    let written = integration_tests::eventually(
+        std::time::Duration::from_secs(60),
+        "some of the import's writes",
+        || async {
+            let count = killed
+                .client
+                .scan()
+                .table_name(&killed.tables.ratings)
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .send()
+                .await
+                .map(|out| out.count)
+                .unwrap_or(0);
+            (count >= 200).then_some(count)
+        },
+    )
+    .await;
+    assert!(
+        process.try_wait().expect("the process").is_none(),
+        "the import finished before it could be killed ({written} ratings written)"
+    );
+    process.kill().await.expect("kill the import");
+
+    let mut again = args(from);
+    again.page_size = 25;
+    run(&killed, &again).await;
+    run(&clean, &again).await;
+
+    let resumed = everything(&killed).await;
+    // 3000 ratings; 60 failed and 30 invalid (none both), one dead-letter
+    // item each.
+    assert_eq!(resumed.len(), 3000 + 60 + 30);
+    assert_eq!(resumed, everything(&clean).await);
+}
