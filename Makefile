@@ -30,6 +30,8 @@ bench: bootstrap
 # infra/scripts/requirements.txt): target/lambda/<function>/bootstrap. Only the
 # functions' binaries, so that their dependencies' features are the ones
 # `sam build` gives them (it builds each with --bin), not the test crates'.
+# The size of each (at most 8 MiB) comes from Cargo.toml's [profile.release],
+# which `sam build` uses too.
 FUNCTIONS := $(notdir $(wildcard functions/*))
 package: bootstrap
 	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
