@@ -74,17 +74,16 @@ pub async fn status(args: ApiArgs, json: bool, stack: Option<&str>) -> Result<()
         print_json(&answer);
         return Ok(());
     }
+    // The header row of this two-column list is blank.
+    print!("{}", standing(&answer).render().trim_start_matches('\n'));
+    print_recent_runs(&answer);
+    Ok(())
+}
+
+/// Where the sync stands, a line a topic: backlog, failures, conflicts,
+/// lease, last success, a re-push under way, when it was checked.
+fn standing(answer: &Value) -> Table {
     let n = |name: &str| cell(&answer[name]);
-    let lease = &answer["lease"];
-    let lease = if lease["held"] == json!(true) {
-        format!(
-            "held by {} until {}",
-            cell(&lease["holder"]),
-            cell(&lease["until"])
-        )
-    } else {
-        "free".into()
-    };
     let mut out = Table::new(&["", ""]);
     out.row(vec![
         "backlog".into(),
@@ -103,7 +102,7 @@ pub async fn status(args: ApiArgs, json: bool, stack: Option<&str>) -> Result<()
         ),
     ]);
     out.row(vec!["conflicts".into(), n("conflict_count")]);
-    out.row(vec!["lease".into(), lease]);
+    out.row(vec!["lease".into(), lease(&answer["lease"])]);
     out.row(vec![
         "last success".into(),
         format!(
@@ -123,15 +122,31 @@ pub async fn status(args: ApiArgs, json: bool, stack: Option<&str>) -> Result<()
         ]);
     }
     out.row(vec!["checked at".into(), n("checked_at")]);
-    // The header row of this two-column list is blank.
-    print!("{}", out.render().trim_start_matches('\n'));
+    out
+}
+
+/// The run lease: who holds it until when, or free.
+fn lease(lease: &Value) -> String {
+    if lease["held"] == json!(true) {
+        format!(
+            "held by {} until {}",
+            cell(&lease["holder"]),
+            cell(&lease["until"])
+        )
+    } else {
+        "free".into()
+    }
+}
+
+/// The recent runs, a row each, or that there are none yet.
+fn print_recent_runs(answer: &Value) {
     let runs = answer["recent_runs"]
         .as_array()
         .cloned()
         .unwrap_or_default();
     if runs.is_empty() {
         println!("\nno runs yet");
-        return Ok(());
+        return;
     }
     let mut table = Table::new(&[
         "STARTED", "RESULT", "UPLOADED", "FAILED", "PARKED", "SKIPPED", "PENDING", "MS", "MESSAGE",
@@ -155,7 +170,6 @@ pub async fn status(args: ApiArgs, json: bool, stack: Option<&str>) -> Result<()
         ]);
     }
     print!("\nrecent runs\n{}", table.render());
-    Ok(())
 }
 
 /// `sync`: one run now.

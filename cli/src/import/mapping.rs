@@ -137,6 +137,32 @@ pub fn plan_rating(
     failures: Option<FailureFold>,
     context: &Context,
 ) -> Result<RatingPlan, String> {
+    check_key_and_size(&row)?;
+    let Read {
+        mut rating,
+        updated,
+        synced,
+        synced_at,
+    } = read_rating(row, context)?;
+    let decision = decide(&rating, updated, synced, synced_at, failures, context);
+    let dead_letter = decision.failure.map(|failure| {
+        rating.sync_failures = failure.count;
+        failure.dead_letter(&rating, decision.disposition)
+    });
+    Ok(RatingPlan {
+        id: rating.id.clone(),
+        skill_id: rating.skill_id.clone(),
+        item: rating_item(&rating, &decision.standing),
+        updated_at: updated,
+        kind: decision.kind,
+        parked: decision.parked,
+        dead_letter,
+        ignored_failures: decision.ignored_failures,
+    })
+}
+
+/// Skips a row whose id cannot be a key, or whose text cannot fit an item.
+fn check_key_and_size(row: &SqlRating) -> Result<(), String> {
     if row.id.is_empty() || row.id.len() > MAX_KEY_BYTES {
         return Err(format!("id empty or over {MAX_KEY_BYTES} bytes"));
     }
@@ -152,6 +178,22 @@ pub fn plan_rating(
     if size > MAX_ROW_BYTES {
         return Err("row too large for a DynamoDB item (400 KB)".into());
     }
+    Ok(())
+}
+
+/// A row read into the rating the Atom app would have written, and what
+/// the Python service knew of its sync.
+struct Read {
+    rating: Rating,
+    updated: DateTime<Utc>,
+    /// `synced_to_saas` was true.
+    synced: bool,
+    synced_at: Option<String>,
+}
+
+/// The rating of a row, or why the row is skipped (a field missing or
+/// unreadable).
+fn read_rating(row: SqlRating, context: &Context) -> Result<Read, String> {
     let nonempty = |value: Option<String>, name: &str| {
         value
             .filter(|v| !v.trim().is_empty())
@@ -172,10 +214,8 @@ pub fn plan_rating(
         Some(text) => parse_sql_time(text).ok_or("updated_at unreadable")?,
         None => created,
     };
-    let synced = row.synced_to_saas.as_deref().is_some_and(is_true);
-    let remote_id = row.remote_rating_id.filter(|id| !id.trim().is_empty());
-    let mut rating = Rating {
-        id: row.id.clone(),
+    let rating = Rating {
+        id: row.id,
         tenant_id: row
             .tenant_id
             .filter(|t| !t.trim().is_empty())
@@ -187,103 +227,162 @@ pub fn plan_rating(
         created_at: timestamp(created),
         updated_at: timestamp(updated),
         version: 1,
-        remote_rating_id: remote_id.clone(),
+        remote_rating_id: row.remote_rating_id.filter(|id| !id.trim().is_empty()),
         sync_failures: 0,
         sync_round: 0,
     };
-    let mut plan = RatingPlan {
-        id: row.id,
-        skill_id: rating.skill_id.clone(),
-        item: Item::new(),
-        updated_at: updated,
-        kind: Kind::Pending,
-        parked: None,
-        dead_letter: None,
-        ignored_failures: None,
-    };
+    Ok(Read {
+        rating,
+        updated,
+        synced: row.synced_to_saas.as_deref().is_some_and(is_true),
+        synced_at: row.synced_at,
+    })
+}
 
-    let (standing, disposition, failure) = if let Err(invalid) = rating.stars() {
-        // Imported, and parked with the Python service's own message.
-        let failures = failures.as_ref();
-        let count = failures.map_or(1, |f| f.retry_count.max(1));
-        plan.kind = Kind::Parked;
-        plan.parked = Some("Invalid rating value (outside 1..5 or fractional)".into());
-        let standing = Standing::Parked {
-            failures: count,
-            message: invalid.clone(),
-            at: context.now,
-        };
-        let first = failures.and_then(|f| f.first).unwrap_or(context.now);
-        (
+/// How a rating is written: the rules at the top of this module.
+struct Decision {
+    kind: Kind,
+    parked: Option<String>,
+    ignored_failures: Option<(u64, &'static str)>,
+    standing: Standing,
+    disposition: Disposition,
+    failure: Option<Failure>,
+}
+
+impl Decision {
+    fn new(kind: Kind, standing: Standing) -> Self {
+        Self {
+            kind,
+            parked: None,
+            ignored_failures: None,
             standing,
-            Disposition::Park,
-            Some((invalid, false, count, first, context.now)),
-        )
-    } else if synced && remote_id.is_some() {
-        plan.kind = Kind::Synced;
-        if let Some(f) = &failures {
-            plan.ignored_failures = Some((f.rows, SYNCED_SINCE));
+            disposition: Disposition::Park,
+            failure: None,
         }
-        let at = row
-            .synced_at
+    }
+}
+
+/// The failure a rating's dead-letter item records.
+struct Failure {
+    message: String,
+    retryable: bool,
+    count: u32,
+    first: DateTime<Utc>,
+    latest: DateTime<Utc>,
+}
+
+impl Failure {
+    /// Its dead-letter item; `rating` already counts its failures.
+    fn dead_letter(self, rating: &Rating, disposition: Disposition) -> Item {
+        let failure = rating.failure(self.message, self.retryable);
+        dead_letter_item(
+            &failure,
+            disposition,
+            self.first,
+            self.latest.max(self.first),
+            self.count,
+        )
+    }
+}
+
+/// Which rule a rating falls under: invalid stars, synced with a remote
+/// id, failed before, synced without a remote id, or pending.
+fn decide(
+    rating: &Rating,
+    updated: DateTime<Utc>,
+    synced: bool,
+    synced_at: Option<String>,
+    failures: Option<FailureFold>,
+    context: &Context,
+) -> Decision {
+    if let Err(invalid) = rating.stars() {
+        invalid_stars(invalid, failures.as_ref(), context)
+    } else if synced && rating.remote_rating_id.is_some() {
+        let at = synced_at
             .as_deref()
             .and_then(parse_sql_time)
             .unwrap_or(updated);
-        (Standing::Synced { at }, Disposition::Park, None)
-    } else if let Some(fold) = failures.filter(|f| f.rows > 0) {
-        let count = fold.retry_count.max(1);
-        let (latest, message) = fold.latest.clone().unwrap_or((context.now, String::new()));
-        let latest = if latest == DateTime::<Utc>::MIN_UTC {
-            context.now
-        } else {
-            latest
-        };
-        let first = fold.first.unwrap_or(latest).min(latest);
-        let gave_up = fold.max_retries.is_some_and(|max| fold.retry_count >= max);
-        if gave_up {
-            plan.kind = Kind::Parked;
-            plan.parked = Some("failed max_retries times in the Python service".into());
-            let standing = Standing::Parked {
-                failures: count,
-                message: message.clone(),
-                at: context.now,
-            };
-            (
-                standing,
-                Disposition::Park,
-                Some((message, true, count, first, latest)),
-            )
-        } else {
-            plan.kind = Kind::Waiting;
-            let standing = Standing::Waiting {
-                failures: count,
-                message: message.clone(),
-                due: context.now,
-            };
-            let due = Disposition::RetryAt(context.now);
-            (standing, due, Some((message, true, count, first, latest)))
+        let mut decision = Decision::new(Kind::Synced, Standing::Synced { at });
+        if let Some(f) = &failures {
+            decision.ignored_failures = Some((f.rows, SYNCED_SINCE));
         }
+        decision
+    } else if let Some(fold) = failures.filter(|f| f.rows > 0) {
+        failed_before(&fold, context)
     } else if synced {
         // Synced without a remote id: pending, so the 409 path adopts the
         // marketplace's copy.
-        plan.kind = Kind::PendingWithoutRemoteId;
-        (Standing::Pending, Disposition::Park, None)
+        Decision::new(Kind::PendingWithoutRemoteId, Standing::Pending)
     } else {
-        (Standing::Pending, Disposition::Park, None)
-    };
-    if let Some((message, retryable, count, first, latest)) = failure {
-        rating.sync_failures = count;
-        let failure = rating.failure(message, retryable);
-        plan.dead_letter = Some(dead_letter_item(
-            &failure,
-            disposition,
-            first,
-            latest.max(first),
-            count,
-        ));
+        Decision::new(Kind::Pending, Standing::Pending)
     }
-    plan.item = rating_item(&rating, &standing);
-    Ok(plan)
+}
+
+/// Stars outside 1..5 or fractional: imported, and parked with the Python
+/// service's own message.
+fn invalid_stars(invalid: String, failures: Option<&FailureFold>, context: &Context) -> Decision {
+    let count = failures.map_or(1, |f| f.retry_count.max(1));
+    let standing = Standing::Parked {
+        failures: count,
+        message: invalid.clone(),
+        at: context.now,
+    };
+    let first = failures.and_then(|f| f.first).unwrap_or(context.now);
+    Decision {
+        parked: Some("Invalid rating value (outside 1..5 or fractional)".into()),
+        failure: Some(Failure {
+            message: invalid,
+            retryable: false,
+            count,
+            first,
+            latest: context.now,
+        }),
+        ..Decision::new(Kind::Parked, standing)
+    }
+}
+
+/// A rating with failure rows: parked if the Python service had given up
+/// on it, else waiting for a run, due at once.
+fn failed_before(fold: &FailureFold, context: &Context) -> Decision {
+    let count = fold.retry_count.max(1);
+    let (latest, message) = fold.latest.clone().unwrap_or((context.now, String::new()));
+    let latest = if latest == DateTime::<Utc>::MIN_UTC {
+        context.now
+    } else {
+        latest
+    };
+    let first = fold.first.unwrap_or(latest).min(latest);
+    let failure = Some(Failure {
+        message: message.clone(),
+        retryable: true,
+        count,
+        first,
+        latest,
+    });
+    let gave_up = fold.max_retries.is_some_and(|max| fold.retry_count >= max);
+    if gave_up {
+        let standing = Standing::Parked {
+            failures: count,
+            message,
+            at: context.now,
+        };
+        Decision {
+            parked: Some("failed max_retries times in the Python service".into()),
+            failure,
+            ..Decision::new(Kind::Parked, standing)
+        }
+    } else {
+        let standing = Standing::Waiting {
+            failures: count,
+            message,
+            due: context.now,
+        };
+        Decision {
+            disposition: Disposition::RetryAt(context.now),
+            failure,
+            ..Decision::new(Kind::Waiting, standing)
+        }
+    }
 }
 
 /// The conflict log's item of one `conflict_log` row (kept

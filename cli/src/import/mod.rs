@@ -25,13 +25,13 @@ use shared::config::TableNames;
 use shared::conflict::parse_time;
 use shared::rating::SyncState;
 use shared::store::{
-    failures_of, set_version, sync_state, version_of, Store, DEAD_LETTERS_KEY, RATINGS_KEY,
+    failures_of, set_version, sync_state, version_of, Item, Store, DEAD_LETTERS_KEY, RATINGS_KEY,
     STANDING_ATTRIBUTES, STATE_KEY,
 };
 
 use mapping::{plan_conflict, plan_rating, Context, FailureFold, Kind, RatingPlan};
 use shape::Shape;
-use source::Source;
+use source::{Source, SqlRating};
 pub use summary::{Summary, Tally};
 use write::{key_of, key_string, Writer};
 
@@ -122,72 +122,114 @@ pub async fn import(
         dry_run: args.dry_run,
         ..Summary::default()
     };
+    import_ratings(&source, &shape, &writer, &context, args, &mut summary).await?;
+    if summary.stopped_after_pages.is_none() {
+        import_conflicts(&source, &shape, &writer, &context, args, &mut summary).await?;
+    }
+    if args.progress {
+        eprintln!();
+    }
+    Ok(summary)
+}
+
+/// The ratings, a page at a time, each page with its failure rows; stops
+/// after `--stop-after-pages` full pages (and says so in the summary).
+async fn import_ratings(
+    source: &Source,
+    shape: &Shape,
+    writer: &Writer,
+    context: &Context,
+    args: &ImportArgs,
+    summary: &mut Summary,
+) -> Result<(), ImportError> {
     let page_size = usize::try_from(args.page_size).unwrap_or(usize::MAX);
     let mut after: Option<String> = None;
     let mut pages = 0u64;
     loop {
         let page = source
-            .ratings_page(&shape, after.as_deref(), args.page_size)
+            .ratings_page(shape, after.as_deref(), args.page_size)
             .await?;
         let full = page.len() >= page_size;
         let last = page.last().map(|r| r.id.clone());
-        let ids: HashSet<&str> = page.iter().map(|r| r.id.as_str()).collect();
-        let mut folds: HashMap<String, FailureFold> = HashMap::new();
         let upto = if full { last.as_deref() } else { None };
-        let read = &mut summary.read;
-        let skipped = &mut summary.skipped;
-        source
-            .failures_between(&shape, after.as_deref(), upto, |row| {
-                read.failure_rows = read.failure_rows.saturating_add(1);
-                if ids.contains(row.rating_id.as_str()) {
-                    folds.entry(row.rating_id.clone()).or_default().add(&row);
-                } else {
-                    Summary::count(
-                        skipped,
-                        "failure rows of a rating not in skill_ratings",
-                        &row.rating_id,
-                    );
-                }
-            })
-            .await?;
-        let mut plans = Vec::with_capacity(page.len());
-        for row in page {
-            summary.read.ratings = summary.read.ratings.saturating_add(1);
-            let id = row.id.clone();
-            match plan_rating(row, folds.remove(&id), &context) {
-                Ok(plan) => plans.push(plan),
-                Err(reason) => {
-                    Summary::count(&mut summary.skipped, &format!("ratings: {reason}"), &id)
-                }
-            }
-        }
-        apply_ratings(&writer, plans, &mut summary).await?;
+        let folds = fold_failures(source, shape, &page, after.as_deref(), upto, summary).await?;
+        let plans = plan_ratings(page, folds, context, summary);
+        apply_ratings(writer, plans, summary).await?;
         pages = pages.saturating_add(1);
         if args.progress {
-            eprint!(
-                "\rimport: {} ratings read, {} items {}",
-                summary.read.ratings,
-                Summary::total(&summary.written),
-                if args.dry_run { "to write" } else { "written" }
-            );
+            show_progress(args, summary);
         }
         if !full {
-            break;
+            return Ok(());
         }
         after = last;
         if args.stop_after_pages == Some(pages) {
             summary.stopped_after_pages = Some(pages);
-            if args.progress {
-                eprintln!();
-            }
-            return Ok(summary);
+            return Ok(());
         }
     }
-    import_conflicts(&source, &shape, &writer, &context, args, &mut summary).await?;
-    if args.progress {
-        eprintln!();
+}
+
+/// The failure rows of the ratings after `after` up to `upto` (to the end
+/// when `upto` is `None`), folded per rating of `page`; those of a rating
+/// not in `skill_ratings` are counted as skipped.
+async fn fold_failures(
+    source: &Source,
+    shape: &Shape,
+    page: &[SqlRating],
+    after: Option<&str>,
+    upto: Option<&str>,
+    summary: &mut Summary,
+) -> Result<HashMap<String, FailureFold>, ImportError> {
+    let ids: HashSet<&str> = page.iter().map(|r| r.id.as_str()).collect();
+    let mut folds: HashMap<String, FailureFold> = HashMap::new();
+    let read = &mut summary.read;
+    let skipped = &mut summary.skipped;
+    source
+        .failures_between(shape, after, upto, |row| {
+            read.failure_rows = read.failure_rows.saturating_add(1);
+            if ids.contains(row.rating_id.as_str()) {
+                folds.entry(row.rating_id.clone()).or_default().add(&row);
+            } else {
+                Summary::count(
+                    skipped,
+                    "failure rows of a rating not in skill_ratings",
+                    &row.rating_id,
+                );
+            }
+        })
+        .await?;
+    Ok(folds)
+}
+
+/// The plan of each row of a page with its failures; a row that cannot be
+/// imported is counted as skipped, with its reason.
+fn plan_ratings(
+    page: Vec<SqlRating>,
+    mut folds: HashMap<String, FailureFold>,
+    context: &Context,
+    summary: &mut Summary,
+) -> Vec<RatingPlan> {
+    let mut plans = Vec::with_capacity(page.len());
+    for row in page {
+        summary.read.ratings = summary.read.ratings.saturating_add(1);
+        let id = row.id.clone();
+        match plan_rating(row, folds.remove(&id), context) {
+            Ok(plan) => plans.push(plan),
+            Err(reason) => Summary::count(&mut summary.skipped, &format!("ratings: {reason}"), &id),
+        }
     }
-    Ok(summary)
+    plans
+}
+
+/// The progress line on stderr, rewritten after each page.
+fn show_progress(args: &ImportArgs, summary: &Summary) {
+    eprint!(
+        "\rimport: {} ratings read, {} items {}",
+        summary.read.ratings,
+        Summary::total(&summary.written),
+        if args.dry_run { "to write" } else { "written" }
+    );
 }
 
 /// Writes one page of ratings and their dead-letter items: the absent ones,
@@ -198,93 +240,161 @@ async fn apply_ratings(
     summary: &mut Summary,
 ) -> Result<(), ImportError> {
     let tables = writer.store.tables().clone();
-    let keys = plans.iter().map(|p| key_of(&p.item, RATINGS_KEY)).collect();
-    let dead_keys = plans
-        .iter()
-        .filter_map(|p| p.dead_letter.as_ref())
-        .map(|item| key_of(item, DEAD_LETTERS_KEY))
-        .collect();
-    // Both reads at once: they are independent.
-    let (stored, stored_dead) = tokio::try_join!(
-        writer.batch_get(
-            &tables.ratings,
-            RATINGS_KEY,
-            keys,
-            Some(&STANDING_ATTRIBUTES)
-        ),
-        writer.batch_get(
-            &tables.failed_uploads,
-            DEAD_LETTERS_KEY,
-            dead_keys,
-            Some(DEAD_LETTERS_KEY),
-        ),
-    )?;
-    let (mut puts, mut dead_puts, mut replacements) = (Vec::new(), Vec::new(), Vec::new());
-    // The skills of the synced ratings written, registered for the pull
-    // as the sync registers the skills it syncs.
-    let mut skills = BTreeSet::new();
+    let stored = Stored::read(writer, &plans).await?;
+    let mut writes = Writes::default();
     for plan in plans {
+        writes.sort(plan, &stored, summary);
+    }
+    // Before the ratings: an import stopped in between registers them
+    // again when it writes the ratings (a skill without synced ratings
+    // costs the pull one empty read).
+    if !writer.dry_run && !writes.skills.is_empty() {
+        writer
+            .store
+            .register_skills(&writes.skills)
+            .await
+            .map_err(|e| ImportError::Dynamo(e.to_string()))?;
+    }
+    writer.batch_put(&tables.ratings, writes.puts).await?;
+    let mut dead_puts = writes.dead_puts;
+    replace_older(writer, writes.replacements, &mut dead_puts, summary).await?;
+    writer.batch_put(&tables.failed_uploads, dead_puts).await
+}
+
+/// What DynamoDB holds of a page: its ratings' standing, and which of its
+/// dead-letter items exist, by key.
+struct Stored {
+    ratings: HashMap<String, Item>,
+    dead_letters: HashMap<String, Item>,
+}
+
+impl Stored {
+    /// Both reads at once: they are independent.
+    async fn read(writer: &Writer, plans: &[RatingPlan]) -> Result<Self, ImportError> {
+        let tables = writer.store.tables();
+        let keys = plans.iter().map(|p| key_of(&p.item, RATINGS_KEY)).collect();
+        let dead_keys = plans
+            .iter()
+            .filter_map(|p| p.dead_letter.as_ref())
+            .map(|item| key_of(item, DEAD_LETTERS_KEY))
+            .collect();
+        let (ratings, dead_letters) = tokio::try_join!(
+            writer.batch_get(
+                &tables.ratings,
+                RATINGS_KEY,
+                keys,
+                Some(&STANDING_ATTRIBUTES)
+            ),
+            writer.batch_get(
+                &tables.failed_uploads,
+                DEAD_LETTERS_KEY,
+                dead_keys,
+                Some(DEAD_LETTERS_KEY),
+            ),
+        )?;
+        Ok(Self {
+            ratings,
+            dead_letters,
+        })
+    }
+}
+
+/// The writes of one page, sorted from its plans.
+#[derive(Default)]
+struct Writes {
+    /// Ratings DynamoDB does not hold.
+    puts: Vec<Item>,
+    /// Dead-letter items to write.
+    dead_puts: Vec<Item>,
+    /// Ratings in place of an older stored copy, with that copy's version
+    /// and `updated_at`.
+    replacements: Vec<(RatingPlan, i64, String)>,
+    /// The skills of the synced ratings written, registered for the pull
+    /// as the sync registers the skills it syncs.
+    skills: BTreeSet<String>,
+}
+
+impl Writes {
+    /// Sorts one plan against what DynamoDB holds: absent, older (replaced)
+    /// or as new or newer (left); counts it in the summary.
+    fn sort(&mut self, plan: RatingPlan, stored: &Stored, summary: &mut Summary) {
         if let Some(reason) = &plan.parked {
             Summary::count(&mut summary.parked, reason, &plan.id);
         }
         if let Some((rows, reason)) = plan.ignored_failures {
             Summary::count_n(&mut summary.skipped, reason, &plan.id, rows);
         }
-        let Some(old) = stored.get(&plan.id) else {
-            Summary::count(&mut summary.written, plan.kind.label(), &plan.id);
-            if let Some(dead) = plan.dead_letter {
-                Summary::count(&mut summary.written, "dead-letter items", &plan.id);
-                dead_puts.push(dead);
-            }
-            if plan.kind == Kind::Synced {
-                skills.insert(plan.skill_id);
-            }
-            puts.push(plan.item);
-            continue;
+        let Some(old) = stored.ratings.get(&plan.id) else {
+            self.absent(plan, summary);
+            return;
         };
         let Some((version, updated_at, old_time)) =
             version_of(old).and_then(|(v, u)| parse_time(&u).map(|t| (v, u, t)))
         else {
             let reason = "ratings: DynamoDB copy has no readable version or updated_at";
             Summary::count(&mut summary.unchanged, reason, &plan.id);
-            continue;
+            return;
         };
         if old_time < plan.updated_at {
             if plan.kind == Kind::Synced {
-                skills.insert(plan.skill_id.clone());
+                self.skills.insert(plan.skill_id.clone());
             }
-            replacements.push((plan, version, updated_at));
-            continue;
+            self.replacements.push((plan, version, updated_at));
+            return;
         }
         let reason = "ratings: DynamoDB copy as new or newer";
         Summary::count(&mut summary.unchanged, reason, &plan.id);
         if let Some(dead) = plan.dead_letter {
-            // The rating was written by an import that stopped before its
-            // dead-letter item: the item is written if the rating still
-            // stands as imported.
             let as_imported = old_time == plan.updated_at
                 && matches!(sync_state(old), SyncState::Waiting | SyncState::Parked)
                 && failures_of(old) > 0;
-            if as_imported && !stored_dead.contains_key(&key_string(&dead, DEAD_LETTERS_KEY)) {
-                Summary::count(&mut summary.written, "dead-letter items", &plan.id);
-                dead_puts.push(dead);
-            } else {
-                let reason = "dead-letter items: already there, or the rating moved on";
-                Summary::count(&mut summary.unchanged, reason, &plan.id);
-            }
+            self.dead_letter_left_behind(dead, as_imported, stored, &plan.id, summary);
         }
     }
-    // Before the ratings: an import stopped in between registers them
-    // again when it writes the ratings (a skill without synced ratings
-    // costs the pull one empty read).
-    if !writer.dry_run && !skills.is_empty() {
-        writer
-            .store
-            .register_skills(&skills)
-            .await
-            .map_err(|e| ImportError::Dynamo(e.to_string()))?;
+
+    /// A rating DynamoDB does not hold: written, with its dead-letter item.
+    fn absent(&mut self, plan: RatingPlan, summary: &mut Summary) {
+        Summary::count(&mut summary.written, plan.kind.label(), &plan.id);
+        if let Some(dead) = plan.dead_letter {
+            Summary::count(&mut summary.written, "dead-letter items", &plan.id);
+            self.dead_puts.push(dead);
+        }
+        if plan.kind == Kind::Synced {
+            self.skills.insert(plan.skill_id);
+        }
+        self.puts.push(plan.item);
     }
-    writer.batch_put(&tables.ratings, puts).await?;
+
+    /// The dead-letter item of a rating left as it is in DynamoDB. The
+    /// rating was written by an import that stopped before its dead-letter
+    /// item: the item is written if the rating still stands as imported.
+    fn dead_letter_left_behind(
+        &mut self,
+        dead: Item,
+        as_imported: bool,
+        stored: &Stored,
+        id: &str,
+        summary: &mut Summary,
+    ) {
+        let key = key_string(&dead, DEAD_LETTERS_KEY);
+        if as_imported && !stored.dead_letters.contains_key(&key) {
+            Summary::count(&mut summary.written, "dead-letter items", id);
+            self.dead_puts.push(dead);
+        } else {
+            let reason = "dead-letter items: already there, or the rating moved on";
+            Summary::count(&mut summary.unchanged, reason, id);
+        }
+    }
+}
+
+/// Each rating in place of its older stored copy, if that copy is still
+/// unchanged; the dead-letter items of those replaced join `dead_puts`.
+async fn replace_older(
+    writer: &Writer,
+    replacements: Vec<(RatingPlan, i64, String)>,
+    dead_puts: &mut Vec<Item>,
+    summary: &mut Summary,
+) -> Result<(), ImportError> {
     for (mut plan, version, updated_at) in replacements {
         set_version(&mut plan.item, version.saturating_add(1));
         let replaced = writer.dry_run
@@ -305,7 +415,7 @@ async fn apply_ratings(
             Summary::count(&mut summary.unchanged, reason, &plan.id);
         }
     }
-    writer.batch_put(&tables.failed_uploads, dead_puts).await
+    Ok(())
 }
 
 /// The conflict log, a page at a time: entries not in the state table yet

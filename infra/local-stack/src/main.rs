@@ -76,133 +76,181 @@ fn text_flag(args: &[String], name: &str) -> Option<String> {
     args.get(at + 1).cloned()
 }
 
+/// Runs the subcommand `args[0]` names; the rest are its flags.
 async fn run(args: &[String]) -> Result<(), String> {
     let command = args.first().map(String::as_str).unwrap_or("help");
-    let error = |e: StackError| e.to_string();
     let names = table_names();
     match command {
-        "create-tables" => {
-            let client = dynamodb_client().await.map_err(error)?;
-            tables::create_tables(&client, &names)
-                .await
-                .map_err(error)?;
-            println!(
-                "tables ready: {}, {}, {}, {}",
-                names.ratings, names.failed_uploads, names.sync_state, names.audit
-            );
-        }
-        "seed" => {
-            let count = flag(args, "--count", 300)?;
-            let invalid = flag(args, "--invalid", 5)?;
-            let client = dynamodb_client().await.map_err(error)?;
-            let start = chrono::Utc::now() - chrono::Duration::days(1);
-            let ratings = seed::sample_ratings("", count, invalid, start);
-            seed::put_ratings(&client, &names.ratings, &ratings)
-                .await
-                .map_err(error)?;
-            println!(
-                "seeded {count} pending ratings into {} ({invalid} with invalid star values)",
-                names.ratings
-            );
-        }
-        "summary" => {
-            let url = std::env::var("ATOM_SAAS_API_URL")
-                .map_err(|_| "ATOM_SAAS_API_URL is not set".to_owned())?;
-            let simulator = Simulator::connect(&url);
-            let stats = simulator.stats().await.map_err(error)?;
-            println!("marketplace simulator received:");
-            println!("  requests: {}", stats["requests_total"]);
-            println!("  by status: {}", stats["by_status"]);
-            println!("  ratings created: {}", stats["creates"]);
-            println!(
-                "  most requests in flight at once: {}",
-                stats["max_in_flight"]
-            );
-            let client = dynamodb_client().await.map_err(error)?;
-            let failed = client
-                .scan()
-                .table_name(&names.failed_uploads)
-                .send()
-                .await
-                .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
-            println!(
-                "dead-letter table {} holds {} item(s):",
-                names.failed_uploads,
-                failed.count()
-            );
-            for item in failed.items() {
-                let field = |n: &str| {
-                    item.get(n)
-                        .and_then(|v| v.as_s().ok().or(v.as_n().ok()))
-                        .cloned()
-                        .unwrap_or_default()
-                };
-                println!(
-                    "  {}  retry_count={}  {}",
-                    field("rating_id"),
-                    field("retry_count"),
-                    field("error_message")
-                );
-            }
-        }
-        "token" => {
-            let minutes = flag(args, "--minutes", 60)?;
-            let agent = match (text_flag(args, "--agent-id"), text_flag(args, "--maturity")) {
-                (Some(id), Some(maturity)) => Some(shared::auth::Agent { id, maturity }),
-                (None, None) => None,
-                _ => return Err("--agent-id and --maturity go together".into()),
-            };
-            let request = shared::auth::TokenRequest {
-                subject: text_flag(args, "--sub").unwrap_or_else(|| "local-admin".into()),
-                role: text_flag(args, "--role").unwrap_or_else(|| shared::auth::ADMIN_ROLE.into()),
-                agent,
-                lifetime: Duration::from_secs(60u64.saturating_mul(minutes as u64)),
-            };
-            let aws = shared::triggers::clients::aws_config()
-                .await
-                .map_err(|e| e.to_string())?;
-            let config = AdminConfig::load(&aws).await.map_err(|e| {
-                format!("{e} (run this through infra/scripts/with-local-stack.sh, which sets one)")
-            })?;
-            let token = shared::auth::mint(
-                &config.jwt_secret,
-                &config.policy,
-                &request,
-                std::time::SystemTime::now(),
-            )
-            .map_err(|e| e.to_string())?;
-            println!("{token}");
-        }
-        "stream-poller" => run_stream_poller(args, &names.ratings).await?,
-        "api" => run_api(args).await?,
-        "events-setup" => {
-            let events = local_stack::eventbridge_client().await.map_err(error)?;
-            let sqs = local_stack::sqs_client().await.map_err(error)?;
-            let queues = events::setup(&events, &sqs).await.map_err(error)?;
-            println!("{}", queues.to_json());
-        }
-        "events-drain" => {
-            let queue_url = text_flag(args, "--queue-url")
-                .ok_or_else(|| "events-drain needs --queue-url URL".to_owned())?;
-            let wait = flag(args, "--wait-seconds", 1)?;
-            let sqs = local_stack::sqs_client().await.map_err(error)?;
-            let bodies = events::drain(&sqs, &queue_url, Duration::from_secs(wait as u64))
-                .await
-                .map_err(error)?;
-            for body in bodies {
-                println!("{}", events::summary(&body));
-            }
-        }
+        "create-tables" => run_create_tables(&names).await,
+        "seed" => run_seed(args, &names).await,
+        "summary" => run_summary(&names).await,
+        "token" => run_token(args).await,
+        "stream-poller" => run_stream_poller(args, &names.ratings).await,
+        "api" => run_api(args).await,
+        "events-setup" => run_events_setup().await,
+        "events-drain" => run_events_drain(args).await,
         _ => {
-            println!(
-                "usage: local-stack create-tables | seed [--count N] [--invalid K] | summary \
-                 | token [--sub S] [--minutes N] [--role R] [--agent-id A --maturity M] \
-                 | api [--port N] | stream-poller --invoke-url URL [--on-failure-queue-url URL] \
-                 [--from trim-horizon|latest] | events-setup | events-drain --queue-url URL"
-            );
+            print_usage();
+            Ok(())
         }
     }
+}
+
+/// A local stack error as the one line `main` prints.
+fn error(e: StackError) -> String {
+    e.to_string()
+}
+
+/// Creates the tables from template.yaml.
+async fn run_create_tables(names: &TableNames) -> Result<(), String> {
+    let client = dynamodb_client().await.map_err(error)?;
+    tables::create_tables(&client, names).await.map_err(error)?;
+    println!(
+        "tables ready: {}, {}, {}, {}",
+        names.ratings, names.failed_uploads, names.sync_state, names.audit
+    );
     Ok(())
+}
+
+/// Seeds `--count` pending ratings, the last `--invalid` of them invalid.
+async fn run_seed(args: &[String], names: &TableNames) -> Result<(), String> {
+    let count = flag(args, "--count", 300)?;
+    let invalid = flag(args, "--invalid", 5)?;
+    let client = dynamodb_client().await.map_err(error)?;
+    let start = chrono::Utc::now() - chrono::Duration::days(1);
+    let ratings = seed::sample_ratings("", count, invalid, start);
+    seed::put_ratings(&client, &names.ratings, &ratings)
+        .await
+        .map_err(error)?;
+    println!(
+        "seeded {count} pending ratings into {} ({invalid} with invalid star values)",
+        names.ratings
+    );
+    Ok(())
+}
+
+/// What the sync left behind: the simulator's counters, then the
+/// dead-letter table.
+async fn run_summary(names: &TableNames) -> Result<(), String> {
+    let url = std::env::var("ATOM_SAAS_API_URL")
+        .map_err(|_| "ATOM_SAAS_API_URL is not set".to_owned())?;
+    print_simulator_stats(&Simulator::connect(&url)).await?;
+    print_dead_letters(&names.failed_uploads).await
+}
+
+/// What the marketplace simulator received.
+async fn print_simulator_stats(simulator: &Simulator) -> Result<(), String> {
+    let stats = simulator.stats().await.map_err(error)?;
+    println!("marketplace simulator received:");
+    println!("  requests: {}", stats["requests_total"]);
+    println!("  by status: {}", stats["by_status"]);
+    println!("  ratings created: {}", stats["creates"]);
+    println!(
+        "  most requests in flight at once: {}",
+        stats["max_in_flight"]
+    );
+    Ok(())
+}
+
+/// The dead-letter table's items, a line each.
+async fn print_dead_letters(table: &str) -> Result<(), String> {
+    let client = dynamodb_client().await.map_err(error)?;
+    let failed = client
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+    println!(
+        "dead-letter table {table} holds {} item(s):",
+        failed.count()
+    );
+    for item in failed.items() {
+        let field = |n: &str| {
+            item.get(n)
+                .and_then(|v| v.as_s().ok().or(v.as_n().ok()))
+                .cloned()
+                .unwrap_or_default()
+        };
+        println!(
+            "  {}  retry_count={}  {}",
+            field("rating_id"),
+            field("retry_count"),
+            field("error_message")
+        );
+    }
+    Ok(())
+}
+
+/// Mints an admin API token and prints only the token.
+async fn run_token(args: &[String]) -> Result<(), String> {
+    let request = token_request(args)?;
+    let aws = shared::triggers::clients::aws_config()
+        .await
+        .map_err(|e| e.to_string())?;
+    let config = AdminConfig::load(&aws).await.map_err(|e| {
+        format!("{e} (run this through infra/scripts/with-local-stack.sh, which sets one)")
+    })?;
+    let token = shared::auth::mint(
+        &config.jwt_secret,
+        &config.policy,
+        &request,
+        std::time::SystemTime::now(),
+    )
+    .map_err(|e| e.to_string())?;
+    println!("{token}");
+    Ok(())
+}
+
+/// The token `--sub`, `--role`, `--minutes`, `--agent-id` and
+/// `--maturity` ask for.
+fn token_request(args: &[String]) -> Result<shared::auth::TokenRequest, String> {
+    let minutes = flag(args, "--minutes", 60)?;
+    let agent = match (text_flag(args, "--agent-id"), text_flag(args, "--maturity")) {
+        (Some(id), Some(maturity)) => Some(shared::auth::Agent { id, maturity }),
+        (None, None) => None,
+        _ => return Err("--agent-id and --maturity go together".into()),
+    };
+    Ok(shared::auth::TokenRequest {
+        subject: text_flag(args, "--sub").unwrap_or_else(|| "local-admin".into()),
+        role: text_flag(args, "--role").unwrap_or_else(|| shared::auth::ADMIN_ROLE.into()),
+        agent,
+        lifetime: Duration::from_secs(60u64.saturating_mul(minutes as u64)),
+    })
+}
+
+/// Sets up the event bus rule and its queues; prints their URLs as JSON.
+async fn run_events_setup() -> Result<(), String> {
+    let events = local_stack::eventbridge_client().await.map_err(error)?;
+    let sqs = local_stack::sqs_client().await.map_err(error)?;
+    let queues = events::setup(&events, &sqs).await.map_err(error)?;
+    println!("{}", queues.to_json());
+    Ok(())
+}
+
+/// Prints the messages of `--queue-url`, one JSON line each.
+async fn run_events_drain(args: &[String]) -> Result<(), String> {
+    let queue_url = text_flag(args, "--queue-url")
+        .ok_or_else(|| "events-drain needs --queue-url URL".to_owned())?;
+    let wait = flag(args, "--wait-seconds", 1)?;
+    let sqs = local_stack::sqs_client().await.map_err(error)?;
+    let bodies = events::drain(&sqs, &queue_url, Duration::from_secs(wait as u64))
+        .await
+        .map_err(error)?;
+    for body in bodies {
+        println!("{}", events::summary(&body));
+    }
+    Ok(())
+}
+
+/// The subcommands and their flags, for `help` or an unknown subcommand.
+fn print_usage() {
+    println!(
+        "usage: local-stack create-tables | seed [--count N] [--invalid K] | summary \
+         | token [--sub S] [--minutes N] [--role R] [--agent-id A --maturity M] \
+         | api [--port N] | stream-poller --invoke-url URL [--on-failure-queue-url URL] \
+         [--from trim-horizon|latest] | events-setup | events-drain --queue-url URL"
+    );
 }
 
 /// Serves the admin API on loopback until Ctrl-C or SIGTERM, with the
@@ -245,7 +293,6 @@ async fn run_api(args: &[String]) -> Result<(), String> {
 
 /// Plays the stream's event source mapping until Ctrl-C or SIGTERM.
 async fn run_stream_poller(args: &[String], table: &str) -> Result<(), String> {
-    let error = |e: StackError| e.to_string();
     let invoke_url = text_flag(args, "--invoke-url")
         .ok_or_else(|| "stream-poller needs --invoke-url URL (cargo lambda watch's)".to_owned())?;
     let mut settings = MappingSettings::from_template_file(&tables::template_path())

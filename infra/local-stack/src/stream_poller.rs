@@ -40,15 +40,13 @@ pub mod settings;
 mod shard;
 pub mod stats;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
-use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use thiserror::Error;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 pub use batch::{Backoff, BatchHandler};
 pub use event::{lambda_event, ChangeRecord};
@@ -59,7 +57,6 @@ pub use settings::{MappingSettings, SettingsError, StartingPosition};
 pub use stats::{PollerStats, StatsSnapshot};
 
 use coordinator::Poller;
-use shard::Start;
 
 #[derive(Debug, Error)]
 pub enum PollerError {
@@ -164,14 +161,7 @@ pub async fn start<I: Invoker, D: FailureDestination>(
     destination: D,
 ) -> Result<PollerHandle, PollerError> {
     let stream_arn = stream_arn(dynamodb, &options.table_name).await?;
-    // arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL
-    let parts: Vec<&str> = stream_arn.split(':').collect();
-    let region = parts.get(3).copied().unwrap_or("us-east-1").to_owned();
-    let account = parts.get(4).copied().unwrap_or("123456789012");
-    let function_arn = format!(
-        "arn:aws:lambda:{region}:{account}:function:{}",
-        options.settings.function_name
-    );
+    let (region, function_arn) = region_and_function_arn(&stream_arn, &options.settings);
     let stats = Arc::new(PollerStats::default());
     let handler = BatchHandler::new(
         options.settings.clone(),
@@ -182,55 +172,18 @@ pub async fn start<I: Invoker, D: FailureDestination>(
     )
     .with_backoff(options.backoff)
     .with_stats_log(options.log_stats);
-
-    let mut poller = Poller {
+    let mut poller = Poller::new(
         streams,
-        stream_arn: stream_arn.clone(),
+        stream_arn.clone(),
         region,
-        handler: Arc::new(handler),
-        poll_interval: options.poll_interval,
-        workers: JoinSet::new(),
-        running: HashSet::new(),
-        done: HashSet::new(),
-        waiting: Vec::new(),
-    };
+        Arc::new(handler),
+        options.poll_interval,
+    );
     let shards = poller.describe().await?;
-    let latest = options.settings.starting_position == StartingPosition::Latest;
-    for shard in &shards {
-        let Some(id) = shard.shard_id() else { continue };
-        let closed = shard
-            .sequence_number_range()
-            .is_some_and(|r| r.ending_sequence_number().is_some());
-        if latest && closed {
-            poller.done.insert(id.to_owned());
-        }
-    }
-    for shard in shards {
-        let Some(id) = shard.shard_id().map(str::to_owned) else {
-            continue;
-        };
-        if poller.done.contains(&id) {
-            continue;
-        }
-        if latest {
-            let iterator = poller
-                .streams
-                .get_shard_iterator()
-                .stream_arn(&stream_arn)
-                .shard_id(&id)
-                .shard_iterator_type(ShardIteratorType::Latest)
-                .send()
-                .await
-                .map_err(|e| PollerError::Streams(crate::sdk_message(e)))?;
-            match iterator.shard_iterator() {
-                Some(iterator) => poller.launch(id, Start::Iterator(iterator.to_owned())),
-                None => {
-                    poller.done.insert(id);
-                }
-            }
-        } else {
-            poller.admit(shard);
-        }
+    if options.settings.starting_position == StartingPosition::Latest {
+        poller.start_at_latest(shards).await?;
+    } else {
+        shards.into_iter().for_each(|shard| poller.admit(shard));
     }
 
     let (shutdown, stop) = watch::channel(false);
@@ -242,6 +195,20 @@ pub async fn start<I: Invoker, D: FailureDestination>(
         shutdown,
         task: Some(task),
     })
+}
+
+/// The stream's region, and the ARN of the mapping's function in the
+/// stream's region and account.
+fn region_and_function_arn(stream_arn: &str, settings: &MappingSettings) -> (String, String) {
+    // arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL
+    let parts: Vec<&str> = stream_arn.split(':').collect();
+    let region = parts.get(3).copied().unwrap_or("us-east-1").to_owned();
+    let account = parts.get(4).copied().unwrap_or("123456789012");
+    let function_arn = format!(
+        "arn:aws:lambda:{region}:{account}:function:{}",
+        settings.function_name
+    );
+    (region, function_arn)
 }
 
 /// The table's current stream, if it has one enabled.

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
@@ -203,11 +204,39 @@ fn key_element(name: &str, kind: &str) -> Result<KeySchemaElement, StackError> {
         .map_err(dynamodb_error)
 }
 
+/// Creates one table as the template defines it, waits until it is active
+/// and turns its TTL on; a table that exists is left as it is.
 async fn create_table(
     client: &Client,
     name: &str,
     table: &TableDefinition,
 ) -> Result<(), StackError> {
+    let request = create_table_request(client, name, table)?;
+    match request.send().await {
+        Ok(_) => {}
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            return Ok(())
+        }
+        Err(err) => return Err(dynamodb_error(err)),
+    }
+    wait_until_active(client, name).await?;
+    if let Some(attribute) = &table.ttl_attribute {
+        enable_ttl(client, name, attribute).await?;
+    }
+    Ok(())
+}
+
+/// The CreateTable request of `table` under `name`: its attributes, keys,
+/// indexes and stream, billed per request.
+fn create_table_request(
+    client: &Client,
+    name: &str,
+    table: &TableDefinition,
+) -> Result<CreateTableFluentBuilder, StackError> {
     let mut request = client
         .create_table()
         .table_name(name)
@@ -225,17 +254,7 @@ async fn create_table(
         request = request.key_schema(key_element(attribute, kind)?);
     }
     for index in &table.indexes {
-        let mut gsi = GlobalSecondaryIndex::builder()
-            .index_name(&index.name)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::from(index.projection.as_str()))
-                    .build(),
-            );
-        for (attribute, kind) in &index.key_schema {
-            gsi = gsi.key_schema(key_element(attribute, kind)?);
-        }
-        request = request.global_secondary_indexes(gsi.build().map_err(dynamodb_error)?);
+        request = request.global_secondary_indexes(global_secondary_index(index)?);
     }
     if let Some(view) = &table.stream_view_type {
         request = request.stream_specification(
@@ -246,44 +265,47 @@ async fn create_table(
                 .map_err(dynamodb_error)?,
         );
     }
-    match request.send().await {
-        Ok(_) => {}
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) =>
-        {
-            return Ok(())
-        }
-        Err(err) => return Err(dynamodb_error(err)),
+    Ok(request)
+}
+
+fn global_secondary_index(index: &IndexDefinition) -> Result<GlobalSecondaryIndex, StackError> {
+    let mut gsi = GlobalSecondaryIndex::builder()
+        .index_name(&index.name)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::from(index.projection.as_str()))
+                .build(),
+        );
+    for (attribute, kind) in &index.key_schema {
+        gsi = gsi.key_schema(key_element(attribute, kind)?);
     }
-    wait_until_active(client, name).await?;
-    if let Some(attribute) = &table.ttl_attribute {
-        let ttl = client
-            .update_time_to_live()
-            .table_name(name)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name(attribute)
-                    .enabled(true)
-                    .build()
-                    .map_err(dynamodb_error)?,
-            )
-            .send()
-            .await;
-        match ttl {
-            Ok(_) => {}
-            // dynalite (used by the benchmark for its speed) has no TTL API;
-            // TTL only deletes old items, nothing the sync relies on.
-            Err(err) if err.code() == Some("UnknownOperationException") => {
-                eprintln!(
-                    "local-stack: this DynamoDB server has no TTL API; {name} keeps old items"
-                );
-            }
-            Err(err) => return Err(dynamodb_error(err)),
+    gsi.build().map_err(dynamodb_error)
+}
+
+/// Turns on the table's TTL on `attribute`.
+async fn enable_ttl(client: &Client, name: &str, attribute: &str) -> Result<(), StackError> {
+    let ttl = client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(attribute)
+                .enabled(true)
+                .build()
+                .map_err(dynamodb_error)?,
+        )
+        .send()
+        .await;
+    match ttl {
+        Ok(_) => Ok(()),
+        // dynalite (used by the benchmark for its speed) has no TTL API;
+        // TTL only deletes old items, nothing the sync relies on.
+        Err(err) if err.code() == Some("UnknownOperationException") => {
+            eprintln!("local-stack: this DynamoDB server has no TTL API; {name} keeps old items");
+            Ok(())
         }
+        Err(err) => Err(dynamodb_error(err)),
     }
-    Ok(())
 }
 
 async fn wait_until_active(client: &Client, name: &str) -> Result<(), StackError> {

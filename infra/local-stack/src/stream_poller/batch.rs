@@ -150,78 +150,104 @@ impl<I: Invoker, D: FailureDestination> BatchHandler<I, D> {
             failures_in_a_row: 0,
             last: None,
         }]);
-        while let Some(mut work) = queue.pop_front() {
-            loop {
-                tokio::time::sleep(self.backoff.delay(work.failures_in_a_row)).await;
-                self.drop_expired(shard, &mut work).await;
-                if work.records.is_empty() {
-                    break;
+        while let Some(work) = queue.pop_front() {
+            self.deliver(shard, work, &mut queue).await;
+        }
+    }
+
+    /// Invokes the function with `work` until its records are done or given
+    /// up, or it is split in two (the halves go to the front of `queue`).
+    async fn deliver(&self, shard: &ShardInfo, mut work: Work, queue: &mut VecDeque<Work>) {
+        loop {
+            tokio::time::sleep(self.backoff.delay(work.failures_in_a_row)).await;
+            self.drop_expired(shard, &mut work).await;
+            if work.records.is_empty() {
+                return;
+            }
+            let outcome = self.invoker.invoke(lambda_event(&work.records)).await;
+            let count = work.records.len();
+            if !matches!(outcome, Err(InvokeError::Unavailable(_))) {
+                work.invocations += 1;
+                add(&self.stats.invocations, 1);
+            }
+            let finished = match outcome {
+                Ok(answer) => self.answered(shard, &mut work, &answer).await,
+                Err(InvokeError::Function { .. }) => {
+                    self.function_failed(shard, &mut work, queue).await
                 }
-                let outcome = self.invoker.invoke(lambda_event(&work.records)).await;
-                let count = work.records.len();
-                if !matches!(outcome, Err(InvokeError::Unavailable(_))) {
-                    work.invocations += 1;
-                    add(&self.stats.invocations, 1);
+                Err(InvokeError::Unavailable(reason)) => {
+                    add(&self.stats.invoke_unavailable, 1);
+                    work.failures_in_a_row += 1;
+                    self.log(shard, count, &format!("unavailable: {reason}"));
+                    false
                 }
-                match outcome {
-                    Ok(answer) => {
-                        work.last = Some(LastResponse {
-                            status_code: 200,
-                            function_error: None,
-                        });
-                        match self.read_answer(&work.records, &answer) {
-                            Answer::AllDone => {
-                                add(&self.stats.records_delivered, count);
-                                self.log(shard, count, "ok");
-                                break;
-                            }
-                            Answer::FailedFrom { index, reported } => {
-                                add(&self.stats.records_delivered, index);
-                                add(&self.stats.batch_item_failures, reported);
-                                self.log(shard, count, "batch_item_failures");
-                                work.records.drain(..index);
-                            }
-                            Answer::Invalid(reason) => {
-                                self.log(shard, count, &format!("invalid answer: {reason}"));
-                            }
-                        }
-                        if self.count_retry(shard, &mut work).await {
-                            break;
-                        }
-                    }
-                    Err(InvokeError::Function { .. }) => {
-                        add(&self.stats.function_errors, 1);
-                        work.last = Some(LastResponse {
-                            status_code: 200,
-                            function_error: Some("Unhandled".into()),
-                        });
-                        self.log(shard, count, "function_error");
-                        if self.settings.bisect_batch_on_function_error && count > 1 {
-                            let mut first = std::mem::take(&mut work.records);
-                            let second = first.split_off(count / 2);
-                            let half = |records| Work {
-                                records,
-                                retries: work.retries,
-                                invocations: work.invocations,
-                                failures_in_a_row: work.failures_in_a_row + 1,
-                                last: work.last.clone(),
-                            };
-                            queue.push_front(half(second));
-                            queue.push_front(half(first));
-                            break;
-                        }
-                        if self.count_retry(shard, &mut work).await {
-                            break;
-                        }
-                    }
-                    Err(InvokeError::Unavailable(reason)) => {
-                        add(&self.stats.invoke_unavailable, 1);
-                        work.failures_in_a_row += 1;
-                        self.log(shard, count, &format!("unavailable: {reason}"));
-                    }
-                }
+            };
+            if finished {
+                return;
             }
         }
+    }
+
+    /// The function answered: the records it took are done, the rest are
+    /// tried again (or given up once the retries are spent). True when
+    /// `work` needs no other attempt.
+    async fn answered(&self, shard: &ShardInfo, work: &mut Work, answer: &Value) -> bool {
+        let count = work.records.len();
+        work.last = Some(LastResponse {
+            status_code: 200,
+            function_error: None,
+        });
+        match self.read_answer(&work.records, answer) {
+            Answer::AllDone => {
+                add(&self.stats.records_delivered, count);
+                self.log(shard, count, "ok");
+                return true;
+            }
+            Answer::FailedFrom { index, reported } => {
+                add(&self.stats.records_delivered, index);
+                add(&self.stats.batch_item_failures, reported);
+                self.log(shard, count, "batch_item_failures");
+                work.records.drain(..index);
+            }
+            Answer::Invalid(reason) => {
+                self.log(shard, count, &format!("invalid answer: {reason}"));
+            }
+        }
+        self.count_retry(shard, work).await
+    }
+
+    /// The function failed: the batch is split in two halves at the front
+    /// of `queue` when the mapping bisects, else tried again whole (or
+    /// given up once the retries are spent). True when `work` needs no
+    /// other attempt.
+    async fn function_failed(
+        &self,
+        shard: &ShardInfo,
+        work: &mut Work,
+        queue: &mut VecDeque<Work>,
+    ) -> bool {
+        let count = work.records.len();
+        add(&self.stats.function_errors, 1);
+        work.last = Some(LastResponse {
+            status_code: 200,
+            function_error: Some("Unhandled".into()),
+        });
+        self.log(shard, count, "function_error");
+        if self.settings.bisect_batch_on_function_error && count > 1 {
+            let mut first = std::mem::take(&mut work.records);
+            let second = first.split_off(count / 2);
+            let half = |records| Work {
+                records,
+                retries: work.retries,
+                invocations: work.invocations,
+                failures_in_a_row: work.failures_in_a_row + 1,
+                last: work.last.clone(),
+            };
+            queue.push_front(half(second));
+            queue.push_front(half(first));
+            return true;
+        }
+        self.count_retry(shard, work).await
     }
 
     /// Counts a failed attempt; gives the records up (and returns true) once

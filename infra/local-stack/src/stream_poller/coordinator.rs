@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodbstreams::types::Shard;
+use aws_sdk_dynamodbstreams::types::{Shard, ShardIteratorType};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -32,6 +32,27 @@ pub(crate) struct Poller<I, D> {
 }
 
 impl<I: Invoker, D: FailureDestination> Poller<I, D> {
+    /// A poller of `stream_arn` reading no shard yet.
+    pub fn new(
+        streams: aws_sdk_dynamodbstreams::Client,
+        stream_arn: String,
+        region: String,
+        handler: Arc<BatchHandler<I, D>>,
+        poll_interval: Duration,
+    ) -> Self {
+        Self {
+            streams,
+            stream_arn,
+            region,
+            handler,
+            poll_interval,
+            workers: JoinSet::new(),
+            running: HashSet::new(),
+            done: HashSet::new(),
+            waiting: Vec::new(),
+        }
+    }
+
     pub async fn run(
         mut self,
         mut stop: watch::Receiver<bool>,
@@ -82,6 +103,49 @@ impl<I: Invoker, D: FailureDestination> Poller<I, D> {
                 None => return Ok(shards),
             }
         }
+    }
+
+    /// The starting position LATEST: a closed shard has nothing new and
+    /// counts as read; each open one is read from its iterator taken now.
+    pub async fn start_at_latest(&mut self, shards: Vec<Shard>) -> Result<(), PollerError> {
+        for shard in &shards {
+            let Some(id) = shard.shard_id() else { continue };
+            let closed = shard
+                .sequence_number_range()
+                .is_some_and(|r| r.ending_sequence_number().is_some());
+            if closed {
+                self.done.insert(id.to_owned());
+            }
+        }
+        for shard in shards {
+            let Some(id) = shard.shard_id().map(str::to_owned) else {
+                continue;
+            };
+            if self.done.contains(&id) {
+                continue;
+            }
+            match self.latest_iterator(&id).await? {
+                Some(iterator) => self.launch(id, Start::Iterator(iterator)),
+                None => {
+                    self.done.insert(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The shard's LATEST iterator, if it gives one.
+    async fn latest_iterator(&self, id: &str) -> Result<Option<String>, PollerError> {
+        let iterator = self
+            .streams
+            .get_shard_iterator()
+            .stream_arn(&self.stream_arn)
+            .shard_id(id)
+            .shard_iterator_type(ShardIteratorType::Latest)
+            .send()
+            .await
+            .map_err(|e| PollerError::Streams(crate::sdk_message(e)))?;
+        Ok(iterator.shard_iterator().map(str::to_owned))
     }
 
     /// A shard not seen before: read from its start, after its parent.
