@@ -16,44 +16,15 @@ pub enum Shape {
     Later,
 }
 
-/// The tables of `shape`, as DDL both SQLite and PostgreSQL take.
+/// The tables of `shape`, as DDL both SQLite and PostgreSQL take: one
+/// copy, in `tests/fixtures/python_service/`, which the benchmark's import
+/// scenario loads too.
 pub fn schema(shape: Shape) -> String {
-    let ratings = match shape {
-        Shape::Early => {
-            "CREATE TABLE skill_ratings (
-                id varchar(36) PRIMARY KEY, skill_id varchar(255), user_id varchar(255),
-                rating integer NOT NULL, comment text, created_at timestamptz NOT NULL,
-                synced_at timestamptz, synced_to_saas boolean NOT NULL DEFAULT false,
-                remote_rating_id varchar(255));
-             CREATE UNIQUE INDEX ix_skill_user ON skill_ratings (skill_id, user_id);"
-        }
-        Shape::Later => {
-            "CREATE TABLE skill_ratings (
-                id varchar(36) PRIMARY KEY, skill_id varchar(255), user_id varchar(255),
-                rating integer NOT NULL, review text, created_at timestamptz NOT NULL,
-                synced_at timestamptz, synced_to_saas boolean NOT NULL DEFAULT false,
-                remote_rating_id varchar(255), tenant_id varchar(255) NOT NULL,
-                updated_at timestamptz, is_flagged boolean DEFAULT false,
-                is_visible boolean DEFAULT true, helpful_count integer DEFAULT 0,
-                not_helpful_count integer DEFAULT 0,
-                CONSTRAINT uq_skill_user UNIQUE (skill_id, user_id));"
-        }
-    };
-    let failure_extra = match shape {
-        Shape::Early => "",
-        Shape::Later => ", max_retries integer DEFAULT 3, tenant_id varchar(255)",
-    };
-    format!(
-        "{ratings}
-         CREATE TABLE failed_rating_uploads (
-            id varchar(36) PRIMARY KEY, rating_id varchar(36) REFERENCES skill_ratings(id),
-            error_message text NOT NULL, failed_at timestamptz NOT NULL,
-            last_retry_at timestamptz, retry_count integer DEFAULT 0{failure_extra});
-         CREATE TABLE conflict_log (
-            id varchar(36) PRIMARY KEY, conflict_type varchar(50), severity varchar(20),
-            local_data text, remote_data text, resolution_strategy varchar(50),
-            resolved_at timestamptz, skill_id varchar(255), created_at timestamptz);"
-    )
+    match shape {
+        Shape::Early => include_str!("../fixtures/python_service/early.sql"),
+        Shape::Later => include_str!("../fixtures/python_service/later.sql"),
+    }
+    .to_owned()
 }
 
 /// A SQL literal: `NULL`, or the text quoted.
