@@ -27,21 +27,27 @@ with latency L, and writes what it measured to docs/BENCHMARKS.md. Scenarios:
   through moto and the poller, and on dynalite with the bench playing the
   stream (events of 10 records, one in flight) for the function's own rate;
 * pull: 300 registered skills, nothing to push: skill reads per second of a
-  scheduled run's pull against C/L.
+  scheduled run's pull against C/L;
+* import (issue 19): `atom-rating-sync import` of 100,000 ratings from the
+  machine's PostgreSQL (skipped, with a message, without one): ratings and
+  items per second, peak memory and CPU, a second import (nothing written),
+  and the server's own batch-write ceiling measured in the same run.
 
 Two DynamoDB servers: dynalite (npm, fast; the sync needs nothing it lacks
 but a stream) and moto (the one the tests use; slow, and slower as tables
 grow; it serves DynamoDB Streams). Where the server is the bottleneck, the
 report says so. Everything listens on 127.0.0.1 and stops at the end.
 The pieces: bench_stack.py (the servers, the Runtime API, the function
-processes), bench_fast_path.py (freshness, burst, pull), bench_ratings.py
-(ratings written and read with boto3, run with .venv's python).
+processes), bench_fast_path.py (freshness, burst, pull), bench_import.py
+(import), bench_ratings.py (ratings written and read with boto3, run with
+.venv's python).
 
 `--scenarios` runs only some; the report then replaces only their sections
 of docs/BENCHMARKS.md (one `## ` heading each) and keeps the others.
 
-Usage: python3 infra/bench/bench.py [--scenarios drain,freshness,burst,pull]
+Usage: python3 infra/bench/bench.py [--scenarios drain,freshness,burst,pull,import]
                                     [--sizes 1000,10000] [--backends dynalite,moto]
+                                    [--import-rows 100000]
                                     [--skip-arm64] [--out docs/BENCHMARKS.md]
 """
 
@@ -56,6 +62,7 @@ from pathlib import Path
 from bench_fast_path import (PULL_RUNS, STREAM_FUNCTION, burst_moto, burst_played,
                              burst_section, freshness_scenario, freshness_section,
                              pull_scenario, pull_section)
+from bench_import import IMPORT_ROWS, import_runs, import_section
 from bench_stack import (CONCURRENCY, FUNCTIONS, LATENCY_MS, ROOT, SCHEDULED_EVENT, TARGET,
                          VENV, FunctionProcess, Processes, RuntimeApi, cpu_seconds,
                          create_tables, function_env, log, machine, measured, number,
@@ -173,7 +180,7 @@ PREAMBLE = [
     "# Benchmarks",
     "",
     "Written by `make bench` (`python3 infra/bench/bench.py`), which runs every scenario: `drain`,",
-    "`freshness`, `burst` and `pull`. `python3 infra/bench/bench.py --scenarios a,b` runs only those and",
+    "`freshness`, `burst`, `pull` and `import`. `python3 infra/bench/bench.py --scenarios a,b` runs only those and",
     "replaces only their sections below (a section is a `## ` heading and what follows it, up to",
     "the next; sections of other scenarios are kept as they were), so each section says when,",
     "and on what machine, it was measured, and the command that re-runs it alone.",
@@ -275,7 +282,7 @@ def merge_report(path, new_sections):
     log(f"wrote {path}")
 
 
-SCENARIOS = ("drain", "freshness", "burst", "pull")
+SCENARIOS = ("drain", "freshness", "burst", "pull", "import")
 
 
 def main():
@@ -283,7 +290,9 @@ def main():
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help="which to run, of " + ", ".join(SCENARIOS))
     parser.add_argument("--sizes", default="1000,10000", help="drain: backlog sizes")
-    parser.add_argument("--backends", default="dynalite,moto", help="drain: DynamoDB servers")
+    parser.add_argument("--backends", default="dynalite,moto", help="drain, import: DynamoDB servers")
+    parser.add_argument("--import-rows", type=int, default=IMPORT_ROWS,
+                        help="import: ratings in the PostgreSQL database")
     parser.add_argument("--skip-arm64", action="store_true", help="drain: no arm64 binary sizes")
     parser.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     args = parser.parse_args()
@@ -294,9 +303,13 @@ def main():
     sizes = [int(s) for s in args.sizes.split(",")]
     started_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
-    packages = ["scheduled-rating-sync", "local-stack"]
+    packages = ["local-stack"]
+    if set(chosen) - {"import"}:
+        packages.append("scheduled-rating-sync")
     if {"freshness", "burst"} & set(chosen):
         packages.append(STREAM_FUNCTION)
+    if "import" in chosen:
+        packages.append("atom-rating-sync")
     subprocess.run(["cargo", "build", "--release"] + [a for p in packages for a in ("-p", p)],
                    cwd=ROOT, check=True)
     (ROOT / ".local").mkdir(parents=True, exist_ok=True)
@@ -343,6 +356,11 @@ def main():
                      for n in range(1, PULL_RUNS + 1)]
             sections.update(pull_section(pulls, started_at))
             processes.stop(dynalite_pid)
+        if "import" in chosen:
+            imports = import_runs(args.backends.split(","), args.import_rows, start_dynamodb,
+                                  processes)
+            if imports:
+                sections.update(import_section(imports, started_at))
     finally:
         processes.stop_all()
         # What finished is written even if a later scenario failed.

@@ -12,6 +12,11 @@ reads the table back.
         every item, in DynamoDB JSON, one line each (for stream records)
     bench_ratings.py state --table T
         how many items there are, synced, and still pending (one JSON line)
+    bench_ratings.py ceiling --table T --source S --count 100000 [--threads 8]
+        the server's own batch-write ceiling: `count` copies of the items of
+        table S (new ids of the same length), BatchWriteItem, 25 a request,
+        from `threads` threads; one JSON line {"items", "seconds",
+        "requests", "retried", "item_bytes"}
 
 Endpoint and credentials come from the environment (AWS_ENDPOINT_URL_DYNAMODB,
 AWS_ACCESS_KEY_ID, ...). `steady` and `burst` print one JSON line per
@@ -23,7 +28,9 @@ same instant. Then a last line {"done": epoch seconds}.
 import argparse
 import json
 import sys
+import threading
 import time
+import uuid
 from datetime import datetime, timezone
 
 import boto3
@@ -117,17 +124,76 @@ def state(args):
     emit({"items": total, "synced": synced, "pending": pending})
 
 
+def item_bytes(fields):
+    """An item's size roughly as DynamoDB counts it: names and values."""
+    size = 0
+    for name, value in fields.items():
+        (kind, inner), = value.items()
+        if kind == "S":
+            size += len(name) + len(inner.encode())
+        elif kind == "N":
+            size += len(name) + len(inner) // 2 + 1
+        else:
+            size += len(name) + len(json.dumps(inner))
+    return size
+
+
+def ceiling(args):
+    """BatchWriteItem as fast as the server takes it, from several threads."""
+    templates = list(client().scan(TableName=args.source, Limit=200)["Items"])
+    if not templates:
+        raise SystemExit(f"bench_ratings.py: {args.source} is empty")
+    chunks = [(start, min(start + 25, args.count)) for start in range(0, args.count, 25)]
+    lock = threading.Lock()
+    counts = {"requests": 0, "retried": 0}
+    # One client per thread, made here: boto3's session is not thread-safe.
+    clients = [client() for _ in range(args.threads)]
+
+    def write(dynamodb):
+        while True:
+            with lock:
+                if not chunks:
+                    return
+                start, end = chunks.pop()
+            requests = [{"PutRequest": {"Item": dict(templates[i % len(templates)],
+                                                     id={"S": str(uuid.uuid4())})}}
+                        for i in range(start, end)]
+            backoff = 0.05
+            while requests:
+                out = dynamodb.batch_write_item(RequestItems={args.table: requests})
+                requests = out.get("UnprocessedItems", {}).get(args.table, [])
+                with lock:
+                    counts["requests"] += 1
+                    counts["retried"] += len(requests)
+                if requests:
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 1.0)
+
+    threads = [threading.Thread(target=write, args=(c,)) for c in clients]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.monotonic() - started
+    emit({"items": args.count, "seconds": seconds, **counts,
+          "item_bytes": sum(map(item_bytes, templates)) / len(templates)})
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=["steady", "burst", "items", "state"])
+    parser.add_argument("mode", choices=["steady", "burst", "items", "state", "ceiling"])
     parser.add_argument("--table", required=True)
     parser.add_argument("--prefix", default="")
     parser.add_argument("--skills", type=int, default=25)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--source", help="ceiling: the table whose items are copied")
+    parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    {"steady": steady, "burst": burst, "items": items, "state": state}[args.mode](args)
+    modes = {"steady": steady, "burst": burst, "items": items, "state": state, "ceiling": ceiling}
+    modes[args.mode](args)
     sys.stdout.flush()
 
 

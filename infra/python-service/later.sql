@@ -1,8 +1,9 @@
 -- The Python RatingSyncService's tables, later shape (issue 19): `review`,
 -- `tenant_id`, `updated_at`, and the columns the import does not read; the
 -- failures have `max_retries` and `tenant_id`. SQL that SQLite and
--- PostgreSQL both take. Read by tests/support/python_db.rs and by
--- infra/scripts/python_service_db.py (make demo).
+-- PostgreSQL both take. Read by tests/support/python_db.rs, by
+-- infra/scripts/python_service_db.py (make demo) and by the benchmark's
+-- import scenario (infra/bench/bench_import.py).
 CREATE TABLE skill_ratings (
     id varchar(36) PRIMARY KEY, skill_id varchar(255), user_id varchar(255),
     rating integer NOT NULL, review text, created_at timestamptz NOT NULL,
