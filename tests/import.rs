@@ -705,6 +705,22 @@ async fn postgres_that_requires_tls_imports_with_require_verify_ca_and_verify_fu
         "{e}"
     );
     assert!(!e.contains(&password), "{e}");
+    // A Unix socket has no host name to check: the default, prefer, goes
+    // plain there (the server trusts its socket).
+    let socket = postgres
+        .cert
+        .as_ref()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let socket = format!(
+        "postgres://postgres@{}:{}/postgres",
+        socket.replace('/', "%2F"),
+        postgres.port
+    );
+    assert_eq!(run(&env, &args(socket)).await.read.ratings, 4);
 }
 
 #[tokio::test]

@@ -331,10 +331,12 @@ where
     type TlsConnect = RustlsConnect;
     type Error = rustls::pki_types::InvalidDnsNameError;
 
+    /// A name that is not one (`""` for a Unix socket, where `prefer`
+    /// goes plain) fails only if a handshake is attempted.
     fn make_tls_connect(&mut self, domain: &str) -> Result<RustlsConnect, Self::Error> {
         Ok(RustlsConnect {
             config: self.0.clone(),
-            name: ServerName::try_from(domain)?.to_owned(),
+            name: ServerName::try_from(domain).map(|name| name.to_owned()),
         })
     }
 }
@@ -342,7 +344,7 @@ where
 /// One connection's handshake.
 pub struct RustlsConnect {
     config: Arc<ClientConfig>,
-    name: ServerName<'static>,
+    name: Result<ServerName<'static>, rustls::pki_types::InvalidDnsNameError>,
 }
 
 impl<S> TlsConnect<S> for RustlsConnect
@@ -355,8 +357,11 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
+            let name = self
+                .name
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             let connector = tokio_rustls::TlsConnector::from(self.config);
-            Ok(RustlsStream(connector.connect(self.name, stream).await?))
+            Ok(RustlsStream(connector.connect(name, stream).await?))
         })
     }
 }
