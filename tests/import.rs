@@ -636,6 +636,133 @@ async fn postgres_of_the_early_shape_imports_in_pages() {
     assert_eq!(rating.created_at, "2026-03-01T10:00:00.000Z");
 }
 
+/// `import` of `url`, the error's text.
+async fn import_error(env: &TestEnv, url: String) -> String {
+    import(&args(url), env.client.clone(), env.tables.clone())
+        .await
+        .expect_err("the import should fail")
+        .to_string()
+}
+
+#[tokio::test]
+async fn postgres_that_requires_tls_imports_with_require_verify_ca_and_verify_full() {
+    let Some(postgres) = Postgres::start_tls() else {
+        return;
+    };
+    let env = TestEnv::new().await;
+    let rows: Vec<Row> = (0..4)
+        .map(|i| row(&format!("{}t{i}", env.prefix), "5"))
+        .collect();
+    postgres
+        .load(Shape::Later, &insert(Shape::Later, "+00", &rows))
+        .await;
+    let password = postgres.password.clone().unwrap();
+    let root = postgres.cert.clone().unwrap();
+    let root = root.display();
+    let at = |host: &str, query: &str| {
+        format!(
+            "postgres://postgres:{password}@{host}:{}/postgres?{query}",
+            postgres.port
+        )
+    };
+
+    // require: TLS, the self-signed certificate taken as it is.
+    let first = run(&env, &args(at("127.0.0.1", "sslmode=require"))).await;
+    assert_eq!(first.read.ratings, 4);
+    assert_eq!(count(&first.written, "ratings, pending"), 4);
+    assert!(!format!("{first:?}").contains(&password));
+    // verify-full against the certificate as root, by the name it holds;
+    // channel_binding=require (passed through to tokio-postgres) fails
+    // unless SCRAM bound the TLS channel and the server agreed.
+    let full = at(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={root}&channel_binding=require"),
+    );
+    let second = run(&env, &args(full)).await;
+    assert_eq!(second.read.ratings, 4);
+    assert_eq!(Summary::total(&second.written), 0, "{second:#?}");
+    // verify-ca checks the chain, not the name: 127.0.0.1 is not in the
+    // certificate, and verify-full refuses it for that.
+    let ca = run(
+        &env,
+        &args(at(
+            "127.0.0.1",
+            &format!("sslmode=verify-ca&sslrootcert={root}"),
+        )),
+    )
+    .await;
+    assert_eq!(ca.read.ratings, 4);
+    let e = import_error(
+        &env,
+        at(
+            "127.0.0.1",
+            &format!("sslmode=verify-full&sslrootcert={root}"),
+        ),
+    )
+    .await;
+    assert!(
+        e.contains("sslmode=verify-full") && e.contains("not valid for name \"127.0.0.1\""),
+        "{e}"
+    );
+    assert!(!e.contains(&password), "{e}");
+    // A Unix socket has no host name to check: the default, prefer, goes
+    // plain there (the server trusts its socket).
+    let socket = postgres
+        .cert
+        .as_ref()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let socket = format!(
+        "postgres://postgres@{}:{}/postgres",
+        socket.replace('/', "%2F"),
+        postgres.port
+    );
+    assert_eq!(run(&env, &args(socket)).await.read.ratings, 4);
+}
+
+#[tokio::test]
+async fn postgres_that_requires_tls_refuses_an_unknown_certificate_and_plain_tcp_clearly() {
+    let Some(postgres) = Postgres::start_tls() else {
+        return;
+    };
+    let env = TestEnv::new().await;
+    postgres.load(Shape::Later, "").await;
+    let password = postgres.password.clone().unwrap();
+    let at = |query: &str| {
+        format!(
+            "postgres://postgres:{password}@localhost:{}/postgres?{query}",
+            postgres.port
+        )
+    };
+    // verify-full without sslrootcert: the system's roots, which do not
+    // hold the test's self-signed certificate (UnknownIssuer, or
+    // BadSignature where a root of the same name is installed).
+    let e = import_error(&env, at("sslmode=verify-full")).await;
+    assert!(
+        e.contains("cannot connect to postgres://postgres@localhost:"),
+        "{e}"
+    );
+    assert!(
+        e.contains("sslmode=verify-full")
+            && (e.contains("invalid peer certificate")
+                || e.contains("no system root certificates")),
+        "{e}"
+    );
+    // disable: the server's pg_hba.conf turns plain TCP away, and says so.
+    let e = import_error(&env, at("sslmode=disable")).await;
+    assert!(
+        e.contains("sslmode=disable") && e.contains("no encryption"),
+        "{e}"
+    );
+    // A value libpq does not know is named before any connection.
+    let e = import_error(&env, at("sslmode=verify")).await;
+    assert!(e.contains("sslmode=verify is not a libpq sslmode"), "{e}");
+    assert!(!e.contains(&password), "{e}");
+}
+
 #[tokio::test]
 async fn a_large_import_of_pending_ratings_drains_at_the_ceiling_each_once_whichever_path_takes_it()
 {

@@ -1,7 +1,8 @@
 //! The Python service's databases, built by the import tests from the
 //! column lists of issue 19 (`infra/python-service/*.sql`): SQLite files of
 //! both shapes, and a real PostgreSQL server started on loopback
-//! ([`Postgres`]).
+//! ([`Postgres`]), plain or requiring TLS with a certificate made for it
+//! ([`Postgres::start_tls`]).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -56,8 +57,19 @@ pub fn sqlite_file(shape: Shape, rows: &str) -> PathBuf {
 pub struct Postgres {
     dir: PathBuf,
     bin: PathBuf,
-    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    /// `postgres://postgres@127.0.0.1:PORT/postgres` (with the password
+    /// when started with TLS).
     pub url: String,
+    /// The TCP port.
+    pub port: u16,
+    /// With TLS: the server's self-signed certificate (PEM, names
+    /// `localhost`), its own root.
+    pub cert: Option<PathBuf>,
+    /// With TLS: the `postgres` user's password.
+    pub password: Option<String>,
+    /// Where [`Postgres::client`] connects: the URL, or with TLS the Unix
+    /// socket (trusted; TCP there takes TLS only).
+    admin: String,
 }
 
 /// Where the server's programs are: on `PATH`'s usual places, or in
@@ -85,6 +97,18 @@ impl Postgres {
     /// bootstrap installs PostgreSQL: there a missing server fails the test
     /// rather than skip it.
     pub fn start() -> Option<Self> {
+        Self::start_with(false)
+    }
+
+    /// Starts one that takes TCP connections over TLS only (`hostssl` with
+    /// SCRAM, `hostnossl` rejected), with a self-signed certificate for
+    /// `localhost` made by `openssl` (its key owned by the server's user,
+    /// mode 0600); `None` as [`Postgres::start`].
+    pub fn start_tls() -> Option<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Option<Self> {
         let Some(bin) = postgres_bin() else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -118,10 +142,54 @@ impl Postgres {
                 .arg(&data)
                 .args(["-A", "trust", "-U", "postgres"]);
         });
-        let options = format!(
+        let mut options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             dir.display()
         );
+        let cert = tls.then(|| {
+            let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+            let out = Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
+                .args(["-subj", "/CN=localhost", "-days", "1"])
+                .args(["-addext", "subjectAltName=DNS:localhost"])
+                .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+                .args(["-addext", "extendedKeyUsage=serverAuth"])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .output()
+                .expect("openssl");
+            assert!(
+                out.status.success(),
+                "openssl req: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            if root {
+                let status = Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(&key)
+                    .arg(&cert)
+                    .status()
+                    .expect("chown");
+                assert!(status.success(), "chown the key");
+            }
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\n\
+                 hostssl all all 127.0.0.1/32 scram-sha-256\n\
+                 hostnossl all all 127.0.0.1/32 reject\n",
+            )
+            .expect("pg_hba.conf");
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert.display(),
+                key.display()
+            ));
+            cert
+        });
         run(&bin, root, "pg_ctl", |c| {
             c.arg("-D")
                 .arg(&data)
@@ -131,19 +199,44 @@ impl Postgres {
                 .arg(dir.join("log"))
                 .args(["-w", "start"]);
         });
-        Some(Self {
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let mut server = Self {
+            admin: url.clone(),
+            url,
+            port,
+            cert,
+            password: None,
             dir,
             bin,
-            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-        })
+        };
+        if tls {
+            server.admin = format!(
+                "host={} port={port} user=postgres dbname=postgres",
+                server.dir.display()
+            );
+            let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+            server.url = format!("postgres://postgres:{password}@127.0.0.1:{port}/postgres");
+            server.password = Some(password);
+        }
+        Some(server)
     }
 
-    /// A client of the server's `postgres` database.
+    /// A client of the server's `postgres` database (with TLS: over the
+    /// Unix socket, the password set first).
     pub async fn client(&self) -> tokio_postgres::Client {
-        let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+        let (client, connection) = tokio_postgres::connect(&self.admin, tokio_postgres::NoTls)
             .await
             .expect("connect to the test PostgreSQL");
         tokio::spawn(connection);
+        if let Some(password) = &self.password {
+            client
+                .batch_execute(&format!(
+                    "ALTER USER postgres PASSWORD {}",
+                    lit(Some(password))
+                ))
+                .await
+                .expect("the password");
+        }
         client
     }
 

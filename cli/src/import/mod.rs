@@ -13,6 +13,7 @@ mod mapping;
 mod shape;
 mod source;
 mod summary;
+mod tls;
 mod write;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -40,13 +41,15 @@ use write::{key_of, key_string, Writer};
 #[command(after_help = "Examples:\n  \
     atom-rating-sync import --from sqlite:///var/lib/atom/ratings.db --dry-run\n  \
     atom-rating-sync import --from postgres://atom@db.internal:5432/atom\n  \
+    atom-rating-sync import --from 'postgres://atom@db.example.com/atom?sslmode=verify-full&sslrootcert=ca.pem'\n  \
     atom-rating-sync --json import --from sqlite://ratings.db\n\n\
-    PostgreSQL is reached over plain TCP: TLS is not supported yet (use a tunnel).\n\
+    PostgreSQL's TLS follows libpq: ?sslmode=disable|prefer (the default)|require|verify-ca|\
+    verify-full and ?sslrootcert=PATH (a PEM file; without it the system's roots).\n\
     Tables from RATINGS_TABLE, FAILED_UPLOADS_TABLE, SYNC_STATE_TABLE; AWS from the usual \
     chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB).")]
 pub struct ImportArgs {
     /// The Python service's database: `postgres://user[:password]@host[:port]/db`
-    /// (plain TCP, no TLS yet) or `sqlite://PATH`.
+    /// (`?sslmode=…&sslrootcert=…` as in libpq) or `sqlite://PATH`.
     #[arg(long)]
     pub from: String,
     /// Show what would be written, write nothing.

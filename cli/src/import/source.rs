@@ -1,6 +1,6 @@
 //! Reading the Python service's database: SQLite (`sqlite://PATH`, opened
-//! read-only) or PostgreSQL (`postgres://…`, plain TCP: TLS is not
-//! supported yet).
+//! read-only) or PostgreSQL (`postgres://…`, TLS by libpq's `sslmode`:
+//! see [`super::tls`]).
 //!
 //! Every value is read as text (`NULL` as `None`), so both databases give
 //! the same rows: numbers as written (`7`, `4.5`), booleans as `true`,
@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use futures_util::{pin_mut, TryStreamExt};
 
 use super::shape::{Shape, Table};
+use super::tls::SslMode;
 use super::ImportError;
 
 /// A `skill_ratings` row, either shape.
@@ -109,19 +110,26 @@ impl Source {
             return Ok((Self::Sqlite(connection), format!("sqlite://{path}")));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let config: tokio_postgres::Config = url
+            let (url, tls) = super::tls::split_url(url)?;
+            let mut config: tokio_postgres::Config = url
                 .parse()
                 .map_err(|e| ImportError::Source(format!("not a PostgreSQL URL ({e})")))?;
             let shown = shown_postgres(&config);
-            if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-                return Err(ImportError::Source(format!(
-                    "{shown}: sslmode=require, but TLS to PostgreSQL is not supported yet"
-                )));
-            }
-            let (client, connection) = config
-                .connect(tokio_postgres::NoTls)
-                .await
-                .map_err(|e| ImportError::Source(format!("cannot connect to {shown}: {e}")))?;
+            config.ssl_mode(match tls.mode {
+                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                    tokio_postgres::config::SslMode::Require
+                }
+            });
+            let connector = super::tls::connector(&tls)?;
+            let (client, connection) = config.connect(connector).await.map_err(|e| {
+                ImportError::Source(format!(
+                    "cannot connect to {shown} (sslmode={}): {}",
+                    tls.mode.as_str(),
+                    connect_error(&e)
+                ))
+            })?;
             tokio::spawn(async move {
                 // Errors surface on the client's next query.
                 let _ = connection.await;
@@ -377,6 +385,21 @@ fn postgres_row(row: &tokio_postgres::Row) -> Result<Vec<Option<String>>, Import
     (0..row.len())
         .map(|i| row.try_get::<_, Option<String>>(i).map_err(postgres_error))
         .collect()
+}
+
+/// The error and its causes (tokio-postgres puts the TLS handshake's
+/// reason, such as an unknown issuer, in the source).
+fn connect_error(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(inner) = cause {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 fn sqlite_error(e: rusqlite::Error) -> ImportError {
