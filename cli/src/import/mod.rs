@@ -18,6 +18,7 @@ mod write;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::IsTerminal;
+use std::time::Instant;
 
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
@@ -66,7 +67,7 @@ pub struct ImportArgs {
     /// Stop after this many pages of ratings (tests of a stopped import).
     #[arg(long, hide = true)]
     pub stop_after_pages: Option<u64>,
-    /// Show progress on stderr, a line rewritten after each page (set by
+    /// Show a progress bar on stderr, rewritten after each page (set by
     /// [`run`] when stderr is a terminal and the output is not JSON).
     #[arg(skip)]
     pub progress: bool,
@@ -146,6 +147,12 @@ async fn import_ratings(
     summary: &mut Summary,
 ) -> Result<(), ImportError> {
     let page_size = usize::try_from(args.page_size).unwrap_or(usize::MAX);
+    let total = if args.progress {
+        source.count_ratings().await?
+    } else {
+        0
+    };
+    let started = Instant::now();
     let mut after: Option<String> = None;
     let mut pages = 0u64;
     loop {
@@ -160,7 +167,7 @@ async fn import_ratings(
         apply_ratings(writer, plans, summary).await?;
         pages = pages.saturating_add(1);
         if args.progress {
-            show_progress(args, summary);
+            show_progress(args, summary, total, started);
         }
         if !full {
             return Ok(());
@@ -225,14 +232,37 @@ fn plan_ratings(
     plans
 }
 
-/// The progress line on stderr, rewritten after each page.
-fn show_progress(args: &ImportArgs, summary: &Summary) {
+/// The progress bar on stderr, rewritten after each page: the ratings read
+/// of `total`, the items written, the rate and the time left.
+fn show_progress(args: &ImportArgs, summary: &Summary, total: u64, started: Instant) {
+    let read = summary.read.ratings;
+    let seconds = started.elapsed().as_secs_f64().max(0.001);
+    let rate = read as f64 / seconds;
+    let left = if rate > 0.0 {
+        format!("{:.0} s left", total.saturating_sub(read) as f64 / rate)
+    } else {
+        "…".into()
+    };
     eprint!(
-        "\rimport: {} ratings read, {} items {}",
-        summary.read.ratings,
+        "\rimport: {} {read}/{total} ratings, {} items {}, {rate:.0}/s, {left}   ",
+        bar(read, total, 30),
         Summary::total(&summary.written),
         if args.dry_run { "to write" } else { "written" }
     );
+}
+
+/// `[#####-----]`, `width` wide, `done` of `total` filled.
+fn bar(done: u64, total: u64, width: u64) -> String {
+    let filled = (u128::from(done.min(total)) * u128::from(width))
+        .checked_div(u128::from(total))
+        .unwrap_or(u128::from(width));
+    let filled = usize::try_from(filled).unwrap_or(0);
+    let width = usize::try_from(width).unwrap_or(0);
+    format!(
+        "[{}{}]",
+        "#".repeat(filled),
+        "-".repeat(width - filled.min(width))
+    )
 }
 
 /// Writes one page of ratings and their dead-letter items: the absent ones,
@@ -476,5 +506,21 @@ async fn import_conflicts(
             return Ok(());
         }
         after = last;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bar;
+
+    #[test]
+    fn the_bar_fills_with_the_share_done_and_never_overflows() {
+        assert_eq!(bar(0, 100, 10), "[----------]");
+        assert_eq!(bar(45, 100, 10), "[####------]");
+        assert_eq!(bar(100, 100, 10), "[##########]");
+        // More read than counted (rows added meanwhile), or an empty table.
+        assert_eq!(bar(150, 100, 10), "[##########]");
+        assert_eq!(bar(0, 0, 10), "[##########]");
+        assert_eq!(bar(u64::MAX, u64::MAX, 10), "[##########]");
     }
 }

@@ -168,6 +168,22 @@ impl Source {
         Ok((!columns.is_empty()).then_some(columns))
     }
 
+    /// How many rows `skill_ratings` holds: the length of the progress bar.
+    pub async fn count_ratings(&self) -> Result<u64, ImportError> {
+        const COUNT: &str = "SELECT COUNT(*) FROM skill_ratings";
+        let count: i64 = match self {
+            Self::Sqlite(db) => db
+                .query_row(COUNT, [], |row| row.get(0))
+                .map_err(sqlite_error)?,
+            Self::Postgres(db) => db
+                .query_one(COUNT, &[])
+                .await
+                .map_err(postgres_error)?
+                .get(0),
+        };
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// Up to `limit` ratings with an id after `after`, by id.
     pub async fn ratings_page(
         &self,
