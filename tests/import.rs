@@ -891,3 +891,56 @@ async fn an_import_killed_while_it_writes_and_run_again_equals_one_clean_import(
     assert_eq!(resumed.len(), 3000 + 60 + 30);
     assert_eq!(resumed, everything(&clean).await);
 }
+
+#[tokio::test]
+async fn ratings_hidden_or_flagged_in_the_python_service_are_imported_parked_not_uploaded() {
+    use atom_rating_sync::import::{FLAGGED, HIDDEN};
+
+    let env = TestEnv::new().await;
+    let p = env.prefix.clone();
+    let mut at_marketplace = row(&format!("{p}published"), "4");
+    at_marketplace.synced = true;
+    at_marketplace.remote = Some("rr-published".into());
+    let rows = [
+        row(&format!("{p}hidden"), "4"),
+        row(&format!("{p}flagged"), "2"),
+        row(&format!("{p}shown"), "5"),
+        at_marketplace,
+    ];
+    let sql = insert(Shape::Later, "", &rows)
+        + &format!(
+            "UPDATE skill_ratings SET is_visible = 0 WHERE id IN ('{p}hidden', '{p}published');"
+        )
+        + &format!("UPDATE skill_ratings SET is_flagged = 1 WHERE id = '{p}flagged';");
+    let path = sqlite_file(Shape::Later, &sql);
+    let summary = run(&env, &args(format!("sqlite://{}", path.display()))).await;
+
+    assert_eq!(
+        count(&summary.parked, "Hidden or flagged in the Python service"),
+        2,
+        "{summary:?}"
+    );
+    let store = env.store();
+    for (id, message) in [("hidden", HIDDEN), ("flagged", FLAGGED)] {
+        let id = format!("{p}{id}");
+        assert_eq!(sync_state(&env.item(&id).await), SyncState::Parked, "{id}");
+        let dead = store
+            .failed_upload(&id)
+            .await
+            .unwrap()
+            .expect("dead letter");
+        assert_eq!(dead.error_message, message);
+        assert_eq!(dead.status, FailureStatus::Dead);
+    }
+    // Already at the marketplace: hiding it here changes nothing there.
+    let published = env.item(&format!("{p}published")).await;
+    assert_eq!(sync_state(&published), SyncState::Synced);
+    assert_eq!(
+        sync_state(&env.item(&format!("{p}shown")).await),
+        SyncState::Pending
+    );
+
+    // A run uploads the shown rating and leaves the withheld ones.
+    let report = env.engine().run(generous_deadline()).await;
+    assert_eq!(report.created, 1, "{report:?}");
+}

@@ -138,13 +138,25 @@ pub fn plan_rating(
     context: &Context,
 ) -> Result<RatingPlan, String> {
     check_key_and_size(&row)?;
+    let read = read_rating(row, context)?;
+    let withheld = read.withheld;
     let Read {
         mut rating,
         updated,
         synced,
         synced_at,
-    } = read_rating(row, context)?;
-    let decision = decide(&rating, updated, synced, synced_at, failures, context);
+        ..
+    } = read;
+    let decision = match withheld {
+        // At the marketplace already: hiding it here changes nothing there.
+        Some(message) if !(synced && rating.remote_rating_id.is_some()) => parked(
+            message.to_owned(),
+            "Hidden or flagged in the Python service",
+            failures.as_ref(),
+            context,
+        ),
+        _ => decide(&rating, updated, synced, synced_at, failures, context),
+    };
     let dead_letter = decision.failure.map(|failure| {
         rating.sync_failures = failure.count;
         failure.dead_letter(&rating, decision.disposition)
@@ -189,7 +201,17 @@ struct Read {
     /// `synced_to_saas` was true.
     synced: bool,
     synced_at: Option<String>,
+    /// Why the Python service kept it from view, if it did
+    /// (`is_visible` false, `is_flagged` true).
+    withheld: Option<&'static str>,
 }
+
+/// The message of a rating hidden in the Python service.
+pub const HIDDEN: &str =
+    "Hidden in the Python service (is_visible = false): not uploaded until an admin retries it";
+/// The message of a rating flagged in the Python service.
+pub const FLAGGED: &str =
+    "Flagged in the Python service (is_flagged = true): not uploaded until an admin retries it";
 
 /// The rating of a row, or why the row is skipped (a field missing or
 /// unreadable).
@@ -231,11 +253,14 @@ fn read_rating(row: SqlRating, context: &Context) -> Result<Read, String> {
         sync_failures: 0,
         sync_round: 0,
     };
+    let hidden = row.is_visible.as_deref().is_some_and(|v| !is_true(v));
+    let flagged = row.is_flagged.as_deref().is_some_and(is_true);
     Ok(Read {
         rating,
         updated,
         synced: row.synced_to_saas.as_deref().is_some_and(is_true),
         synced_at: row.synced_at,
+        withheld: (hidden.then_some(HIDDEN)).or(flagged.then_some(FLAGGED)),
     })
 }
 
@@ -321,17 +346,33 @@ fn decide(
 /// Stars outside 1..5 or fractional: imported, and parked with the Python
 /// service's own message.
 fn invalid_stars(invalid: String, failures: Option<&FailureFold>, context: &Context) -> Decision {
+    parked(
+        invalid,
+        "Invalid rating value (outside 1..5 or fractional)",
+        failures,
+        context,
+    )
+}
+
+/// Imported, and parked with `message`, counted in the summary under
+/// `reason`: no run uploads it until an admin retries it.
+fn parked(
+    message: String,
+    reason: &str,
+    failures: Option<&FailureFold>,
+    context: &Context,
+) -> Decision {
     let count = failures.map_or(1, |f| f.retry_count.max(1));
     let standing = Standing::Parked {
         failures: count,
-        message: invalid.clone(),
+        message: message.clone(),
         at: context.now,
     };
     let first = failures.and_then(|f| f.first).unwrap_or(context.now);
     Decision {
-        parked: Some("Invalid rating value (outside 1..5 or fractional)".into()),
+        parked: Some(reason.into()),
         failure: Some(Failure {
-            message: invalid,
+            message,
             retryable: false,
             count,
             first,

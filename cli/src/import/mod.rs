@@ -32,6 +32,7 @@ use shared::store::{
 };
 
 use mapping::{plan_conflict, plan_rating, Context, FailureFold, Kind, RatingPlan};
+pub use mapping::{FLAGGED, HIDDEN};
 use shape::Shape;
 use source::{Source, SqlRating};
 pub use summary::{Summary, Tally};

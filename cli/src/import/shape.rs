@@ -124,6 +124,13 @@ impl Shape {
                     Some("synced_to_saas"),
                     Some("remote_rating_id"),
                     self.later.then_some("tenant_id"),
+                    // Moderation, read where the table has it.
+                    self.ratings
+                        .contains_key("is_visible")
+                        .then_some("is_visible"),
+                    self.ratings
+                        .contains_key("is_flagged")
+                        .then_some("is_flagged"),
                 ],
             ),
             Table::Failures => (

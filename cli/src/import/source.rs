@@ -45,6 +45,10 @@ pub struct SqlRating {
     pub remote_rating_id: Option<String>,
     /// `tenant_id` (later shape only).
     pub tenant_id: Option<String>,
+    /// `is_visible`, where the table has it.
+    pub is_visible: Option<String>,
+    /// `is_flagged`, where the table has it.
+    pub is_flagged: Option<String>,
 }
 
 /// A `failed_rating_uploads` row.
@@ -209,6 +213,8 @@ impl Source {
                 synced_to_saas: take(&mut v, 8),
                 remote_rating_id: take(&mut v, 9),
                 tenant_id: take(&mut v, 10),
+                is_visible: take(&mut v, 11),
+                is_flagged: take(&mut v, 12),
             })
             .collect())
     }
