@@ -131,40 +131,23 @@ async fn everything(env: &TestEnv) -> Vec<BTreeMap<String, AttributeValue>> {
         &env.tables.failed_uploads,
         &env.tables.sync_state,
     ] {
-        let mut start = None;
-        loop {
-            let out = env
-                .client
-                .scan()
-                .table_name(table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("scan");
-            for mut item in out.items().iter().cloned() {
-                // What an import sets from its own clock: when it parked a
-                // rating, when a waiting one is due, when the conflict
-                // expires, and an invalid value's failure (recorded by the
-                // import).
-                for clock in [
-                    "sync_parked_at",
-                    "next_attempt_at",
-                    "next_retry_at",
-                    "expires_at",
-                ] {
-                    item.remove(clock);
-                }
-                if item.get("retryable") == Some(&AttributeValue::Bool(false)) {
-                    item.remove("failed_at");
-                    item.remove("last_failed_at");
-                }
-                all.push(item.into_iter().collect());
+        for mut item in integration_tests::admin::scan(env, table).await {
+            // What an import sets from its own clock: when it parked a
+            // rating, when a waiting one is due, when the conflict expires,
+            // and an invalid value's failure (recorded by the import).
+            for clock in [
+                "sync_parked_at",
+                "next_attempt_at",
+                "next_retry_at",
+                "expires_at",
+            ] {
+                item.remove(clock);
             }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
+            if item.get("retryable") == Some(&AttributeValue::Bool(false)) {
+                item.remove("failed_at");
+                item.remove("last_failed_at");
             }
+            all.push(item.into_iter().collect());
         }
     }
     all.sort_by_key(|item: &BTreeMap<String, AttributeValue>| format!("{item:?}"));
