@@ -6,6 +6,19 @@
 
 use std::time::Duration;
 
+/// `name` and `doc` of a kind, each a field of the same name: every kind
+/// has both.
+macro_rules! name_and_doc {
+    () => {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn doc(&self) -> &'static str {
+            self.doc
+        }
+    };
+}
+
 /// What the configuration page's table shows of an entry.
 pub trait Setting {
     /// The environment variable.
@@ -69,12 +82,7 @@ impl Number<Millis> {
 }
 
 impl<U> Setting for Number<U> {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn doc(&self) -> &'static str {
-        self.doc
-    }
+    name_and_doc!();
     fn shown_default(&self) -> String {
         self.default.to_string()
     }
@@ -99,12 +107,7 @@ pub struct OptionalNumber {
 }
 
 impl Setting for OptionalNumber {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn doc(&self) -> &'static str {
-        self.doc
-    }
+    name_and_doc!();
     fn shown_default(&self) -> String {
         shown_unset(self.unset)
     }
@@ -125,12 +128,7 @@ pub struct Text {
 }
 
 impl Setting for Text {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn doc(&self) -> &'static str {
-        self.doc
-    }
+    name_and_doc!();
     fn shown_default(&self) -> String {
         format!("`{}`", self.default)
     }
@@ -146,12 +144,7 @@ pub struct Required {
 }
 
 impl Setting for Required {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn doc(&self) -> &'static str {
-        self.doc
-    }
+    name_and_doc!();
     fn shown_default(&self) -> String {
         "required".into()
     }
@@ -170,12 +163,7 @@ pub struct SecretSetting {
 }
 
 impl Setting for SecretSetting {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn doc(&self) -> &'static str {
-        self.doc
-    }
+    name_and_doc!();
     fn shown_default(&self) -> String {
         format!("required unless `{}` is set", self.arn.name)
     }
@@ -193,12 +181,7 @@ pub struct Optional {
 }
 
 impl Setting for Optional {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn doc(&self) -> &'static str {
-        self.doc
-    }
+    name_and_doc!();
     fn shown_default(&self) -> String {
         shown_unset(self.unset)
     }
@@ -216,12 +199,7 @@ pub struct ReadElsewhere {
 }
 
 impl Setting for ReadElsewhere {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn doc(&self) -> &'static str {
-        self.doc
-    }
+    name_and_doc!();
     fn shown_default(&self) -> String {
         self.shown.into()
     }
