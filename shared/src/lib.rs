@@ -60,7 +60,10 @@
 //!   and secrets read again while a function lives;
 //! - [`rating`]: the rating and its rules; [`report`]: what a run did;
 //! - [`json`]: JSON objects from outside, no key counted twice;
-//! - [`logging`]: JSON logs on stdout.
+//! - [`logging`]: JSON logs on stdout;
+//! - [`traces`]: each invocation one X-Ray trace, from the spans of the
+//!   code, with a span for each AWS call and each marketplace request
+//!   (uses [`logging`]: its list of this service's crates, and its layer).
 
 #![deny(missing_docs)]
 
@@ -79,4 +82,5 @@ pub mod report;
 pub mod secrets;
 pub mod store;
 pub mod sync;
+pub mod traces;
 pub mod triggers;

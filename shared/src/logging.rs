@@ -49,19 +49,27 @@ pub fn ceiling() -> Targets {
     )
 }
 
-/// Installs the JSON subscriber; a second call does nothing.
+/// Installs the JSON logs alone; a second call does nothing. The
+/// functions install them with their traces ([`crate::traces::init`]).
 pub fn init() {
+    let _ = tracing_subscriber::registry().with(layer()).try_init();
+}
+
+/// The JSON logs, as a layer: under [`ceiling`] and `RUST_LOG`.
+pub fn layer<S>() -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
     let filter =
         EnvFilter::try_from_env(RUST_LOG.name).unwrap_or_else(|_| EnvFilter::new(RUST_LOG.default));
-    let layer = tracing_subscriber::fmt::layer()
+    tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(true)
         .with_target(false)
         .with_filter(ceiling())
-        .with_filter(filter);
-    let _ = tracing_subscriber::registry().with(layer).try_init();
+        .with_filter(filter)
 }
 
 #[cfg(test)]

@@ -131,7 +131,11 @@ async fn load_from_secrets_manager(
     if wanted.is_empty() {
         return Ok((values, sources));
     }
-    let client = aws_sdk_secretsmanager::Client::new(aws);
+    let client = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(aws)
+            .interceptor(crate::traces::AwsCallSpans)
+            .build(),
+    );
     for (name, arn) in wanted {
         let secret = client
             .get_secret_value()

@@ -245,6 +245,21 @@ catalogue! {
         doc: "the log level, as tracing's EnvFilter reads it (read by crate::logging)",
         default: "info",
     }
+    XRAY_DAEMON_ADDRESS: Optional {
+        name: "AWS_XRAY_DAEMON_ADDRESS",
+        doc: "the X-Ray daemon's UDP address, set by Lambda under active tracing (read by crate::traces)",
+        unset: "no traces",
+    }
+    LOG_GROUP: Optional {
+        name: "AWS_LAMBDA_LOG_GROUP_NAME",
+        doc: "the function's log group, set by Lambda; each trace names it (read by crate::traces)",
+        unset: "",
+    }
+    FUNCTION_NAME: Optional {
+        name: "AWS_LAMBDA_FUNCTION_NAME",
+        doc: "the function's name, set by Lambda; the traces' service name (read by crate::traces)",
+        unset: "",
+    }
 
     // On the page, not read by this crate.
     INTERVAL_MINUTES: ReadElsewhere {

@@ -233,6 +233,7 @@ pub fn event_sink_from(aws: &aws_config::SdkConfig, bus: Option<String>) -> Even
                 .build();
             let config = aws_sdk_eventbridge::config::Builder::from(aws)
                 .timeout_config(timeouts)
+                .interceptor(crate::traces::AwsCallSpans)
                 .build();
             EventSink::new(aws_sdk_eventbridge::Client::from_conf(config), bus)
         }

@@ -21,6 +21,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use thiserror::Error;
+use tracing::Instrument;
 
 use crate::config::MarketplaceConfig;
 use crate::rating::shorten;
@@ -120,6 +121,22 @@ pub enum MarketplaceError {
 }
 
 impl MarketplaceError {
+    /// The HTTP status the marketplace answered, where the error comes from
+    /// an answer (for a trace: 4xx marks an error, 5xx a fault).
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Rejected { status, .. }
+            | Self::Unauthorized { status }
+            | Self::Server { status, .. }
+            | Self::InvalidResponse { status, .. }
+            | Self::Redirected { status, .. } => Some(*status),
+            Self::UnknownSkill { .. } | Self::RemoteRatingGone { .. } => Some(404),
+            Self::AlreadyRated { .. } => Some(409),
+            Self::RateLimited { .. } => Some(429),
+            Self::Timeout | Self::Connection(_) | Self::Unsendable(_) => None,
+        }
+    }
+
     /// Whether the same request may succeed later unchanged.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -292,9 +309,9 @@ impl MarketplaceClient {
         url
     }
 
-    /// Sends a request; a success status gives its body (at most
-    /// `max_bytes` of it, or the answer is invalid), anything else the error
-    /// it means.
+    /// Sends a request, traced as one call to the marketplace; a success
+    /// status gives its body (at most `max_bytes` of it, or the answer is
+    /// invalid), anything else the error it means.
     async fn exchange(
         &self,
         request: reqwest::RequestBuilder,
@@ -302,12 +319,45 @@ impl MarketplaceClient {
         remote_id: Option<&str>,
         max_bytes: usize,
     ) -> Result<(StatusCode, Vec<u8>), MarketplaceError> {
+        let (http, request) = request.build_split();
+        let mut request = request.map_err(transport_error)?;
+        let span = crate::traces::client_span(
+            "atom-marketplace",
+            request.method().as_str(),
+            &traced_url(request.url()),
+        );
+        if let Some(trace) = crate::traces::header(&span).and_then(|h| h.parse().ok()) {
+            request
+                .headers_mut()
+                .insert(crate::traces::TRACE_HEADER, trace);
+        }
+        let answer = self
+            .answer(http, request, skill_id, remote_id, max_bytes)
+            .instrument(span.clone())
+            .await;
+        let status = match &answer {
+            Ok((status, _)) => Some(status.as_u16()),
+            Err(error) => error.status(),
+        };
+        let error = answer.as_ref().err().map(|e| e as &dyn std::fmt::Display);
+        crate::traces::record_answer(&span, status, error);
+        answer
+    }
+
+    /// [`Self::exchange`]'s request on the wire, with the current token.
+    async fn answer(
+        &self,
+        http: reqwest::Client,
+        mut request: reqwest::Request,
+        skill_id: &str,
+        remote_id: Option<&str>,
+        max_bytes: usize,
+    ) -> Result<(StatusCode, Vec<u8>), MarketplaceError> {
         let token = self.token.current().await;
-        let response = request
-            .header("x-api-token", token.as_ref().clone())
-            .send()
-            .await
-            .map_err(transport_error)?;
+        request
+            .headers_mut()
+            .insert("x-api-token", token.as_ref().clone());
+        let response = http.execute(request).await.map_err(transport_error)?;
         let status = response.status();
         let headers = response.headers();
         let retry_after = headers
@@ -327,6 +377,17 @@ impl MarketplaceClient {
         let body = read_capped(response, MAX_ERROR_BODY_BYTES, false).await?;
         Err(classify(status, &body, retry_after, skill_id, remote_id))
     }
+}
+
+/// A request's URL as a trace may show it: no user, password, query or
+/// fragment, whatever the configured base URL holds.
+fn traced_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
 }
 
 /// The `X-API-Token` header of `token`, marked sensitive so that no log

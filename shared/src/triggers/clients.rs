@@ -41,6 +41,7 @@ pub fn counted_dynamodb_client_from(
     let counter = RequestCounter::default();
     let config = aws_sdk_dynamodb::config::Builder::from(aws)
         .interceptor(counter.clone())
+        .interceptor(crate::traces::AwsCallSpans)
         .build();
     (aws_sdk_dynamodb::Client::from_conf(config), counter)
 }

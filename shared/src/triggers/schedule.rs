@@ -25,7 +25,7 @@ const FUNCTION: &str = "scheduled-rating-sync";
 /// its requests, the marketplace client, the event sink), then every
 /// scheduled event through one run.
 pub async fn run() -> Result<(), Error> {
-    crate::logging::init();
+    crate::traces::init();
     let aws = aws_config().await?;
     let config = Config::load(&aws).await?;
     let engine = counted_publishing_sync_engine(&aws, &config)?;
@@ -39,7 +39,8 @@ async fn invoke(
 ) -> Result<SyncReport, Error> {
     tracing::debug!(source = ?event.payload.source, "scheduled sync triggered");
     let deadline = crate::sync::run_deadline(event.context.deadline(), SystemTime::now());
-    let report = engine.run(deadline).await;
+    let trace = event.context.xray_trace_id.as_deref();
+    let report = crate::traces::invocation(trace, FUNCTION, "timer", engine.run(deadline)).await;
     crate::metrics::emit_run_metrics(&report, FUNCTION);
     Ok(report)
 }

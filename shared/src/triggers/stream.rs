@@ -98,7 +98,7 @@ pub async fn handle(
 /// through [`handle`], bounded by its invocation's deadline, with its
 /// metrics.
 pub async fn run() -> Result<(), Error> {
-    crate::logging::init();
+    crate::traces::init();
     let aws = aws_config().await?;
     let config = Config::load(&aws).await?;
     let engine = counted_publishing_sync_engine(&aws, &config)?;
@@ -111,7 +111,9 @@ async fn invoke(
     event: LambdaEvent<StreamEvent>,
 ) -> Result<BatchResponse, Error> {
     let deadline = crate::sync::run_deadline(event.context.deadline(), SystemTime::now());
-    let (response, report) = handle(engine, &event.payload, deadline).await;
+    let trace = event.context.xray_trace_id.as_deref();
+    let work = handle(engine, &event.payload, deadline);
+    let (response, report) = crate::traces::invocation(trace, FUNCTION, "datasource", work).await;
     crate::metrics::emit_fast_path_metrics(&report, FUNCTION);
     Ok(response)
 }

@@ -41,19 +41,26 @@ pub type AuthorizerRequest = ApiGatewayV2CustomAuthorizerV2Request;
 /// The simple response: `isAuthorized` and a context of strings.
 pub type AuthorizerResponse = ApiGatewayV2CustomAuthorizerSimpleResponse<Value>;
 
-/// The whole life of the authorizer function: JSON logs, the admin keys
+/// The function, as its traces name it.
+const FUNCTION: &str = "admin-authorizer";
+
+/// The whole life of the authorizer function: JSON logs and traces, the admin keys
 /// built once per cold start (and again when the admin secret, read again
 /// from Secrets Manager every `SECRETS_MANAGER_TTL`, has changed), then
 /// every event through [`authorize`].
 pub async fn run() -> Result<(), Error> {
-    crate::logging::init();
+    crate::traces::init();
     let config = AdminConfig::load(&aws_config().await?).await?;
     let keys = AdminKeys::rotating(&config)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<AuthorizerRequest>| {
         let keys = keys.clone();
         async move {
-            let keys = keys.current().await;
-            let answer = authorize(&keys.verifier, &event.payload, SystemTime::now());
+            let trace = event.context.xray_trace_id.clone();
+            let work = async {
+                let keys = keys.current().await;
+                authorize(&keys.verifier, &event.payload, SystemTime::now())
+            };
+            let answer = crate::traces::invocation(trace.as_deref(), FUNCTION, "http", work).await;
             Ok::<_, Error>(answer)
         }
     }))

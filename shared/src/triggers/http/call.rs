@@ -80,14 +80,19 @@ pub async fn serve<E: Endpoint>(
 /// state built once, then every request through [`serve`] with its
 /// invocation's deadline.
 pub async fn run<E: Endpoint>() -> Result<(), lambda_http::Error> {
-    crate::logging::init();
+    crate::traces::init();
     let aws = crate::triggers::clients::aws_config().await?;
     let state = E::State::load(&aws).await?;
     lambda_http::run(service_fn(|request: Request| {
         let state = &state;
         async move {
             let deadline = invocation_deadline(&request);
-            Ok::<_, lambda_http::Error>(serve::<E>(state, request, deadline).await)
+            let trace = request
+                .lambda_context_ref()
+                .and_then(|context| context.xray_trace_id.clone());
+            let work = serve::<E>(state, request, deadline);
+            let answer = crate::traces::invocation(trace.as_deref(), E::ACTION, "http", work).await;
+            Ok::<_, lambda_http::Error>(answer)
         }
     }))
     .await

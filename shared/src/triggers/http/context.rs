@@ -75,7 +75,12 @@ impl AdminContext {
         config: &AdminConfig,
     ) -> Result<Self, StartupError> {
         let keys = AdminKeys::rotating(config)?;
-        let store = Store::new(aws_sdk_dynamodb::Client::new(aws), config.tables.clone());
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(aws)
+                .interceptor(crate::traces::AwsCallSpans)
+                .build(),
+        );
+        let store = Store::new(dynamodb, config.tables.clone());
         Ok(Self::with_keys(store, keys).keeping_audit_for(config.audit_retention_days))
     }
 
