@@ -33,6 +33,11 @@ these tests check what they cannot know:
   stack has no stream, function, mapping or queue and no reference to them
   (the conditions are evaluated), and the runs get a grace of 0;
 * events go to the EventBusName bus only, under the code's source;
+* the event schema registry (RegisterEventSchemas, on by default): a
+  registry named after the stack and one JSONSchemaDraft4 schema,
+  `source@DetailType`, per file of schemas/events/ and no other, whose
+  Content is the file's text as it is (written by
+  infra/scripts/event_schemas.py --write), all under its condition;
 * SAM's implicit grants are the known ones (AWSLambdaBasicExecutionRole on
   the roles it builds), and no function has AWSLambdaDynamoDBExecutionRole:
   the stream function has a role of the template's, whose stream rights
@@ -46,6 +51,7 @@ The template is read with a plain YAML parser: it is written in long-form
 intrinsics (`Ref:`, `Fn::Sub:`), never `!Ref`.
 """
 
+import importlib.util
 import json
 import pathlib
 import re
@@ -1501,6 +1507,96 @@ class Events(unittest.TestCase):
         for name in FastPath.SYNCING:
             (statement,) = self.put_events(FUNCTIONS[name])
             self.assertEqual(statement["Condition"], {"StringEquals": {"events:source": [source]}}, name)
+
+
+class EventSchemaRegistry(unittest.TestCase):
+    """RegisterEventSchemas: a schema registry with one JSONSchemaDraft4
+    schema per file of schemas/events/, each the file's text unchanged."""
+
+    SCHEMA_DIR = ROOT / "schemas" / "events"
+    CONDITION = "EventSchemasEnabled"
+    # The registry's limits (CreateSchema, CreateRegistry).
+    MAX_DESCRIPTION = 256
+    MAX_CONTENT = 100_000
+    # CloudFormation's longest stack name, which the registry's name and
+    # description hold.
+    LONGEST_STACK_NAME = "s" * 128
+
+    @staticmethod
+    def script():
+        """infra/scripts/event_schemas.py, imported."""
+        spec = importlib.util.spec_from_file_location(
+            "event_schemas", ROOT / "infra" / "scripts" / "event_schemas.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    def files(self):
+        return {p.stem: p.read_text(encoding="utf-8") for p in sorted(self.SCHEMA_DIR.iterdir())}
+
+    def test_on_by_default_and_a_condition(self):
+        parameter = PARAMETERS["RegisterEventSchemas"]
+        self.assertEqual((parameter["Type"], parameter["Default"]), ("String", "true"))
+        self.assertEqual(parameter["AllowedValues"], ["true", "false"])
+        self.assertEqual(
+            TEMPLATE["Conditions"][self.CONDITION],
+            {"Fn::Equals": [{"Ref": "RegisterEventSchemas"}, "true"]},
+        )
+        schema_types = {"AWS::EventSchemas::Registry", "AWS::EventSchemas::Schema"}
+        registered = {n for n, r in RESOURCES.items() if r["Type"] in schema_types}
+        self.assertEqual(len(registered), 1 + len(self.files()))
+        for name in registered:
+            self.assertEqual(RESOURCES[name].get("Condition"), self.CONDITION, name)
+        self.assertEqual(TEMPLATE["Outputs"]["EventSchemaRegistryName"]["Condition"], self.CONDITION)
+        resources, outputs = deployed()
+        self.assertLessEqual(registered, set(resources))
+        self.assertIn("EventSchemaRegistryName", outputs)
+        resources, outputs = deployed(RegisterEventSchemas="false")
+        self.assertEqual(registered & set(resources), set())
+        self.assertNotIn("EventSchemaRegistryName", outputs)
+        for enabled in ["true", "false"]:
+            with self.subTest(RegisterEventSchemas=enabled):
+                self.assertEqual(dangling(*deployed(RegisterEventSchemas=enabled)), set())
+
+    def test_the_registry_is_named_after_the_stack(self):
+        (name,) = of_type("AWS::EventSchemas::Registry")
+        properties = RESOURCES[name]["Properties"]
+        self.assertEqual(properties["RegistryName"], {"Fn::Sub": "${AWS::StackName}-events"})
+        self.assertEqual(TEMPLATE["Outputs"]["EventSchemaRegistryName"]["Value"],
+                         {"Fn::GetAtt": [name, "RegistryName"]})
+        description = properties["Description"]["Fn::Sub"].replace("${AWS::StackName}", self.LONGEST_STACK_NAME)
+        self.assertLessEqual(len(description), self.MAX_DESCRIPTION)
+
+    def test_every_file_is_registered_as_it_is_and_nothing_else(self):
+        files = self.files()
+        schemas = of_type("AWS::EventSchemas::Schema")
+        source = re.findall(r'pub const EVENT_SOURCE: &str = "([^"]+)"', rust_source("shared/src/events"))
+        fix = "edit schemas/events/, then run `python3 infra/scripts/event_schemas.py --write`"
+        registered = {}
+        for name, schema in schemas.items():
+            properties = schema["Properties"]
+            self.assertEqual(properties["RegistryName"], {"Fn::GetAtt": ["EventSchemaRegistry", "RegistryName"]})
+            self.assertEqual(properties["Type"], "JSONSchemaDraft4", name)
+            owner, _, detail_type = properties["SchemaName"].partition("@")
+            self.assertEqual([owner], source, name)
+            self.assertEqual(name, f"{detail_type}EventSchema")
+            registered[detail_type] = properties
+        self.assertEqual(set(registered), set(files), fix)
+        for detail_type, text in files.items():
+            with self.subTest(detail_type):
+                properties = registered[detail_type]
+                self.assertEqual(json.loads(properties["Content"]), json.loads(text), fix)
+                self.assertEqual(properties["Content"], text, fix)
+                self.assertLessEqual(len(properties["Content"]), self.MAX_CONTENT)
+                self.assertEqual(properties["Description"], json.loads(text)["description"], fix)
+                self.assertLessEqual(len(properties["Description"]), self.MAX_DESCRIPTION)
+
+    def test_the_template_holds_what_the_script_writes(self):
+        script = self.script()
+        _, current, _ = script.split((ROOT / "template.yaml").read_text(encoding="utf-8"))
+        self.assertEqual(current, script.block(),
+                         "template.yaml: run `python3 infra/scripts/event_schemas.py --write`")
+        self.assertIn("python3 infra/scripts/event_schemas.py --write", current)
 
 
 class Parameters(unittest.TestCase):

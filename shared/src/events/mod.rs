@@ -1,8 +1,9 @@
 //! What the sync tells the rest of the account: one Amazon EventBridge
 //! event per sync outcome, on the bus `RATING_SYNC_EVENT_BUS` names.
 //!
-//! Four detail types, each with a JSON Schema of its `detail` under
-//! `schemas/events/` (a unit test holds the two together):
+//! Four detail types, each with a JSON Schema (draft 4) of its event under
+//! `schemas/events/`, the one the stack registers in EventBridge's schema
+//! registry (a unit test holds the detail and its schema together):
 //!
 //! - [`RatingSynced`]: the marketplace accepted a rating;
 //! - [`RatingParked`]: a rating was parked, no automatic run tries it again;

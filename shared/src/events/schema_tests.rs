@@ -1,10 +1,15 @@
-//! Each event against its schema in `schemas/events/`: the detail of a
-//! sample event is, key for key and value for value, the schema's own
-//! example (`examples[0]` with every optional field, `examples[1]` with
-//! none), so the examples `tests/checks/test_event_schemas.py` validates are what
-//! the code writes. The field set is pinned: a field added to a struct
+//! Each event against its schema in `schemas/events/`. A file is the JSON
+//! Schema (draft 4) of the whole event as EventBridge delivers it, in the
+//! shape of the schemas EventBridge exports: the envelope at the root, named
+//! by `x-amazon-events-source` and `x-amazon-events-detail-type`, its
+//! `detail` a reference to `definitions/<detail type>`. The detail of a
+//! sample event is, key for key and value for value, that definition's own
+//! example (`x-examples[0]` with every optional field, `x-examples[1]` with
+//! none), so the examples `tests/checks/test_event_schemas.py` validates are
+//! what the code writes. The field set is pinned: a field added to a struct
 //! fails here until the schema documents it (and someone has looked at it
-//! for secrets).
+//! for secrets). The template registers these files as they are
+//! (`infra/scripts/event_schemas.py`).
 
 use std::collections::BTreeSet;
 
@@ -32,12 +37,24 @@ const SCHEMAS: [(&str, &str); 4] = [
     ),
 ];
 
-fn schema(detail_type: &str) -> Value {
+/// The whole file: the event's schema.
+fn file(detail_type: &str) -> Value {
     let (_, text) = SCHEMAS
         .iter()
         .find(|(name, _)| *name == detail_type)
         .unwrap_or_else(|| panic!("no schema for {detail_type}"));
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{detail_type}.json: {e}"))
+}
+
+/// The schema of the event's `detail`: the definition its envelope refers to.
+fn schema(detail_type: &str) -> Value {
+    let mut file = file(detail_type);
+    let detail = file["definitions"][detail_type].take();
+    assert!(
+        detail.is_object(),
+        "{detail_type}.json: no definitions/{detail_type}"
+    );
+    detail
 }
 
 /// Each detail type's two samples: every optional field set, then none;
@@ -185,11 +202,52 @@ fn every_detail_type_has_a_schema_file_and_no_other_file_is_there() {
 }
 
 #[test]
+fn each_file_is_the_draft_4_envelope_of_its_detail_type_under_the_codes_source() {
+    for name in DETAIL_TYPES {
+        let file = file(name);
+        assert_eq!(
+            file["$schema"], "http://json-schema.org/draft-04/schema#",
+            "{name}"
+        );
+        assert!(file.get("$id").is_none(), "{name}: draft 4 says `id`");
+        assert_eq!(file["id"], format!("urn:atom-rating-sync:events:{name}"));
+        assert_eq!(file["title"], name);
+        assert_eq!(file["x-amazon-events-source"], EVENT_SOURCE, "{name}");
+        assert_eq!(file["x-amazon-events-detail-type"], name);
+        assert_eq!(file["type"], "object", "{name}");
+        assert_eq!(
+            file["properties"]["detail"],
+            json!({ "$ref": format!("#/definitions/{name}") }),
+            "{name}"
+        );
+        assert_eq!(
+            keys(&file["definitions"]),
+            BTreeSet::from([name.to_owned()])
+        );
+        let envelope: BTreeSet<String> = [
+            "version",
+            "id",
+            "detail-type",
+            "source",
+            "account",
+            "time",
+            "region",
+            "resources",
+            "detail",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(keys(&file["properties"]), envelope, "{name}");
+        assert_eq!(strings(&file["required"]), envelope, "{name}");
+    }
+}
+
+#[test]
 fn each_detail_is_its_schemas_example() {
     for [full, minimal] in samples() {
         let schema = schema(full.detail_type());
         assert_eq!(minimal.detail_type(), full.detail_type());
-        let examples = schema["examples"].as_array().expect("examples");
+        let examples = schema["x-examples"].as_array().expect("x-examples");
         assert_eq!(examples.len(), 2, "{}", full.detail_type());
         assert_eq!(full.detail(), examples[0], "{}", full.detail_type());
         assert_eq!(minimal.detail(), examples[1], "{}", full.detail_type());
@@ -201,10 +259,6 @@ fn the_fields_are_the_schemas_properties_and_the_always_present_ones_are_require
     for [full, minimal] in samples() {
         let name = full.detail_type();
         let schema = schema(name);
-        assert_eq!(
-            schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
-            "{name}"
-        );
         assert_eq!(schema["type"], "object", "{name}");
         assert_eq!(schema["additionalProperties"], false, "{name}");
         let properties = keys(&schema["properties"]);
