@@ -1,197 +1,25 @@
 //! The admin functions' logs at the most verbose level anyone can ask for
 //! hold neither the caller's token nor the secret that signs tokens.
 //!
-//! `admin-once` (`tests/bin/admin_once.rs`, the `admin-sync-status`
-//! function's `main`) runs in a process of its own against a Lambda
-//! Runtime API played here: a loopback HTTP/1.1 server that hands out one
-//! API Gateway HTTP API event carrying `Authorization: Bearer <token>` and
-//! takes the function's answer. The runtime underneath logs the raw event
+//! `lambda-function admin-sync-status` (`tests/bin/lambda_function.rs`,
+//! the function's `main`) runs in a process of its own against a Lambda
+//! Runtime API played here (`tests/support/runtime_api.rs`) that hands out
+//! one API Gateway HTTP API event carrying `Authorization: Bearer <token>`
+//! and takes the function's answer. The runtime underneath logs the raw event
 //! at trace level; `shared::logging` caps the crates underneath at info.
 
-use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use integration_tests::runtime_api::{
+    function_process, http_api_event, output_of, runtime_api, Invocation as Event,
+};
 use integration_tests::*;
 use serde_json::{json, Value};
 use shared::config::Secret;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 
-const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 const ROUTE: &str = "/api/admin/sync/ratings/status";
 
-/// A request the function sent to the Runtime API.
-#[derive(Debug)]
-struct Posted {
-    path: String,
-    body: Vec<u8>,
-}
-
-/// One HTTP/1.1 request from `reader`; `None` once the peer closes.
-async fn read_request(
-    reader: &mut BufReader<TcpStream>,
-) -> Option<(String, String, Vec<(String, String)>, Vec<u8>)> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).await.ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let path = parts.next()?.to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).await.ok()?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':')?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-    }
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
-    let mut body = Vec::new();
-    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size).await.ok()?;
-            let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).await.ok()?;
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..size]);
-        }
-    } else if let Some(length) = header("content-length") {
-        body.resize(length.parse().ok()?, 0);
-        reader.read_exact(&mut body).await.ok()?;
-    }
-    Some((method, path, headers, body))
-}
-
-/// Serves one connection: the first `next` gets the event, a later one is
-/// never answered; every POST is passed on and answered 202.
-async fn serve(
-    stream: TcpStream,
-    event: Arc<(String, Vec<u8>)>,
-    handed_out: Arc<AtomicBool>,
-    posted: mpsc::UnboundedSender<Posted>,
-) {
-    stream.set_nodelay(true).ok();
-    let mut reader = BufReader::new(stream);
-    while let Some((method, path, _, body)) = read_request(&mut reader).await {
-        let answer = if method == "GET" && path == NEXT {
-            if handed_out.swap(true, Ordering::SeqCst) {
-                // The function waits for its next event until it is killed.
-                let mut rest = Vec::new();
-                let _ = reader.read_to_end(&mut rest).await;
-                return;
-            }
-            let (request_id, payload) = &*event;
-            let deadline = SystemTime::now() + Duration::from_secs(60);
-            let deadline_ms = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis();
-            let head = format!(
-                "HTTP/1.1 200 OK\r\n\
-                 content-type: application/json\r\n\
-                 content-length: {}\r\n\
-                 lambda-runtime-aws-request-id: {request_id}\r\n\
-                 lambda-runtime-deadline-ms: {deadline_ms}\r\n\
-                 lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:admin-sync-status\r\n\
-                 lambda-runtime-trace-id: Root=1-5e9f0c65-1de4d666d4dd26aced652b6c;Parent=53995c3f42cd8ad8;Sampled=0\r\n\
-                 \r\n",
-                payload.len()
-            );
-            [head.into_bytes(), payload.clone()].concat()
-        } else if method == "POST" {
-            let _ = posted.send(Posted { path, body });
-            let body = r#"{"status":"OK"}"#;
-            format!(
-                "HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .into_bytes()
-        } else {
-            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec()
-        };
-        if reader.get_mut().write_all(&answer).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// A Runtime API on loopback handing out `payload` once, as invocation
-/// `request_id`: its address and what the function posts to it.
-async fn runtime_api(
-    request_id: &str,
-    payload: Vec<u8>,
-) -> (String, mpsc::UnboundedReceiver<Posted>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let event = Arc::new((request_id.to_owned(), payload));
-    let handed_out = Arc::new(AtomicBool::new(false));
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(serve(
-                stream,
-                event.clone(),
-                handed_out.clone(),
-                sender.clone(),
-            ));
-        }
-    });
-    (address, receiver)
-}
-
-/// An API Gateway HTTP API (payload 2.0) event for the status page.
-fn status_event(authorization: &str) -> Value {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    json!({
-        "version": "2.0",
-        "routeKey": format!("GET {ROUTE}"),
-        "rawPath": ROUTE,
-        "rawQueryString": "",
-        "headers": {
-            "authorization": authorization,
-            "content-length": "0",
-            "host": "abcdef1234.execute-api.us-east-1.amazonaws.com",
-            "user-agent": "log-secrets-test",
-            "x-forwarded-for": "203.0.113.9",
-            "x-forwarded-port": "443",
-            "x-forwarded-proto": "https",
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abcdef1234",
-            "domainName": "abcdef1234.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "abcdef1234",
-            "http": {
-                "method": "GET",
-                "path": ROUTE,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.9",
-                "userAgent": "log-secrets-test",
-            },
-            "requestId": "Ab1Cd2Ef3Gh4=",
-            "routeKey": format!("GET {ROUTE}"),
-            "stage": "$default",
-            "time": "01/Dec/2026:12:00:00 +0000",
-            "timeEpoch": now.as_millis() as u64,
-        },
-        "isBase64Encoded": false,
-    })
-}
-
-/// What one invocation of `admin-once` produced.
+/// What one invocation of `lambda-function admin-sync-status` produced.
 struct Invocation {
     /// The answer the function posted, as API Gateway would get it.
     response: Value,
@@ -202,7 +30,7 @@ struct Invocation {
     secrets: Vec<String>,
 }
 
-/// Runs `admin-once` under `rust_log` for one status request with a valid
+/// Runs `lambda-function admin-sync-status` under `rust_log` for one status request with a valid
 /// admin token, then kills it.
 async fn invoke_once(env: &TestEnv, rust_log: &str) -> Invocation {
     let secret = format!("log-secrets-{}", uuid::Uuid::new_v4().simple());
@@ -216,7 +44,7 @@ async fn invoke_once(env: &TestEnv, rust_log: &str) -> Invocation {
     .await
 }
 
-/// Runs `admin-once` under `rust_log` with `vars`, for one status request
+/// Runs `lambda-function admin-sync-status` under `rust_log` with `vars`, for one status request
 /// with an admin token signed with `signing`, then kills it.
 async fn invoke(
     env: &TestEnv,
@@ -232,46 +60,32 @@ async fn invoke(
         "exp": SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 300,
     });
     let token = shared::auth::sign_token(&Secret::new(signing), &claims).unwrap();
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let event = status_event(&format!("Bearer {token}"));
-    let (address, mut posted) = runtime_api(&request_id, event.to_string().into_bytes()).await;
+    let event = http_api_event("GET", ROUTE, &format!("Bearer {token}"));
+    let invocation = Event::new(
+        &event,
+        "Root=1-5e9f0c65-1de4d666d4dd26aced652b6c;Parent=53995c3f42cd8ad8;Sampled=0",
+    );
+    let request_id = invocation.request_id.clone();
+    let (address, mut posted) = runtime_api("admin-sync-status", vec![invocation]).await;
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_admin-once"))
-        .env("AWS_LAMBDA_RUNTIME_API", &address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "admin-sync-status")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env(
-            "AWS_LAMBDA_LOG_STREAM_NAME",
-            "2026/12/01/[$LATEST]0123456789abcdef",
-        )
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/admin-sync-status")
-        .env("RUST_LOG", rust_log)
-        .env_remove("ADMIN_JWT_SECRET")
-        .envs(vars.iter().copied())
-        .env("RATINGS_TABLE", &env.tables.ratings)
-        .env("FAILED_UPLOADS_TABLE", &env.tables.failed_uploads)
-        .env("SYNC_STATE_TABLE", &env.tables.sync_state)
-        .env("AUDIT_TABLE", &env.tables.audit)
-        .env_remove("ADMIN_JWT_ISSUER")
-        .env_remove("ADMIN_JWT_AUDIENCE")
-        .env_remove("ATOM_SAAS_API_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start admin-once");
-    let drain = |mut pipe: Box<dyn tokio::io::AsyncRead + Unpin + Send>| {
-        tokio::spawn(async move {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes).await;
-            bytes
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-
+    let mut child = function_process(
+        env!("CARGO_BIN_EXE_lambda-function"),
+        "admin-sync-status",
+        &address,
+    )
+    .env("RUST_LOG", rust_log)
+    .env_remove("ADMIN_JWT_SECRET")
+    .envs(vars.iter().copied())
+    .env("RATINGS_TABLE", &env.tables.ratings)
+    .env("FAILED_UPLOADS_TABLE", &env.tables.failed_uploads)
+    .env("SYNC_STATE_TABLE", &env.tables.sync_state)
+    .env("AUDIT_TABLE", &env.tables.audit)
+    .env_remove("ADMIN_JWT_ISSUER")
+    .env_remove("ADMIN_JWT_AUDIENCE")
+    .env_remove("ATOM_SAAS_API_TOKEN")
+    .env_remove("AWS_XRAY_DAEMON_ADDRESS")
+    .spawn()
+    .expect("start lambda-function admin-sync-status");
     let outcome = tokio::time::timeout(Duration::from_secs(60), async {
         tokio::select! {
             answer = posted.recv() => Ok(answer.expect("the Runtime API runs")),
@@ -279,17 +93,11 @@ async fn invoke(
         }
     })
     .await;
-    child.start_kill().ok();
-    child.wait().await.expect("admin-once ends");
-    let output = format!(
-        "{}{}",
-        String::from_utf8_lossy(&stdout.await.unwrap()),
-        String::from_utf8_lossy(&stderr.await.unwrap())
-    );
+    let output = output_of(child).await;
     let answer = match outcome {
         Ok(Ok(answer)) => answer,
-        Ok(Err(exit)) => panic!("admin-once ended before answering ({exit:?}):\n{output}"),
-        Err(_) => panic!("admin-once did not answer within 60 s:\n{output}"),
+        Ok(Err(exit)) => panic!("the function ended before answering ({exit:?}):\n{output}"),
+        Err(_) => panic!("the function did not answer within 60 s:\n{output}"),
     };
     assert_eq!(
         answer.path,
@@ -321,7 +129,7 @@ fn check(invocation: &Invocation) {
     assert_eq!(body["success"], true, "{body}");
     assert_eq!(body["pending_count"], 0, "{body}");
 
-    assert!(!output.trim().is_empty(), "admin-once wrote nothing");
+    assert!(!output.trim().is_empty(), "the function wrote nothing");
     let lines: Vec<Value> = output
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())

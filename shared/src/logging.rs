@@ -37,7 +37,7 @@ pub const OWN_CRATES: [&str; 13] = [
     "atom_rating_sync",
     "sync_once",
     "stream_once",
-    "admin_once",
+    "lambda_function",
 ];
 
 /// What may be logged at all: everything from this service's crates, at

@@ -563,6 +563,30 @@ class Secrets(unittest.TestCase):
 
 
 class Permissions(unittest.TestCase):
+    # What the X-Ray daemon beside a traced function needs; X-Ray's actions
+    # take no resource but "*". The only statement allowed a wildcard.
+    XRAY = {
+        "Effect": "Allow",
+        "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+        "Resource": "*",
+    }
+
+    def test_every_function_is_traced_and_may_send_its_traces(self):
+        parameter = TEMPLATE["Parameters"]["Tracing"]
+        self.assertEqual(parameter["Default"], "Active")
+        self.assertEqual(set(parameter["AllowedValues"]), {"Active", "PassThrough"})
+        self.assertEqual(TEMPLATE["Globals"]["Function"]["Tracing"], {"Ref": "Tracing"})
+        for name, function in FUNCTIONS.items():
+            with self.subTest(name):
+                self.assertNotIn("Tracing", function["Properties"], "Globals decide")
+                traces = [s for s in statements(function) if s == self.XRAY]
+                self.assertEqual(len(traces), 1, "the X-Ray statement, once")
+                wildcards = [
+                    s for s in statements(function)
+                    if any(a.startswith("xray:") for a in as_list(s["Action"]))
+                ]
+                self.assertEqual(wildcards, traces, "no other X-Ray right")
+
     def test_no_wildcard_and_no_broad_policy(self):
         for name, function in FUNCTIONS.items():
             for policy in function["Properties"].get("Policies", []):
@@ -575,6 +599,8 @@ class Permissions(unittest.TestCase):
                     self.assertEqual(set(policy), {"PolicyName", "PolicyDocument"}, name)
             for statement in statements(function):
                 self.assertEqual(statement["Effect"], "Allow")
+                if statement == self.XRAY:
+                    continue  # X-Ray has no resource-level permissions.
                 for action in as_list(statement["Action"]):
                     self.assertNotIn("*", action, name)
                 for resource in as_list(statement["Resource"]):
@@ -1025,7 +1051,7 @@ class PublicEdge(unittest.TestCase):
         self.assertEqual(event_types(function), set(), "invoked by API Gateway as an authorizer only")
         self.assertNotIn("dynamodb", json.dumps(properties["Policies"]).lower())
         self.assertEqual(
-            statements(function),
+            [s for s in statements(function) if s != Permissions.XRAY],
             [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
               "Resource": [{"Ref": "AdminJwtSecret"}]}],
         )

@@ -14,6 +14,7 @@ pub mod dynamo_proxy;
 pub mod host;
 pub mod hostile;
 pub mod python_db;
+pub mod runtime_api;
 pub mod stream;
 
 use std::future::Future;

@@ -42,7 +42,7 @@ pub type AuthorizerRequest = ApiGatewayV2CustomAuthorizerV2Request;
 pub type AuthorizerResponse = ApiGatewayV2CustomAuthorizerSimpleResponse<Value>;
 
 /// The function, as its traces name it.
-const FUNCTION: &str = "admin-authorizer";
+const TRACED_AS: &str = "admin-authorizer";
 
 /// The whole life of the authorizer function: JSON logs and traces, the admin keys
 /// built once per cold start (and again when the admin secret, read again
@@ -60,7 +60,7 @@ pub async fn run() -> Result<(), Error> {
                 let keys = keys.current().await;
                 authorize(&keys.verifier, &event.payload, SystemTime::now())
             };
-            let answer = crate::traces::invocation(trace.as_deref(), FUNCTION, "http", work).await;
+            let answer = crate::traces::invocation(trace.as_deref(), TRACED_AS, "http", work).await;
             Ok::<_, Error>(answer)
         }
     }))
