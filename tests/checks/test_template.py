@@ -609,7 +609,11 @@ class Permissions(unittest.TestCase):
     # Event types and the grants SAM adds to the role it builds for a
     # function (one without `Role`), outside its Policies; besides, SAM puts
     # AWSLambdaBasicExecutionRole (the logs, on any resource) on every role
-    # it builds. A DynamoDB event would bring AWSLambdaDynamoDBExecutionRole:
+    # it builds, and AWSXrayWriteOnlyAccess (X-Ray's writes and sampling
+    # reads, on "*") since the functions have `Tracing` (checked with
+    # samtranslator: whatever the parameter's value). The template's own
+    # X-Ray statement (XRAY above) is what a role of the template, which
+    # SAM leaves alone, gets. A DynamoDB event would bring AWSLambdaDynamoDBExecutionRole:
     # the stream reads on any resource, every stream of the account. So a
     # function with a DynamoDB event has a role of the template's, to which
     # SAM adds nothing. What the no-wildcard rule above cannot see is pinned
