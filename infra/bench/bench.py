@@ -292,9 +292,10 @@ def drain_sections(results, sizes, started_at, memory=None):
             f"drain of {memory['backlog']:,} on {memory['backend']}, its peak marked",
             f"The line is the process's resident memory, read from /proc every "
             f"{memory['interval_ms']} ms by the bench from the process's start to its answer "
-            "(dashed); the dot is the highest sample and the dotted line the kernel's own peak "
-            "(VmHWM, the table's peak memory), which a short spike between samples can raise "
-            "above the dot.")
+            "(dashed); the dot is the highest sample, the dotted line the kernel's own peak "
+            "(VmHWM, the table's peak memory), read once the run answered: the two differ by "
+            "what came between samples and by the kernel updating VmHWM lazily, so that it can "
+            "lie a little below the highest sample.")
     sections = {"Method": method, "Results": lines}
     if sizes and sizes["sizes"]:
         title = "Release binaries (arm64, stripped, built by `cargo lambda build --release --arm64`)"

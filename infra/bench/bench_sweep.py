@@ -43,11 +43,13 @@ def sweep_section(points, started_at):
                  "reads per second (pull) against C/L from "
                  f"{CONCURRENCY * 1000 / max(p['latency_ms'] for p in points):,.0f} to "
                  f"{CONCURRENCY * 1000 / min(p['latency_ms'] for p in points):,.0f} per second, "
-                 "with the ideal line y = C/L and the 0.9 C/L target",
+                 "with the ideal line y = C/L and the 0.9 C/L target, and below, each run as a "
+                 "share of C/L",
                  "Each point is one run, its L on the top axis; on the dashed line a run would "
                  "reach the physical limit, above the dotted one it meets the target of 0.9 C/L, "
                  "and where a line bends away below them, something other than the "
-                 "marketplace's latency holds it back."),
+                 "marketplace's latency holds it back; the lower panel shows the same runs as "
+                 "a share of C/L, where that gap reads best."),
     ]
     lines += [
         "| L | C/L | push: drain time | ratings/s | ratio | ≥ 0.9 C/L | pull: time | skill reads/s | ratio | ≥ 0.9 C/L | machine busy: push, pull |",
