@@ -175,12 +175,17 @@ def draw_pictures(out, figures):
         (directory / f"{name}.json").write_text("{\n" + ",\n".join(
             f" {json.dumps(key)}: {json.dumps(value, separators=(',', ':'))}"
             for key, value in data.items()) + "\n}\n")
-    done = subprocess.run([str(VENV / "python"), str(ROOT / "infra" / "bench" / "bench_plots.py"),
-                           "--dir", str(directory), *figures])
-    if done.returncode != 0:
+    try:
+        drawn = subprocess.run([str(VENV / "python"),
+                                str(ROOT / "infra" / "bench" / "bench_plots.py"),
+                                "--dir", str(directory), *figures]).returncode == 0
+    except OSError as error:  # no .venv: `make bench` bootstraps it
+        log(f"bench_plots.py did not start: {error}")
+        drawn = False
+    if not drawn:
         log(f"drawing {', '.join(figures)} failed; the data is in {directory}: redraw with "
             f".venv/bin/python infra/bench/bench_plots.py")
-    return done.returncode == 0
+    return drawn
 
 
 # Issue 18: each function's arm64 release binary.
