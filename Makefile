@@ -12,7 +12,7 @@ SAM := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0 
 help:
 	@echo "make demo   run one scheduled sync against the local stack and show what it did"
 	@echo "make test   format check, clippy, unit and integration tests, cfn-lint, sam validate"
-	@echo "make bench  measure the drain rate against C/L; writes docs/BENCHMARKS.md"
+	@echo "make bench  measure the drain rate against C/L; writes docs/BENCHMARKS.md and its pictures"
 	@echo "make package  release arm64 binaries of every function (target/lambda/)"
 	@echo "make sam-build  sam build: the same binaries, staged in .aws-sam/ for sam deploy"
 
@@ -72,9 +72,10 @@ sam-validate: bootstrap-sam
 # template.yaml against the code and the docs: secrets only as ARNs, IAM
 # without wildcards, alarms CloudWatch accepts, every setting documented;
 # and the events' JSON Schemas with their examples; and no non-test module of
-# shared/src over 400 lines.
+# shared/src over 400 lines; and the benchmark's pictures, and the ones
+# docs/BENCHMARKS.md embeds.
 template-tests: bootstrap
-	.venv/bin/python -m unittest tests/checks/test_template.py tests/checks/test_event_schemas.py tests/checks/test_code_size.py
+	.venv/bin/python -m unittest tests/checks/test_template.py tests/checks/test_event_schemas.py tests/checks/test_code_size.py tests/checks/test_bench_plots.py
 
 # The docs against the tree: docs/architecture.md's layout names every source
 # file (git ls-files) and nothing that is gone; every link between the docs

@@ -15,37 +15,47 @@ with latency L, and writes what it measured to docs/BENCHMARKS.md. Scenarios:
   them), peak resident memory and CPU time, time from process start to its
   first request for an event; and the arm64 release binary size of each
   function under functions/ against its 8 MiB bound, if cargo-lambda can
-  build them;
+  build them; the function's resident memory sampled every 50 ms over the
+  largest drain on dynalite (picture: memory);
 * freshness: the fast path (issue 13) on moto with the table's stream:
   ratings written at 20/s for 60 s, `local-stack stream-poller` invoking
   `stream-rating-sync` through the Runtime API here (as Lambda's Invoke API),
   the scheduled function invoked every 20 s meanwhile; seconds from each
   write to the marketplace's acceptance (p50, p95, p99, max), marketplace
   requests and DynamoDB writes per rating, and whether each rating was
-  created exactly once;
+  created exactly once (picture: freshness, each rating's seconds);
 * burst: 1,000 ratings written at once, drained by the fast path alone:
   through moto and the poller, and on dynalite with the bench playing the
-  stream (events of 10 records, one in flight) for the function's own rate;
+  stream (events of the mapping's batch size, one in flight) for the
+  function's own rate (picture: burst, each rating's seconds);
 * pull: 300 registered skills, nothing to push: skill reads per second of a
   scheduled run's pull against C/L;
+* sweep: the drain of 2,000 and the pull of 300 skills again on dynalite at
+  L = 200, 100, 50, 20, 10 and 5 ms (C/L from 50/s to 2,000/s), one run each
+  (picture: throughput, both against C/L);
 * import (issue 19): `atom-rating-sync import` of 100,000 ratings from the
   machine's PostgreSQL (skipped, with a message, without one): ratings and
   items per second, peak memory and CPU, a second import (nothing written),
   and the server's own batch-write ceiling measured in the same run.
+
+Pictures: each scenario that has one writes its data next to the page,
+docs/bench/<name>.json, and bench_plots.py (matplotlib, run with .venv's
+python) draws docs/bench/<name>.svg from it; its section embeds it.
 
 Two DynamoDB servers: dynalite (npm, fast; the sync needs nothing it lacks
 but a stream) and moto (the one the tests use; slow, and slower as tables
 grow; it serves DynamoDB Streams). Where the server is the bottleneck, the
 report says so. Everything listens on 127.0.0.1 and stops at the end.
 The pieces: bench_stack.py (the servers, the Runtime API, the function
-processes), bench_fast_path.py (freshness, burst, pull), bench_import.py
-(import), bench_ratings.py (ratings written and read with boto3, run with
-.venv's python).
+processes), bench_fast_path.py (freshness, burst, pull), bench_sweep.py
+(sweep), bench_import.py (import), bench_ratings.py (ratings written and
+read with boto3, run with .venv's python), bench_plots.py (the pictures).
 
 `--scenarios` runs only some; the report then replaces only their sections
-of docs/BENCHMARKS.md (one `## ` heading each) and keeps the others.
+of docs/BENCHMARKS.md (one `## ` heading each), and their pictures, and
+keeps the others.
 
-Usage: python3 infra/bench/bench.py [--scenarios drain,freshness,burst,pull,import]
+Usage: python3 infra/bench/bench.py [--scenarios drain,freshness,burst,pull,sweep,import]
                                     [--sizes 1000,10000] [--backends dynalite,moto]
                                     [--import-rows 100000]
                                     [--skip-arm64] [--out docs/BENCHMARKS.md]
@@ -59,14 +69,19 @@ import time
 import tomllib
 from pathlib import Path
 
-from bench_fast_path import (PULL_RUNS, STREAM_FUNCTION, burst_moto, burst_played,
-                             burst_section, freshness_scenario, freshness_section,
-                             pull_scenario, pull_section)
+from bench_fast_path import (PULL_RUNS, STREAM_FUNCTION, burst_figure, burst_moto,
+                             burst_played, burst_section, freshness_figure, freshness_scenario,
+                             freshness_section, pull_scenario, pull_section)
 from bench_import import IMPORT_ROWS, import_runs, import_section
-from bench_stack import (CONCURRENCY, FUNCTIONS, LATENCY_MS, ROOT, SCHEDULED_EVENT, TARGET,
-                         VENV, FunctionProcess, Processes, RuntimeApi, cpu_seconds,
-                         create_tables, function_env, log, machine, measured, number,
-                         proc_status, sim, start_dynamodb, start_simulator, verdict)
+from bench_sweep import SWEEP_RATINGS, sweep_figure, sweep_scenario, sweep_section
+from bench_stack import (CONCURRENCY, FUNCTIONS, LATENCY_MS, PICTURES, ROOT, SCHEDULED_EVENT,
+                         TARGET, VENV, FunctionProcess, Processes, RssSampler, RuntimeApi,
+                         cpu_seconds, create_tables, function_env, log, machine, measured,
+                         number, picture, proc_status, sim, start_dynamodb, start_simulator,
+                         verdict)
+
+# How often the drain samples the function's resident memory, in seconds.
+RSS_EVERY = 0.05
 
 
 def run_scenario(backend, endpoint, sim_url, size, fail_rate, latency_ms, number, servers):
@@ -86,7 +101,11 @@ def run_scenario(backend, endpoint, sim_url, size, fail_rate, latency_ms, number
     servers_cpu_before = sum(cpu_seconds(pid) for pid in servers)
     function = FunctionProcess("scheduled-rating-sync", env, api)
     spawned = function.spawned
+    # Its memory over the run, for the picture (docs/bench/memory.svg).
+    sampler = RssSampler(function.pid, spawned, RSS_EVERY)
     function.wait(invocation, 1800)
+    answered = time.monotonic() - spawned
+    rss = sampler.stop()
     peak_mb, function_cpu = proc_status(function.pid)
     wall = time.monotonic() - spawned
     servers_cpu = sum(cpu_seconds(pid) for pid in servers) - servers_cpu_before
@@ -120,11 +139,53 @@ def run_scenario(backend, endpoint, sim_url, size, fail_rate, latency_ms, number
         "creates": stats["creates"], "requests": stats["requests_total"],
         "max_in_flight": stats["max_in_flight"], "seed_seconds": seed_seconds,
         "emf_lines": len(emf), "message": report["message"],
+        "rss": rss, "answered_s": answered,
     }
     log(f"{backend} {size} fail={fail_rate} L={latency_ms}ms: {synced} in {seconds:.1f}s "
         f"({result['rate']:.0f}/s), peak {peak_mb:.1f} MB, CPU function {function_cpu:.1f}s "
         f"servers {servers_cpu:.1f}s, answers {result['answer_ms'] or 0:.0f} ms, {report['message']}")
     return result
+
+
+def memory_figure(results):
+    """The data of docs/bench/memory.svg (bench_plots.py): the resident
+    memory over the largest drain on dynalite without failures at L =
+    LATENCY_MS (10,000 by default), or None if there was none."""
+    runs = [r for r in results if r["backend"] == "dynalite" and r["fail_rate"] == 0
+            and r["latency_ms"] == LATENCY_MS and r["rss"]]
+    if not runs:
+        return None
+    r = max(runs, key=lambda r: r["size"])
+    return {"backend": r["backend"], "backlog": r["size"], "latency_ms": r["latency_ms"],
+            "interval_ms": round(RSS_EVERY * 1000), "hwm_mb": round(r["peak_mb"], 2),
+            "answered_s": round(r["answered_s"], 3),
+            "samples": [[round(t, 3), round(mb, 2)] for t, mb in r["rss"]]}
+
+
+def draw_pictures(out, figures):
+    """Writes each figure's data next to the page (docs/bench/<name>.json)
+    and draws it (bench_plots.py, with .venv's python: matplotlib); True if
+    every one was drawn."""
+    if not figures:
+        return True
+    directory = Path(out).parent / PICTURES
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in figures.items():
+        # One key a line, each value compact: short, and readable at a glance.
+        (directory / f"{name}.json").write_text("{\n" + ",\n".join(
+            f" {json.dumps(key)}: {json.dumps(value, separators=(',', ':'))}"
+            for key, value in data.items()) + "\n}\n")
+    try:
+        drawn = subprocess.run([str(VENV / "python"),
+                                str(ROOT / "infra" / "bench" / "bench_plots.py"),
+                                "--dir", str(directory), *figures]).returncode == 0
+    except OSError as error:  # no .venv: `make bench` bootstraps it
+        log(f"bench_plots.py did not start: {error}")
+        drawn = False
+    if not drawn:
+        log(f"drawing {', '.join(figures)} failed; the data is in {directory}: redraw with "
+            f".venv/bin/python infra/bench/bench_plots.py")
+    return drawn
 
 
 # Issue 18: each function's arm64 release binary.
@@ -180,16 +241,22 @@ PREAMBLE = [
     "# Benchmarks",
     "",
     "Written by `make bench` (`python3 infra/bench/bench.py`), which runs every scenario: `drain`,",
-    "`freshness`, `burst`, `pull` and `import`. `python3 infra/bench/bench.py --scenarios a,b` runs only those and",
+    "`freshness`, `burst`, `pull`, `sweep` and `import`. `python3 infra/bench/bench.py --scenarios a,b` runs only those and",
     "replaces only their sections below (a section is a `## ` heading and what follows it, up to",
     "the next; sections of other scenarios are kept as they were), so each section says when,",
     "and on what machine, it was measured, and the command that re-runs it alone.",
+    "The pictures are SVG files in [bench/](bench/), each drawn (matplotlib) from the JSON file of",
+    "the same name beside it, the measured data, written by the scenario of the section that shows",
+    "it: `.venv/bin/python infra/bench/bench_plots.py` redraws them without measuring again. SVG,",
+    "with its text as text: sharp at any zoom, small, searchable, and redrawn byte for byte the same",
+    "from the same data, so a change in a picture is a change in the data.",
     "Re-run after every change that touches the sync path.",
 ]
 
 
-def drain_sections(results, sizes, started_at):
-    """The scheduled function's drain: {heading: lines}."""
+def drain_sections(results, sizes, started_at, memory=None):
+    """The scheduled function's drain: {heading: lines}; `memory`, the data
+    of the memory picture, if there is one."""
     method = [
         "## Method",
         "",
@@ -224,6 +291,16 @@ def drain_sections(results, sizes, started_at):
             f"| {number(r['machine_busy'] * 100, 0)}% | {number(r['answer_ms'], 0)} ms | {number(r['ready_ms'], 0)} ms "
             f"| {r['creates']:,} created, {r['requests']:,} requests, max {r['max_in_flight']} in flight |")
     lines += ["", "Every run: " + "; ".join(sorted({r["message"] for r in results})), ""]
+    if memory:
+        lines += picture(
+            "memory", f"Resident memory of scheduled-rating-sync in MB against seconds over a "
+            f"drain of {memory['backlog']:,} on {memory['backend']}, its peak marked",
+            f"The line is the process's resident memory, read from /proc every "
+            f"{memory['interval_ms']} ms by the bench from the process's start to its answer "
+            "(dashed); the dot is the highest sample, the dotted line the kernel's own peak "
+            "(VmHWM, the table's peak memory), read once the run answered: the two differ by "
+            "what came between samples and by the kernel updating VmHWM lazily, so that it can "
+            "lie a little below the highest sample.")
     sections = {"Method": method, "Results": lines}
     if sizes and sizes["sizes"]:
         title = "Release binaries (arm64, stripped, built by `cargo lambda build --release --arm64`)"
@@ -282,7 +359,7 @@ def merge_report(path, new_sections):
     log(f"wrote {path}")
 
 
-SCENARIOS = ("drain", "freshness", "burst", "pull", "import")
+SCENARIOS = ("drain", "freshness", "burst", "pull", "sweep", "import")
 
 
 def main():
@@ -315,6 +392,8 @@ def main():
     (ROOT / ".local").mkdir(parents=True, exist_ok=True)
     processes = Processes()
     sections = {}
+    # The pictures' data, {name: data}: docs/bench/<name>.json and .svg.
+    figures = {}
     try:
         sim_url, sim_pid = start_simulator(processes)
         if "drain" in chosen:
@@ -335,12 +414,16 @@ def main():
                                                 number_of_run, [db_pid, sim_pid]))
                 processes.stop(db_pid)
             binary_sizes = {} if args.skip_arm64 else arm64_sizes()
-            sections.update(drain_sections(results, binary_sizes, started_at))
+            memory = memory_figure(results)
+            if memory:
+                figures["memory"] = memory
+            sections.update(drain_sections(results, binary_sizes, started_at, memory))
         if "freshness" in chosen:
             # A fresh moto for each scenario: its tables and stream start empty.
             endpoint, moto_pid = start_dynamodb("moto", processes)
-            sections.update(freshness_section(
-                freshness_scenario(endpoint, sim_url, moto_pid, sim_pid), started_at))
+            fresh = freshness_scenario(endpoint, sim_url, moto_pid, sim_pid)
+            figures["freshness"] = freshness_figure(fresh)
+            sections.update(freshness_section(fresh, started_at))
             processes.stop(moto_pid)
         if "burst" in chosen:
             endpoint, moto_pid = start_dynamodb("moto", processes)
@@ -349,6 +432,7 @@ def main():
             endpoint, dynalite_pid = start_dynamodb("dynalite", processes)
             bursts.append(burst_played(endpoint, sim_url, dynalite_pid))
             processes.stop(dynalite_pid)
+            figures["burst"] = burst_figure(bursts)
             sections.update(burst_section(bursts, started_at))
         if "pull" in chosen:
             endpoint, dynalite_pid = start_dynamodb("dynalite", processes)
@@ -356,6 +440,17 @@ def main():
                      for n in range(1, PULL_RUNS + 1)]
             sections.update(pull_section(pulls, started_at))
             processes.stop(dynalite_pid)
+        if "sweep" in chosen:
+            endpoint, dynalite_pid = start_dynamodb("dynalite", processes)
+            servers = [dynalite_pid, sim_pid]
+            points = sweep_scenario(
+                lambda latency, n: run_scenario("dynalite", endpoint, sim_url, SWEEP_RATINGS,
+                                                0.0, latency, f"sweep{n}", servers),
+                lambda latency, n: pull_scenario("dynalite", endpoint, sim_url, servers, n,
+                                                 latency_ms=latency, prefix="sweeppull"))
+            processes.stop(dynalite_pid)
+            figures["throughput"] = sweep_figure(points)
+            sections.update(sweep_section(points, started_at))
         if "import" in chosen:
             imports = import_runs(args.backends.split(","), args.import_rows, start_dynamodb,
                                   processes)
@@ -364,8 +459,11 @@ def main():
     finally:
         processes.stop_all()
         # What finished is written even if a later scenario failed.
+        drawn = draw_pictures(args.out, figures)
         if sections:
             merge_report(args.out, sections)
+    if not drawn:
+        raise SystemExit("bench: a picture was not drawn (see above)")
 
 
 if __name__ == "__main__":

@@ -326,6 +326,37 @@ def proc_status(pid):
     return int(fields["VmHWM"].split()[0]) / 1024, cpu_seconds
 
 
+class RssSampler:
+    """A process's resident memory (VmRSS, /proc) every `interval` seconds,
+    from a thread here, until `stop`: [(seconds since `since`, MB)]."""
+
+    def __init__(self, pid, since, interval=0.05):
+        self.samples = []
+        self.stopped = threading.Event()
+
+        def sample():
+            status = Path(f"/proc/{pid}/status")
+            while not self.stopped.is_set():
+                try:
+                    text = status.read_text()
+                except OSError:
+                    return  # the process is gone
+                kb = next((line.split()[1] for line in text.splitlines()
+                           if line.startswith("VmRSS:")), None)
+                if kb is not None:
+                    self.samples.append((time.monotonic() - since, int(kb) / 1024))
+                self.stopped.wait(interval)
+
+        self.interval = interval
+        self.thread = threading.Thread(target=sample, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join()
+        return self.samples
+
+
 def machine_jiffies():
     """(busy, total) CPU time of the whole machine so far, every process
     included, in clock ticks (/proc/stat)."""
@@ -405,6 +436,21 @@ def measured(started_at, scenario):
     """The line that opens each section of docs/BENCHMARKS.md."""
     return (f"Measured {started_at} on {machine()}. Re-run alone: "
             f"`python3 infra/bench/bench.py --scenarios {scenario}`.")
+
+
+# The pictures and their data: docs/bench/ next to docs/BENCHMARKS.md.
+PICTURES = "bench"
+
+
+def picture(name, alt, reading):
+    """The lines that embed docs/bench/<name>.svg in a section: the image,
+    with its alt text, and a sentence on how to read it."""
+    return [f"![{alt}]({PICTURES}/{name}.svg)", "", reading, ""]
+
+
+def seconds_or_none(values, digits=4):
+    """`values` rounded for a JSON file, infinity (never) as null."""
+    return [None if v == float("inf") else round(v, digits) for v in values]
 
 
 def verdict(ok):
