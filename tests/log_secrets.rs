@@ -8,10 +8,10 @@
 //! and takes the function's answer. The runtime underneath logs the raw event
 //! at trace level; `shared::logging` caps the crates underneath at info.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use integration_tests::runtime_api::{
-    function_process, http_api_event, output_of, runtime_api, Invocation as Event,
+    answer_of, function_process, http_api_event, runtime_api, Invocation as Event,
 };
 use integration_tests::*;
 use serde_json::{json, Value};
@@ -68,7 +68,7 @@ async fn invoke(
     let request_id = invocation.request_id.clone();
     let (address, mut posted) = runtime_api("admin-sync-status", vec![invocation]).await;
 
-    let mut child = function_process(
+    let child = function_process(
         env!("CARGO_BIN_EXE_lambda-function"),
         "admin-sync-status",
         &address,
@@ -86,19 +86,7 @@ async fn invoke(
     .env_remove("AWS_XRAY_DAEMON_ADDRESS")
     .spawn()
     .expect("start lambda-function admin-sync-status");
-    let outcome = tokio::time::timeout(Duration::from_secs(60), async {
-        tokio::select! {
-            answer = posted.recv() => Ok(answer.expect("the Runtime API runs")),
-            exit = child.wait() => Err(exit),
-        }
-    })
-    .await;
-    let output = output_of(child).await;
-    let answer = match outcome {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(exit)) => panic!("the function ended before answering ({exit:?}):\n{output}"),
-        Err(_) => panic!("the function did not answer within 60 s:\n{output}"),
-    };
+    let (answer, output) = answer_of(child, &mut posted).await;
     assert_eq!(
         answer.path,
         format!("/2018-06-01/runtime/invocation/{request_id}/response"),

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use integration_tests::runtime_api::{
-    function_process, http_api_event, output_of, runtime_api, Invocation,
+    answer_of, function_process, http_api_event, runtime_api, Invocation,
 };
 use integration_tests::*;
 use serde_json::{json, Value};
@@ -54,29 +54,18 @@ async fn traced(
     let daemon = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let trace = format!("Root={root};Parent={FACADE};Sampled=1");
     let (address, mut posted) = runtime_api(function, vec![Invocation::new(&event, &trace)]).await;
-    let mut child = function_process(env!("CARGO_BIN_EXE_lambda-function"), function, &address)
+    let child = function_process(env!("CARGO_BIN_EXE_lambda-function"), function, &address)
         .env(
             "AWS_XRAY_DAEMON_ADDRESS",
             daemon.local_addr().unwrap().to_string(),
         )
-        .env("RATINGS_TABLE", &env.tables.ratings)
-        .env("FAILED_UPLOADS_TABLE", &env.tables.failed_uploads)
-        .env("SYNC_STATE_TABLE", &env.tables.sync_state)
-        .env("AUDIT_TABLE", &env.tables.audit)
-        .env("ATOM_SAAS_API_URL", env.simulator.base_url())
-        .env("ATOM_SAAS_API_TOKEN", TOKEN)
+        .envs(env.function_settings())
         .env("ATOM_INSTANCE_ID", "tracing-test")
         .env("RUST_LOG", "info")
         .envs(vars.iter().copied())
         .spawn()
         .expect("start lambda-function");
-    let outcome = tokio::time::timeout(Duration::from_secs(60), async {
-        tokio::select! {
-            answer = posted.recv() => Ok(answer.expect("the Runtime API runs")),
-            exit = child.wait() => Err(exit),
-        }
-    })
-    .await;
+    let (answer, output) = answer_of(child, &mut posted).await;
     let mut documents = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut buffer = vec![0; 65_536];
@@ -93,12 +82,6 @@ async fn traced(
             documents.push(document);
         }
     }
-    let output = output_of(child).await;
-    let answer = match outcome {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(exit)) => panic!("{function} ended before answering ({exit:?}):\n{output}"),
-        Err(_) => panic!("{function} did not answer within 60 s:\n{output}"),
-    };
     assert!(answer.path.ends_with("/response"), "{answer:?}\n{output}");
     let answer = serde_json::from_slice(&answer.body).expect("a JSON answer");
     Traced {

@@ -228,17 +228,25 @@ impl TestEnv {
             .expect("edit the rating");
     }
 
+    /// The settings a function gets for this test's tables and simulator.
+    pub fn function_settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("RATINGS_TABLE", self.tables.ratings.clone()),
+            ("FAILED_UPLOADS_TABLE", self.tables.failed_uploads.clone()),
+            ("SYNC_STATE_TABLE", self.tables.sync_state.clone()),
+            ("AUDIT_TABLE", self.tables.audit.clone()),
+            ("ATOM_SAAS_API_URL", self.simulator.base_url().to_string()),
+            ("ATOM_SAAS_API_TOKEN", TOKEN.to_owned()),
+        ]
+    }
+
     /// A process of `program` configured as the functions are, for this
     /// test's tables and simulator, logging nothing, stdout discarded, and
     /// killed if dropped.
     pub fn function_process(&self, program: &str) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(program);
         command
-            .env("RATINGS_TABLE", &self.tables.ratings)
-            .env("FAILED_UPLOADS_TABLE", &self.tables.failed_uploads)
-            .env("SYNC_STATE_TABLE", &self.tables.sync_state)
-            .env("ATOM_SAAS_API_URL", self.simulator.base_url())
-            .env("ATOM_SAAS_API_TOKEN", TOKEN)
+            .envs(self.function_settings())
             .env("ATOM_INSTANCE_ID", "crash-test")
             .env("RUST_LOG", "off")
             .stdout(std::process::Stdio::null())

@@ -198,9 +198,31 @@ pub fn function_process(program: &str, function: &str, address: &str) -> tokio::
     command
 }
 
+/// What `child` posted for its one invocation (its answer, 60 s at most),
+/// and everything it wrote, once killed; a function that ended or did not
+/// answer fails the test with its output.
+pub async fn answer_of(
+    mut child: tokio::process::Child,
+    posted: &mut mpsc::UnboundedReceiver<Posted>,
+) -> (Posted, String) {
+    let outcome = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::select! {
+            answer = posted.recv() => Ok(answer.expect("the Runtime API runs")),
+            exit = child.wait() => Err(exit),
+        }
+    })
+    .await;
+    let output = output_of(child).await;
+    match outcome {
+        Ok(Ok(answer)) => (answer, output),
+        Ok(Err(exit)) => panic!("the function ended before answering ({exit:?}):\n{output}"),
+        Err(_) => panic!("the function did not answer within 60 s:\n{output}"),
+    }
+}
+
 /// Everything `child` wrote, stdout and stderr, once it has ended (after
 /// the caller killed it).
-pub async fn output_of(mut child: tokio::process::Child) -> String {
+async fn output_of(mut child: tokio::process::Child) -> String {
     let drain = |pipe: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
         tokio::spawn(async move {
             let mut bytes = Vec::new();
