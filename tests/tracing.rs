@@ -125,6 +125,8 @@ fn one_tree(traced: &Traced, name: &str) -> HashMap<String, Vec<String>> {
         "one subsegment under the function's: {documents:#?}\n{output}"
     );
     assert_eq!(roots[0]["name"], name, "{}", roots[0]);
+    // The process's first invocation, as Powertools annotates it.
+    assert_eq!(roots[0]["annotations"]["ColdStart"], true, "{}", roots[0]);
     let mut chains = HashMap::new();
     for document in documents {
         assert_eq!(document["type"], "subsegment", "{document}");

@@ -32,6 +32,7 @@ pub use aws_calls::AwsCallSpans;
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use opentelemetry::propagation::TextMapPropagator;
@@ -76,6 +77,14 @@ pub fn init() {
     }
 }
 
+/// The span attribute X-Ray indexes as an annotation to tell an
+/// invocation that started the process: Powertools' name for it, so that
+/// `annotation.ColdStart = true` finds the same traces in either.
+pub const COLD_START_ATTRIBUTE: &str = "ColdStart";
+
+/// Whether the next invocation is the process's first.
+static COLD_START: AtomicBool = AtomicBool::new(true);
+
 /// The provider behind the layer, kept for the life of the process.
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
@@ -106,7 +115,9 @@ where
 {
     let client = XrayDaemonClient::new(address)
         .map_err(|e| format!("no socket for the daemon at {address} ({e})"))?;
-    let mut translator = SegmentTranslator::new().with_indexed_attr(RUN_ID.to_owned());
+    let mut translator = SegmentTranslator::new()
+        .with_indexed_attr(RUN_ID.to_owned())
+        .with_indexed_attr(COLD_START_ATTRIBUTE.to_owned());
     if let Some(group) = std::env::var(LOG_GROUP.name)
         .ok()
         .filter(|g| !g.trim().is_empty())
@@ -174,9 +185,15 @@ pub async fn invocation<F: std::future::Future>(
             XrayPropagator::default().extract(&carrier)
         })
         .filter(|parent| parent.span().span_context().is_valid());
+    let cold = COLD_START.swap(false, Ordering::Relaxed);
     let span = match parent {
         Some(parent) => {
-            let span = tracing::info_span!("invocation", otel.name = name, faas.trigger = trigger);
+            let span = tracing::info_span!(
+                "invocation",
+                otel.name = name,
+                faas.trigger = trigger,
+                ColdStart = cold
+            );
             // Fails only when no layer records the span: nothing to trace.
             let _ = span.set_parent(parent);
             span
@@ -185,7 +202,8 @@ pub async fn invocation<F: std::future::Future>(
             "invocation",
             otel.name = name,
             otel.kind = "server",
-            faas.trigger = trigger
+            faas.trigger = trigger,
+            ColdStart = cold
         ),
     };
     work.instrument(span).await

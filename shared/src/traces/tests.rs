@@ -131,6 +131,11 @@ async fn an_invocation_is_one_trace_under_the_function_segment_with_its_calls_in
     let root = &named(&documents, "scheduled-rating-sync")[..];
     assert_eq!(root.len(), 1, "{documents:#?}");
     assert_eq!(root[0]["parent_id"], FACADE);
+    assert!(
+        root[0]["annotations"]["ColdStart"].is_boolean(),
+        "{}",
+        root[0]
+    );
     let run = named(&documents, "sync_run");
     assert_eq!(run.len(), 1, "{documents:#?}");
     assert_eq!(run[0]["parent_id"], root[0]["id"]);
