@@ -52,7 +52,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-use crate::config::settings::{FUNCTION_NAME, LOG_GROUP, XRAY_DAEMON_ADDRESS};
+use crate::config::settings::{Optional, FUNCTION_NAME, LOG_GROUP, XRAY_DAEMON_ADDRESS};
 
 /// The header that carries a trace, to the marketplace and from Lambda.
 pub const TRACE_HEADER: &str = "x-amzn-trace-id";
@@ -96,10 +96,7 @@ pub fn layer<S>() -> Result<Option<impl Layer<S>>, String>
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
-    let Some(address) = std::env::var(XRAY_DAEMON_ADDRESS.name)
-        .ok()
-        .filter(|a| !a.trim().is_empty())
-    else {
+    let Some(address) = variable(&XRAY_DAEMON_ADDRESS) else {
         return Ok(None);
     };
     let (layer, provider) = exporting_to(daemon_address(&address)?)?;
@@ -118,14 +115,11 @@ where
     let mut translator = SegmentTranslator::new()
         .with_indexed_attr(RUN_ID.to_owned())
         .with_indexed_attr(COLD_START_ATTRIBUTE.to_owned());
-    if let Some(group) = std::env::var(LOG_GROUP.name)
-        .ok()
-        .filter(|g| !g.trim().is_empty())
-    {
-        translator = translator.with_log_group_name(group.trim().to_owned());
+    if let Some(group) = variable(&LOG_GROUP) {
+        translator = translator.with_log_group_name(group);
     }
     let mut resource = Resource::builder();
-    if let Ok(function) = std::env::var(FUNCTION_NAME.name) {
+    if let Some(function) = variable(&FUNCTION_NAME) {
         resource = resource.with_service_name(function);
     }
     let provider = SdkTracerProvider::builder()
@@ -147,6 +141,16 @@ where
         .with_tracked_inactivity(false)
         .with_filter(own_crates.and(filter_fn(|meta| meta.is_span())));
     Ok((layer, provider))
+}
+
+/// `entry`'s value in the process environment, trimmed; blank is unset, as
+/// the configuration's loader reads every setting (which this module, below
+/// it, cannot call).
+fn variable(entry: &Optional) -> Option<String> {
+    std::env::var(entry.name)
+        .ok()
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
 }
 
 /// The daemon's UDP address from `AWS_XRAY_DAEMON_ADDRESS`: `host:port`,
