@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # The SAM CLI, from its own virtualenv; it needs a region even offline.
 SAM := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam
 .DEFAULT_GOAL := help
-.PHONY: help demo test bench package sam-build bootstrap bootstrap-sam fmt-check clippy simulator-tests cfn-lint sam-validate template-tests docs-check integration openapi iam
+.PHONY: help demo test bench package sam-build bootstrap bootstrap-sam fmt-check clippy simulator-tests cfn-lint sam-validate template-tests docs-check integration openapi iam published-events
 
 help:
 	@echo "make demo   run one scheduled sync against the local stack and show what it did"
@@ -19,7 +19,7 @@ help:
 demo:
 	infra/scripts/demo.sh
 
-test: bootstrap fmt-check clippy simulator-tests cfn-lint sam-validate template-tests docs-check integration openapi iam
+test: bootstrap fmt-check clippy simulator-tests cfn-lint sam-validate template-tests docs-check integration openapi iam published-events
 	@echo "make test: all checks passed"
 
 # Not part of the tests: numbers, written down in docs/BENCHMARKS.md.
@@ -85,16 +85,22 @@ docs-check:
 
 # Unit tests and the integration tests, with moto and the simulator running.
 # The admin API tests (tests/admin_*.rs) record every answer in
-# target/admin-api-responses/ for the openapi check, and the functions'
-# DynamoDB requests in target/dynamodb-access/ for the IAM check; start from
+# target/admin-api-responses/ for the openapi check, the functions'
+# DynamoDB requests in target/dynamodb-access/ for the IAM check, and
+# tests/events.rs the events it received in target/published-events/; start from
 # empty directories so that nothing is stale.
 integration: bootstrap
-	rm -rf target/admin-api-responses target/dynamodb-access
+	rm -rf target/admin-api-responses target/dynamodb-access target/published-events
 	infra/scripts/with-local-stack.sh cargo test --workspace
 
 # The admin API's recorded answers against openapi.yaml (after integration).
 openapi: bootstrap
 	.venv/bin/python -m unittest tests/checks/test_openapi.py
+
+# The events tests/events.rs received from the bus (target/published-events/)
+# against the schemas the template registers (after integration).
+published-events: bootstrap
+	.venv/bin/python -m unittest tests/checks/test_published_events.py
 
 # template.yaml's DynamoDB permissions against the requests each function
 # sent in the integration tests (after integration): all allowed, none spare.

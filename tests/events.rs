@@ -15,6 +15,19 @@ use shared::store::timestamp;
 use shared::sync::SyncEngine;
 use shared::triggers::stream::handle;
 
+/// Keeps `event`, as EventBridge delivered it, in `target/published-events/`
+/// (or `$PUBLISHED_EVENTS_DIR`) for `tests/checks/test_published_events.py`,
+/// which validates each against the schema the template registers.
+fn record_published(event: &Value) {
+    let dir = std::env::var_os("PUBLISHED_EVENTS_DIR").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/published-events"),
+        std::path::PathBuf::from,
+    );
+    std::fs::create_dir_all(&dir).expect("published events dir");
+    let name = format!("{}.json", uuid::Uuid::new_v4().simple());
+    std::fs::write(dir.join(name), event.to_string()).expect("record the event");
+}
+
 /// A bus of the test's own, with a rule sending every event of the sync's
 /// source to a queue.
 struct Bus {
@@ -112,6 +125,7 @@ impl Bus {
                 .expect("receive");
             for message in out.messages() {
                 let body: Value = serde_json::from_str(message.body().unwrap_or("{}")).unwrap();
+                record_published(&body);
                 events.push(body);
                 if let Some(handle) = message.receipt_handle() {
                     self.sqs
@@ -280,4 +294,40 @@ async fn an_eventbridge_that_fails_or_hangs_neither_fails_nor_holds_up_a_sync() 
             "{endpoint}: the run took {took:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_newer_remote_edit_the_pull_applies_publishes_one_remote_rating_applied() {
+    let env = TestEnv::new().await;
+    let bus = Bus::new(&env).await;
+    let ratings = env.ratings(1, 0);
+    env.put(&ratings).await;
+    let first = env
+        .engine_with(SyncSettings::default())
+        .run(generous_deadline())
+        .await;
+    assert_eq!(first.created, 1, "{first:?}");
+    let remote_id = text(&env.item(&ratings[0].id).await, "remote_rating_id");
+    let local_time = shared::conflict::parse_time(&ratings[0].updated_at).expect("a time");
+    let newer = timestamp(local_time + chrono::Duration::hours(1));
+    env.simulator
+        .edit_rating(
+            &remote_id,
+            serde_json::json!({"rating": 5, "comment": "edited there", "updated_at": newer}),
+        )
+        .await
+        .expect("edit the remote rating");
+
+    let report = publishing(&env, &bus, false).run(generous_deadline()).await;
+    assert_eq!((report.pulled, report.conflicts), (1, 1), "{report:?}");
+
+    let events = bus.received(2).await;
+    let applied = of_type(&events, "RemoteRatingApplied");
+    assert_eq!(applied.len(), 1, "{events:?}");
+    let detail = &applied[0]["detail"];
+    assert_eq!(detail["rating_id"], ratings[0].id.as_str());
+    assert_eq!(detail["remote_rating_id"], remote_id.as_str());
+    assert_eq!(detail["rating"], 5);
+    assert_eq!(detail["source"], "pull");
+    assert_eq!(of_type(&events, "SyncRunCompleted").len(), 1, "{events:?}");
 }
