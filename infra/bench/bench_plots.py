@@ -34,6 +34,7 @@ import numpy
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
+from bench_stack import percentile  # noqa: E402  (the page's own percentiles)
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "docs" / "bench"
 STYLE = {
@@ -130,7 +131,7 @@ def freshness(data, path):
     bins = [i * width for i in range(int(top / width) + 2)]
     axes.hist(delays, bins=bins, color=PUSH, alpha=0.85, label=f"{len(delays):,} ratings")
     for share, style in ((0.5, "--"), (0.99, ":")):
-        value = nearest_rank(delays, share)
+        value = percentile(delays, share)
         if value is not None:
             axes.axvline(value, color=BOUND, linestyle=style, linewidth=1.2,
                          label=f"p{int(share * 100)}: {value:.3f} s")
@@ -204,15 +205,6 @@ def memory(data, path):
                    f"({data['backend']}, L = {data['latency_ms']} ms)")
     axes.legend(loc="lower right")
     save(figure, path)
-
-
-def nearest_rank(values, share):
-    """The smallest value at or above `share` of them (bench_stack.percentile)."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = max(1, -(-len(ordered) * share // 1))
-    return ordered[int(rank) - 1]
 
 
 PLOTS = {"throughput": throughput, "freshness": freshness, "burst": burst, "memory": memory}
