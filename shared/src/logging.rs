@@ -188,3 +188,34 @@ mod tests {
         }
     }
 }
+
+/// What a log subscriber wrote, for the unit tests that read their own
+/// log lines (that a secret or a detail stays out of them).
+#[cfg(test)]
+pub(crate) mod captured {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    /// The bytes written so far; clones share them, so one clone goes to
+    /// the subscriber as its writer and the test reads another.
+    #[derive(Clone, Default)]
+    pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        /// Everything written, as text.
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+}

@@ -7,7 +7,6 @@
 //! not send" can be asserted, and the log subscriber of the test's thread
 //! sees the sends' lines.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +22,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::*;
+use crate::logging::captured::Captured;
 
 const BUS: &str = "atom-test-bus";
 
@@ -165,38 +165,17 @@ async fn twenty_five_events_are_three_calls_of_ten_ten_and_five() {
     assert_eq!(sink.counts(), counts, "flush answers the totals");
 }
 
-/// Collects what the log subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// A JSON log subscriber for this thread, writing here.
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing::Level::WARN)
-            .with_writer(move || writer.clone())
-            .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        tracing::callsite::rebuild_interest_cache();
-        guard
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
+/// A JSON log subscriber for this thread, writing to `log`.
+fn install(log: &Captured) -> tracing::subscriber::DefaultGuard {
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+    guard
 }
 
 #[tokio::test]
@@ -211,7 +190,7 @@ async fn a_failed_call_is_counted_per_entry_and_logged_without_the_details() {
     });
     let sink = sink(RuleMode::Sequential, &[&rule]);
     let log = Captured::default();
-    let _guard = log.install();
+    let _guard = install(&log);
 
     sink.emit(parked("rating-secretive-1", "the detail-only text"));
     sink.emit(parked("rating-secretive-2", "the detail-only text"));
@@ -286,7 +265,7 @@ async fn entries_refused_twice_are_counted_failed_and_not_sent_a_third_time() {
     });
     let sink = sink(RuleMode::Sequential, &[&first, &retry]);
     let log = Captured::default();
-    let _guard = log.install();
+    let _guard = install(&log);
     for id in ["a", "b", "c"] {
         sink.emit(synced(id));
     }

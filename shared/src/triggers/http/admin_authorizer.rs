@@ -137,14 +137,13 @@ fn response(is_authorized: bool, context: Map<String, Value>) -> AuthorizerRespo
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
     use std::time::{Duration, UNIX_EPOCH};
 
     use serde_json::json;
 
     use super::*;
     use crate::auth::{sign_token, AdminPolicy};
+    use crate::logging::captured::Captured;
     use crate::secrets::Secret;
 
     /// An HTTP API authorizer event (payload 2.0) as API Gateway sends it,
@@ -305,21 +304,6 @@ mod tests {
         }
     }
 
-    /// Collects what the log subscriber writes.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn the_token_is_neither_in_the_context_nor_in_the_log() {
         let good = token(json!({}));
@@ -346,7 +330,7 @@ mod tests {
             answers +=
                 &serde_json::to_string(&authorize(&verifier(), &event(json), now())).unwrap();
         }
-        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let log = captured.text();
 
         let ours = log.lines().filter(|line| line.contains(ROUTE)).count();
         assert_eq!(ours, 2, "one line per refusal: {log}");
